@@ -1,0 +1,39 @@
+"""The HTTP API application (FastAPI), with the original's error format and headers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from bacalhau import __version__
+from bacalhau.api import errors
+from bacalhau.api.context import ApiContext
+from bacalhau.api.middleware import ApiMiddleware
+from bacalhau.api.routes import agent, jobs, legacy, nodes
+from bacalhau.errors import BacalhauError
+
+
+def create_app(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Bacalhau API",
+        version=__version__,
+        description="Bacalhau's REST API (v1.5.2 wire format), served by the Python implementation.",
+    )
+    app.add_exception_handler(BacalhauError, errors.handle_bacalhau_error)
+    app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
+    app.add_exception_handler(Exception, errors.handle_unexpected)
+    if context.jobs is not None:
+        app.include_router(jobs.router(context.jobs))
+    if context.nodes is not None:
+        app.include_router(nodes.router(context.nodes))
+    app.include_router(agent.router(context))
+    app.include_router(legacy.router(context))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
+        allow_headers=["*"],
+    )
+    app.add_middleware(ApiMiddleware)
+    return app

@@ -1,0 +1,99 @@
+"""Cross-cutting HTTP behaviour, as raw ASGI for speed: request IDs, build headers, the client-version check and the
+10 MB body limit."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bacalhau.version import build_info
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MIN_CLIENT_VERSION = (1, 4, 0)
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def _build_headers() -> list[tuple[bytes, bytes]]:
+    info = build_info()
+    built = datetime.fromtimestamp(info.build_date / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    return [
+        (b"x-bacalhau-git-version", info.git_version.encode()),
+        (b"x-bacalhau-git-commit", info.git_commit.encode()),
+        (b"x-bacalhau-build-date", built.encode()),
+        (b"x-bacalhau-build-os", info.goos.encode()),
+        (b"x-bacalhau-arch", info.goarch.encode()),
+    ]
+
+
+def check_client_version(value: str) -> tuple[int, dict[str, str]] | None:
+    """None when the client may proceed, else the status and body the original answers with."""
+    if not value or value == "v0.0.0" or value.startswith("v0.0.0-"):
+        return None
+    match = _SEMVER.match(value)
+    if not match:
+        return 400, {"Error": f"Invalid client version {value}"}
+    version = tuple(int(part) for part in match.groups())
+    if version < MIN_CLIENT_VERSION:
+        server = build_info().git_version.lstrip("v")
+        return 403, {
+            "Error": "Client version is outdated. Update your client",
+            "MinVersion": ".".join(map(str, MIN_CLIENT_VERSION)),
+            "ClientVersion": value.lstrip("v"),
+            "ServerVersion": server,
+        }
+    return None
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._headers = _build_headers()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        extra = [(b"x-request-id", request_id.encode("latin-1")), *self._headers]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        if scope["type"] == "http":
+            rejection = check_client_version(headers.get("x-bacalhau-git-version", ""))
+            if rejection is None and int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                rejection = (413, _too_large_body(request_id=headers.get("x-request-id", "")))
+            if rejection is not None:
+                await _respond(send_with_headers, *rejection)
+                return
+        await self.app(scope, receive, send_with_headers)
+
+
+def _too_large_body(request_id: str) -> dict[str, Any]:
+    return {
+        "Status": 413,
+        "Message": "Request Entity Too Large",
+        "RequestID": request_id,
+        "Code": "InternalError",
+        "Component": "APIServer",
+    }
+
+
+async def _respond(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,47 @@
+"""``/api/v1/agent``: liveness, version, this node's info, debug and configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bacalhau.api.context import ApiContext
+from bacalhau.api.render import json_response
+from bacalhau.version import build_info
+
+PREFIX = "/api/v1/agent"
+
+
+def node_document(context: ApiContext) -> dict[str, Any]:
+    """NodeInfo at the top level (v1.6+ and the Python client) plus Info/Membership/Connection (v1.5 Go CLI)."""
+    state = context.node_state().to_wire()
+    return {**state["Info"], **state}
+
+
+def router(context: ApiContext) -> APIRouter:
+    api = APIRouter(tags=["Agent"])
+
+    @api.get(PREFIX + "/alive", summary="Is the node alive")
+    async def alive(request: Request) -> Response:
+        return json_response(request, {"Status": "OK"})
+
+    @api.get(PREFIX + "/version", summary="Server version")
+    async def version(request: Request) -> Response:
+        return json_response(request, build_info().to_wire())
+
+    @api.get(PREFIX + "/node", summary="This node's info")
+    async def node(request: Request) -> Response:
+        return json_response(request, node_document(context))
+
+    @api.get(PREFIX + "/debug", summary="Debug information")
+    async def debug(request: Request) -> Response:
+        return json_response(request, {})
+
+    @api.get(PREFIX + "/config", summary="The node's configuration, secrets masked")
+    async def config(request: Request) -> Response:
+        return json_response(request, {"config": context.config()})
+
+    return api

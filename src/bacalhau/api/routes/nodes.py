@@ -1,0 +1,95 @@
+"""``/api/v1/orchestrator/nodes``: list, get and act on nodes (approve, reject, delete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bacalhau.api.body import field_of, read_json
+from bacalhau.api.query import binding_error, get_all, get_bool, get_str, get_uint
+from bacalhau.api.render import json_response
+from bacalhau.errors import BacalhauError
+from bacalhau.models.node import NodeState
+from bacalhau.models.selector import SelectorError, matches, parse_selector
+from bacalhau.orchestrator.nodes import NodeManager
+
+PREFIX = "/api/v1/orchestrator/nodes"
+
+_CAPACITY_ORDER = {
+    "available_cpu": lambda n: n.info.compute_node_info.available_capacity.cpu if n.info.compute_node_info else 0,
+    "available_memory": lambda n: n.info.compute_node_info.available_capacity.memory if n.info.compute_node_info else 0,
+    "available_disk": lambda n: n.info.compute_node_info.available_capacity.disk if n.info.compute_node_info else 0,
+    "available_gpu": lambda n: n.info.compute_node_info.available_capacity.gpu if n.info.compute_node_info else 0,
+}
+
+
+def _sorted(nodes: list[NodeState], order_by: str, reverse: bool) -> list[NodeState]:
+    if order_by in ("", "id"):
+        result = sorted(nodes, key=lambda n: n.info.node_id)
+    elif order_by == "type":
+        result = sorted(nodes, key=lambda n: (n.info.node_type, n.info.node_id))
+    elif order_by in ("approval", "status"):
+        result = sorted(nodes, key=lambda n: (n.membership, n.info.node_id))
+    elif order_by in _CAPACITY_ORDER:
+        result = sorted(nodes, key=_CAPACITY_ORDER[order_by], reverse=True)
+    else:
+        raise binding_error("invalid order_by")
+    return list(reversed(result)) if reverse else result
+
+
+def router(nodes: NodeManager) -> APIRouter:
+    api = APIRouter(tags=["Orchestrator"])
+
+    @api.get(PREFIX, summary="List nodes")
+    async def list_nodes(request: Request) -> Response:
+        try:
+            selector = parse_selector(",".join(get_all(request, "labels")))
+        except SelectorError as exc:
+            raise binding_error(f"invalid labels selector: {exc}") from None
+        approval = (get_str(request, "filter-approval") or get_str(request, "filter_approval")).upper()
+        status = (get_str(request, "filter-status") or get_str(request, "filter_status")).upper()
+        found = [
+            node
+            for node in nodes.all()
+            if (not approval or node.membership == approval)
+            and (not status or node.connection == status)
+            and matches(selector, node.info.labels)
+        ]
+        found = _sorted(found, get_str(request, "order_by"), get_bool(request, "reverse"))
+        limit = get_uint(request, "limit")
+        items = [node.to_wire() for node in (found[:limit] if limit else found)]
+        return json_response(request, {"NextToken": "", "Nodes": items, "nodes": items})
+
+    @api.get(PREFIX + "/{node_id}", summary="Get a node")
+    async def get_node(request: Request, node_id: str) -> Response:
+        node = nodes.resolve(node_id).to_wire()
+        return json_response(request, {"Node": node, "node": node})
+
+    async def act(request: Request, node_id: str, body: Any) -> Response:
+        action = str(field_of(body, "action") or "").lower()
+        if action == "approve":
+            await nodes.approve(node_id)
+        elif action == "reject":
+            await nodes.reject(node_id)
+        elif action == "delete":
+            await nodes.delete(node_id)
+        else:
+            raise BacalhauError(f"unsupported action: {action!r}", code="BadRequest", component="NodeManager")
+        return json_response(request, {"Success": True, "success": True})
+
+    @api.put(PREFIX + "/{node_id}", summary="Approve, reject or delete a node")
+    async def update_node(request: Request, node_id: str) -> Response:
+        return await act(request, node_id, await read_json(request))
+
+    @api.post(PREFIX, summary="Node action (the path the official Python client uses)")
+    async def update_node_by_body(request: Request) -> Response:
+        body = await read_json(request)
+        node_id = str(field_of(body, "nodeID") or "")
+        if not node_id:
+            raise binding_error("missing NodeID")
+        return await act(request, node_id, body)
+
+    return api

@@ -1,0 +1,73 @@
+"""``bacalhau agent ...`` and ``bacalhau version``: the node's liveness, version, info and config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bacalhau import __version__
+from bacalhau.cli.context import cli_context
+from bacalhau.cli.output import options_from, output_flags, print_data, print_table
+from bacalhau.errors import BacalhauError
+from bacalhau.version import build_info
+
+
+@click.group("agent", help="Query the node the CLI talks to.")
+def agent_group() -> None:
+    pass
+
+
+@agent_group.command("alive", help="Is the node alive?")
+@output_flags(default="yaml", choices=("json", "yaml"))
+def alive(**kwargs: Any) -> None:
+    print_data(cli_context().client().alive(), options_from(kwargs))
+
+
+@agent_group.command("version", help="The node's version.")
+@output_flags(default="", choices=("", "json", "yaml"))
+def agent_version(**kwargs: Any) -> None:
+    options = options_from(kwargs)
+    info = cli_context().client().version()
+    if options.format:
+        print_data(info.to_wire(), options)
+        return
+    click.echo(f"Bacalhau {info.git_version}\nBuildDate {info.to_wire()['BuildDate']}\nGitCommit {info.git_commit}")
+
+
+@agent_group.command("node", help="The node's info.")
+@output_flags(default="yaml", choices=("json", "yaml"))
+def agent_node(**kwargs: Any) -> None:
+    print_data(cli_context().client().agent_node(), options_from(kwargs))
+
+
+@agent_group.command("config", help="The node's configuration (secrets masked).")
+@output_flags(default="yaml", choices=("json", "yaml"))
+def agent_config(**kwargs: Any) -> None:
+    body = cli_context().client().agent_config()
+    print_data(body.get("config", body), options_from(kwargs))
+
+
+@click.command("version", help="Print the client and server versions.")
+@click.option("--client", "client_only", is_flag=True, help="Only the client version.")
+@output_flags(choices=("table", "json", "yaml"))
+def version_command(client_only: bool, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    client = build_info()
+    server = None
+    if not client_only:
+        try:
+            server = cli_context().client().version()
+        except BacalhauError as exc:
+            click.secho(f"Warning: could not get the server version: {exc.message}", fg="yellow", err=True)
+    if options.format in ("json", "yaml"):
+        data = {
+            "clientVersion": client.to_wire(),
+            "serverVersion": server.to_wire() if server else None,
+            "pythonPackageVersion": __version__,
+        }
+        print_data(data, options)
+        return
+    headers = ["Client"] + (["Server"] if server else [])
+    row = [client.git_version] + ([server.git_version] if server else [])
+    print_table(headers, [row], options)

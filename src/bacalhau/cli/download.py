@@ -1,0 +1,114 @@
+"""``job get``: download published results and lay them out as the original does.
+
+Every result goes to ``<dir>/raw/`` first (archives unpacked beside themselves); the contents are then merged into
+``<dir>``: ``stdout``, ``stderr`` and ``exitCode`` are concatenated across executions, any other file that exists
+twice is an error unless ``--raw`` keeps the raw layout instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from bacalhau.errors import BacalhauError
+from bacalhau.models.spec import SpecConfig
+
+APPENDED_FILES = ("stdout", "stderr", "exitCode")
+
+
+class DownloadError(BacalhauError):
+    pass
+
+
+def _download(url: str, target: Path, deadline: float, show_progress: bool) -> None:
+    remaining = max(1.0, deadline - time.monotonic())
+    try:
+        with httpx.stream("GET", url, timeout=remaining, follow_redirects=True) as response:
+            if response.status_code >= 400:
+                raise DownloadError(f"downloading {url} failed: HTTP {response.status_code}")
+            total = int(response.headers.get("content-length") or 0) or None
+            with (
+                target.open("wb") as handle,
+                Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    disable=not show_progress,
+                    transient=True,
+                ) as progress,
+            ):
+                task = progress.add_task(f"Downloading {target.name}", total=total)
+                for chunk in response.iter_bytes(1 << 16):
+                    if time.monotonic() > deadline:
+                        raise DownloadError(f"downloading {url} timed out", hint="raise --download-timeout-secs")
+                    handle.write(chunk)
+                    progress.update(task, advance=len(chunk))
+    except httpx.HTTPError as exc:
+        raise DownloadError(
+            f"downloading {url} failed: {exc}",
+            hint="the compute node that published the results must be reachable from this machine",
+        ) from None
+
+
+def _unpack(archive: Path) -> Path:
+    folder = archive.parent / archive.name.removesuffix(".tar.gz").removesuffix(".tgz")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(folder, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise DownloadError(f"cannot unpack {archive.name}: {exc}") from None
+    archive.unlink()
+    return folder
+
+
+def _merge(source: Path, target: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        destination = target / relative
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        if destination.exists():
+            if relative.as_posix() in APPENDED_FILES:
+                with destination.open("ab") as out, path.open("rb") as src:
+                    shutil.copyfileobj(src, out)
+                continue
+            raise DownloadError(
+                f"cannot merge results as output already exists: {destination}",
+                hint="use --raw to keep each execution's results apart",
+            )
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+
+
+def download_results(
+    results: list[SpecConfig], output_dir: Path, *, raw: bool, timeout: float, show_progress: bool
+) -> None:
+    raw_dir = output_dir / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    folders = []
+    for index, result in enumerate(results):
+        if result.type not in ("urlDownload", "s3PreSigned"):
+            raise DownloadError(f"no downloader for results of type {result.type!r}")
+        url = str(result.param("URL") or result.param("PreSignedURL") or "")
+        name = Path(urlparse(url).path).name or f"result-{index}"
+        target = raw_dir / name
+        _download(url, target, deadline, show_progress)
+        folders.append(_unpack(target) if name.endswith((".tar.gz", ".tgz")) else target)
+    if raw:
+        return
+    for folder in folders:
+        if folder.is_dir():
+            _merge(folder, output_dir)
+        else:
+            shutil.copy2(folder, output_dir / folder.name)
+    shutil.rmtree(raw_dir)

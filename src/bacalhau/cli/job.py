@@ -1,0 +1,414 @@
+"""``bacalhau job ...``: run, list, describe, executions, history, stop, get, validate."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bacalhau.cli.context import cli_context
+from bacalhau.cli.download import download_results
+from bacalhau.cli.jobspec import job_to_yaml, parse_spec, render_template, template_values, validate_spec
+from bacalhau.cli.output import (
+    OutputOptions,
+    local_time,
+    options_from,
+    output_flags,
+    print_data,
+    print_table,
+    relative_time,
+)
+from bacalhau.cli.progress import follow_events, print_hints
+from bacalhau.client.http import ApiClient
+from bacalhau.errors import BacalhauError
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import JobHistory, JobHistoryType
+from bacalhau.models.ids import short_id
+from bacalhau.models.job import Job, JobType
+from bacalhau.models.state import ExecutionStateType, JobStateType
+
+
+class JobFailed(click.ClickException):
+    """A waited-for job ended Failed: the command exits 1 (the original exits 0; see README)."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.secho(f"\nError: {self.message}", fg="red", bold=True, err=True)
+
+
+@click.group("job", help="Commands to submit, query and update jobs.")
+def job_group() -> None:
+    pass
+
+
+def runtime_flags(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option(
+                "--wait/--no-wait",
+                default=True,
+                show_default=True,
+                help="Wait for the job to finish (--wait=false prints the job ID and returns).",
+            ),
+            click.option(
+                "--wait-timeout-secs",
+                type=int,
+                default=600,
+                show_default=True,
+                help="How long to follow the job's progress, in seconds (0 waits forever).",
+            ),
+            click.option("--id-only", is_flag=True, help="Print only the job ID."),
+            click.option("--dry-run", is_flag=True, help="Print the job spec instead of submitting it."),
+            click.option("--hide-warnings", is_flag=True, help="Do not print submission warnings."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def submit_and_follow(client: ApiClient, spec: dict[str, Any], options: dict[str, Any]) -> None:
+    """Submit a job and, unless told otherwise, follow it to its end."""
+    response = client.submit(spec)
+    job_id = response["JobID"]
+    warnings = response.get("Warnings") or []
+    if warnings and not options["hide_warnings"] and not options["id_only"]:
+        for warning in warnings:
+            click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    if not options["wait"] or options["id_only"]:
+        click.echo(job_id)
+        if not options["wait"]:
+            return
+    else:
+        click.echo(f"Job successfully submitted. Job ID: {job_id}")
+        click.echo("Checking job status... (Enter Ctrl+C to exit at any time, your job will continue running):")
+        click.echo()
+    long_running = spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value)
+    try:
+        job = follow_events(
+            client,
+            job_id,
+            quiet=options["id_only"],
+            long_running=long_running,
+            timeout=float(options["wait_timeout_secs"]),
+        )
+    except KeyboardInterrupt:
+        click.secho(
+            f"\nWarning: Progress tracking canceled. The job is still running.\nTo stop it: bacalhau job stop {job_id}",
+            fg="yellow",
+            err=True,
+        )
+        return
+    if not options["id_only"]:
+        print_hints(job)
+    if job.state.state_type == JobStateType.FAILED:
+        raise JobFailed(f"job failed: {job.state.message}" if job.state.message else "job failed")
+
+
+@job_group.command("run", help="Submit a job spec (YAML or JSON) from a file or stdin.")
+@click.argument("file", type=click.File("r"), required=False)
+@runtime_flags
+@click.option("--no-template", is_flag=True, help="Do not treat the spec as a template.")
+@click.option("-V", "--template-vars", multiple=True, help="Template values, key=value (repeatable).")
+@click.option("-E", "--template-envs", multiple=True, help="Use environment variables matching this regex.")
+def run_job(
+    file: Any, no_template: bool, template_vars: tuple[str, ...], template_envs: tuple[str, ...], **options: Any
+) -> None:
+    if file is None:
+        if sys.stdin.isatty():
+            click.echo("Reading from /dev/stdin; send Ctrl-d to stop.", err=True)
+        file = sys.stdin
+    text = file.read()
+    if not no_template:
+        text = render_template(text, template_values(template_vars, template_envs))
+    spec = parse_spec(text)
+    validate_spec(spec)
+    if options["dry_run"]:
+        click.echo(job_to_yaml(spec), nl=False)
+        return
+    submit_and_follow(cli_context().client(), spec, options)
+
+
+@job_group.command("validate", help="Check a job spec locally, without a server.")
+@click.argument("file", type=click.File("r"))
+def validate_job(file: Any) -> None:
+    _, warnings = validate_spec(parse_spec(file.read()))
+    for warning in warnings:
+        click.echo(warning)
+    click.echo("OK")
+
+
+def _engine(job: Job) -> str:
+    return job.task.engine_spec.type if job.tasks else ""
+
+
+@job_group.command("list", help="List jobs, oldest first.")
+@click.option("--limit", type=int, default=10, show_default=True, help="How many jobs to show.")
+@click.option("--next-token", default="", help="Continue a previous listing.")
+@click.option("--order-by", default="", help="created_at or modified_at.")
+@click.option("--order-reversed", is_flag=True, help="Newest first.")
+@click.option("--labels", default="", help="Filter by a label selector, e.g. env=prod.")
+@output_flags()
+def list_jobs(limit: int, next_token: str, order_by: str, order_reversed: bool, labels: str, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    jobs, token = (
+        cli_context()
+        .client()
+        .list_jobs(
+            limit=limit, next_token=next_token, order_by=order_by, reverse=order_reversed or None, labels=labels or None
+        )
+    )
+    if options.format in ("json", "yaml"):
+        print_data([job.to_wire() for job in jobs], options)
+    else:
+        rows = [
+            [
+                local_time(job.create_time, "%H:%M:%S") if not options.wide else local_time(job.create_time),
+                job.id if options.wide else short_id(job.id),
+                job.name if options.wide or len(job.name) <= 20 else short_id(job.name),
+                _engine(job),
+                job.type,
+                job.state.state_type.value,
+            ]
+            for job in jobs
+        ]
+        print_table(["Created", "ID", "Name", "Job", "Type", "State"], rows, options)
+    if token:
+        click.echo(f"\nTo fetch more records use:\n\tbacalhau job list --limit {limit} --next-token {token}")
+
+
+def _execution_rows(executions: list[Execution], options: OutputOptions) -> list[list[str]]:
+    return [
+        [
+            relative_time(e.create_time),
+            relative_time(e.modify_time),
+            e.id if options.wide else short_id(e.id),
+            e.node_id if options.wide else short_id(e.node_id),
+            str(e.revision),
+            e.state.label,
+            e.desired.label,
+        ]
+        for e in executions
+    ]
+
+
+@job_group.command("executions", help="List a job's executions.")
+@click.argument("job_id")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--order-by", default="created_at", show_default=True, help="created_at or modified_at.")
+@click.option("--order-reversed", is_flag=True)
+@output_flags()
+def list_executions(job_id: str, limit: int, order_by: str, order_reversed: bool, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    executions = (
+        cli_context().client().executions(job_id, limit=limit, order_by=order_by, reverse=order_reversed or None)
+    )
+    if options.format in ("json", "yaml"):
+        print_data([e.to_wire() for e in executions], options)
+        return
+    print_table(
+        ["Created", "Modified", "ID", "Node ID", "Rev.", "State", "Desired"],
+        _execution_rows(executions, options),
+        options,
+    )
+
+
+def _all_history(client: ApiClient, job_id: str, **params: Any) -> list[JobHistory]:
+    items: list[JobHistory] = []
+    token = ""
+    while True:
+        page, next_token = client.history(job_id, next_token=token, **params)
+        items.extend(page)
+        if not next_token or not page:
+            return items
+        token = next_token
+
+
+@job_group.command("history", help="List a job's history events.")
+@click.argument("job_id")
+@click.option("--event-type", type=click.Choice(["all", "job", "execution"]), default="all", show_default=True)
+@click.option("--execution-id", default="", help="Only this execution's events.")
+@output_flags()
+def job_history(job_id: str, event_type: str, execution_id: str, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    items = _all_history(cli_context().client(), job_id, event_type=event_type, execution_id=execution_id)
+    if options.format in ("json", "yaml"):
+        print_data([item.to_wire() for item in items], options)
+        return
+    rows = [
+        [
+            local_time(item.time),
+            item.type.value,
+            (item.execution_id if options.wide else short_id(item.execution_id)) if item.execution_id else "",
+            item.event.topic,
+            item.event.message,
+        ]
+        for item in items
+    ]
+    print_table(["Time", "Level", "Exec. ID", "Topic", "Event"], rows, options)
+
+
+@job_group.command("describe", help="Show a job, its history and its executions.")
+@click.argument("job_id")
+@output_flags(default="", choices=("", "json", "yaml"))
+def describe_job(job_id: str, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    client = cli_context().client()
+    data = client.get_job(job_id, include="history,executions")
+    if options.format:
+        print_data(data, options)
+        return
+    job = Job.model_validate(data["Job"])
+    history = [JobHistory.model_validate(h) for h in (data.get("History") or {}).get("Items") or []]
+    executions = [Execution.model_validate(e) for e in (data.get("Executions") or {}).get("Items") or []]
+    _print_description(job, history, executions, options)
+
+
+def _section(title: str) -> None:
+    click.echo()
+    click.secho(title, bold=sys.stdout.isatty())
+
+
+def _print_description(
+    job: Job, history: list[JobHistory], executions: list[Execution], options: OutputOptions
+) -> None:
+    fields = [
+        ("ID", job.id),
+        ("Name", job.name),
+        ("Namespace", job.namespace),
+        ("Type", job.type),
+        ("State", job.state.state_type.value),
+        ("Message", job.state.message),
+    ]
+    if job.type in (JobType.BATCH.value, JobType.SERVICE.value):
+        fields.append(("Count", str(job.desired_count)))
+    fields += [
+        ("Created Time", local_time(job.create_time)),
+        ("Modified Time", local_time(job.modify_time)),
+        ("Version", str(job.version)),
+    ]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        if value:
+            click.echo(f"{name.ljust(width)} = {value}")
+
+    counts: dict[ExecutionStateType, int] = {}
+    for execution in executions:
+        counts[execution.state] = counts.get(execution.state, 0) + 1
+    summary = [(s.label, counts[s]) for s in ExecutionStateType if s in counts and s != ExecutionStateType.CANCELLED]
+    if summary:
+        _section("Summary")
+        label_width = max(len(label) for label, _ in summary)
+        for label, count in summary:
+            click.echo(f"{label.ljust(label_width)} = {count}")
+
+    _section("Job History")
+    job_rows = [
+        [local_time(h.time), h.event.topic, h.event.message] for h in history if h.type == JobHistoryType.JOB_LEVEL
+    ]
+    print_table(["Time", "Topic", "Event"], job_rows, options)
+
+    ordered = sorted(executions, key=lambda e: e.create_time, reverse=True)
+    _section("Executions")
+    rows = [
+        [
+            e.id if options.wide else short_id(e.id),
+            e.node_id if options.wide else short_id(e.node_id),
+            e.state.label,
+            e.desired.label,
+            str(e.revision),
+            relative_time(e.create_time),
+            relative_time(e.modify_time),
+            e.compute_state.message,
+        ]
+        for e in ordered
+    ]
+    print_table(["ID", "Node ID", "State", "Desired", "Rev.", "Created", "Modified", "Comment"], rows, options)
+
+    for execution in ordered:
+        events = [h for h in history if h.execution_id == execution.id]
+        if events:
+            _section(f"Execution {short_id(execution.id)} History")
+            print_table(
+                ["Time", "Topic", "Event"],
+                [[local_time(h.time), h.event.topic, h.event.message] for h in events],
+                options,
+            )
+
+    outputs = [e for e in ordered if e.run_output is not None]
+    if outputs:
+        _section("Standard Output")
+        for execution in outputs:
+            output = execution.run_output
+            assert output is not None
+            if len(outputs) > 1:
+                click.echo(f"Execution {short_id(execution.id)}:")
+            text = output.stdout
+            if output.stderr:
+                text += "\n" + output.stderr
+            if output.stdout_truncated or output.stderr_truncated:
+                text += "...\nOutput truncated"
+            click.echo(text.rstrip("\n"))
+
+
+@job_group.command("stop", help="Stop a running job.")
+@click.argument("job_id")
+@click.option("--quiet", is_flag=True, help="Print nothing on success.")
+def stop_job(job_id: str, quiet: bool) -> None:
+    client = cli_context().client()
+    job = client.job(job_id)
+    if job.is_terminal:
+        raise BacalhauError(
+            f"Job is already in a terminal state.\nThe current state is: {job.state.state_type.value}",
+            code="BadRequest",
+        )
+    evaluation_id = client.stop_job(job.id, "Stopped at user request")
+    if not quiet:
+        click.echo(f"Job stop successfully submitted with evaluation ID: {evaluation_id}")
+
+
+@job_group.command("get", help="Download a job's results.")
+@click.argument("job_ref")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write results here (it must exist); default ./job-<id>.",
+)
+@click.option("--raw", is_flag=True, help="Keep each result as downloaded, without merging.")
+@click.option("--download-timeout-secs", type=int, default=300, show_default=True)
+def get_results(job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: int) -> None:
+    job_id, _, inner_path = job_ref.partition("/")
+    client = cli_context().client()
+    click.echo(f"Fetching results of job '{job_id}'...", err=True)
+    job = client.job(job_id)
+    results = client.results(job.id)
+    if not results:
+        click.echo("No results found")
+        click.echo("You can check the logged output of the job using the logs command.")
+        click.echo(f"\n  bacalhau job logs {job_id}")
+        return
+    if output_dir is None:
+        name = f"job-{job_id}" if job.namespace == "default" else f"job-{job.namespace}-{job_id}"
+        output_dir = Path.cwd() / name
+        output_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    elif not output_dir.is_dir():
+        raise BacalhauError(f"output directory {output_dir} does not exist", hint="create it first")
+    download_results(results, output_dir, raw=raw, timeout=download_timeout_secs, show_progress=sys.stderr.isatty())
+    if inner_path:
+        _keep_only(output_dir, inner_path)
+    click.echo(f"Results for job '{job_id}' have been written to...")
+    click.echo(str(output_dir.resolve()))
+
+
+def _keep_only(output_dir: Path, inner_path: str) -> None:
+    """``job get ID/path``: keep just that file or folder of the results."""
+    wanted = (output_dir / inner_path).resolve()
+    if not wanted.exists():
+        raise BacalhauError(f"the results have no {inner_path}", hint="run 'bacalhau job get' without a path")
+    for entry in list(output_dir.iterdir()):
+        if entry.resolve() != wanted and not wanted.is_relative_to(entry.resolve()):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

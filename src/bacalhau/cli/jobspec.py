@@ -1,0 +1,317 @@
+"""Job specs for the CLI: reading files (with templating), and building jobs from ``docker run``/``wasm run`` flags."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bacalhau.errors import BacalhauError
+from bacalhau.models.job import Job
+from bacalhau.models.selector import SelectorError, parse_selector, validate_key, validate_value
+from bacalhau.models.spec import Network
+
+ALLOWED_JOB_KEYS = ("Name", "Namespace", "Type", "Priority", "Count", "Constraints", "Meta", "Labels", "Tasks")
+FORBIDDEN_JOB_KEYS = ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime")
+INLINE_PLAIN_LIMIT = 512
+_TEMPLATE_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+class SpecError(BacalhauError):
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            f"the job provided is invalid: {message}",
+            code="BadRequest",
+            hint="Job Specification: https://docs.bacalhau.org/cli-api/specifications/job",
+        )
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """The subset of Go templates job specs use: ``{{.Key}}`` (with ``{{-``/``-}}`` trimming); missing keys fail."""
+    out: list[str] = []
+    position = 0
+    for match in _TEMPLATE_ACTION.finditer(text):
+        before = text[position : match.start()]
+        if match.group(1):
+            before = before.rstrip()
+        out.append(before)
+        action = match.group(2)
+        if not re.fullmatch(r"\.[A-Za-z_][A-Za-z0-9_]*", action):
+            raise SpecError(f"failed to execute template: unsupported template action {{{{{action}}}}}")
+        key = action[1:]
+        if key not in values:
+            raise SpecError(f'failed to execute template: map has no entry for key "{key}"')
+        out.append(values[key])
+        position = match.end()
+        if match.group(3):
+            while position < len(text) and text[position].isspace():
+                position += 1
+    rest = text[position:]
+    if "{{" in rest:
+        raise SpecError("failed to parse template: unclosed action")
+    out.append(rest)
+    return "".join(out)
+
+
+def template_values(pairs: tuple[str, ...], env_patterns: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pattern in env_patterns:
+        regex = re.compile(pattern.replace("*", ".*") if pattern == "*" else pattern)
+        values.update({name: value for name, value in os.environ.items() if regex.fullmatch(name)})
+    for item in pairs:
+        for pair in item.split(","):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise SpecError(f"invalid template variable {pair!r}: use key=value")
+            values[key.strip()] = value
+    return values
+
+
+def parse_spec(text: str) -> dict[str, Any]:
+    """A job spec in YAML or JSON, with the original's strict check of top-level keys."""
+    if not text.strip():
+        raise SpecError("no content provided")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"the spec is neither valid YAML nor JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError("the spec must be a mapping of job fields")
+    allowed = {k.lower(): k for k in ALLOWED_JOB_KEYS}
+    forbidden = {k.lower(): k for k in FORBIDDEN_JOB_KEYS}
+    for key in data:
+        lowered = str(key).lower()
+        if lowered in forbidden:
+            raise SpecError(f"field: '{forbidden[lowered]}' in 'Job' is not allowed")
+        if lowered not in allowed:
+            raise SpecError(f"unknown field: '{key}' in 'Job'")
+    return data
+
+
+def validate_spec(data: dict[str, Any]) -> tuple[Job, list[str]]:
+    """The checks the server makes at submission, run locally; returns the job and its sanitisation warnings."""
+    try:
+        job = Job.model_validate(data)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    errors = job.validate_submission()
+    if errors:
+        raise SpecError("\n".join(errors))
+    warnings = job.model_copy(deep=True).sanitize_submission()
+    return job, warnings
+
+
+# ---- inputs from flags
+
+
+def inline_source(path: Path) -> dict[str, Any]:
+    """A local file as an inline input: small files as plain data, bigger ones as a tar.gz of the file."""
+    data = path.read_bytes()
+    if len(data) <= INLINE_PLAIN_LIMIT:
+        url = "data:text/plain;base64," + base64.b64encode(data).decode()
+    else:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            archive.add(path, arcname=path.name)
+        url = "data:application/gzip;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"Type": "inline", "Params": {"URL": url}}
+
+
+def _split_target(spec: str) -> tuple[str, str]:
+    """``scheme://x/y:/target`` -> (``scheme://x/y``, ``/target``); the target is after the last colon."""
+    scheme_end = spec.find("://")
+    head = scheme_end + 3 if scheme_end >= 0 else 0
+    colon = spec.rfind(":")
+    if colon >= head and colon != len(spec) - 1:
+        return spec[:colon], spec[colon + 1 :]
+    return spec, ""
+
+
+def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str, Any]:
+    options = options or {}
+    if uri.startswith("ipfs://"):
+        return {"Type": "ipfs", "Params": {"CID": uri[len("ipfs://") :]}}
+    if uri.startswith(("http://", "https://")):
+        return {"Type": "urlDownload", "Params": {"URL": uri}}
+    if uri.startswith("s3://"):
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        for name, param in (
+            ("endpoint", "Endpoint"),
+            ("region", "Region"),
+            ("versionid", "VersionID"),
+            ("checksum-256", "ChecksumSHA256"),
+            ("filter", "Filter"),
+        ):
+            if name in options:
+                params[param] = options[name]
+        return {"Type": "s3", "Params": params}
+    if uri.startswith("file://"):
+        read_write = options.get("rw", "false").lower() in ("true", "1", "yes")
+        return {"Type": "localDirectory", "Params": {"SourcePath": uri[len("file://") :], "ReadWrite": read_write}}
+    if uri.startswith(("git://", "gitlfs://")):
+        raise SpecError(f"unsupported storage schema in {uri!r}")
+    raise SpecError(f"unknown storage schema in {uri!r}: use ipfs://, http(s)://, s3:// or file://")
+
+
+def parse_input(value: str, default_target: str = "/inputs") -> dict[str, Any]:
+    """``-i`` values: ``URI[:dst]`` or ``src=URI,dst=PATH[,opt=k=v...]``."""
+    if "=" in value.split(",")[0] and not value.startswith(("http://", "https://")):
+        fields: dict[str, str] = {}
+        options: dict[str, str] = {}
+        for part in value.split(","):
+            key, _, rest = part.partition("=")
+            key = key.strip().lower()
+            if key in ("opt", "option"):
+                name, _, option = rest.partition("=")
+                options[name.strip().lower()] = option
+            elif key in ("source", "src"):
+                fields["src"] = rest
+            elif key in ("target", "dst", "destination"):
+                fields["dst"] = rest
+            else:
+                raise SpecError(f"unknown input option {key!r} in {value!r}")
+        if "src" not in fields:
+            raise SpecError(f"input {value!r} has no source (src=...)")
+        uri, target = fields["src"], fields.get("dst", default_target)
+    else:
+        uri, target = _split_target(value)
+        options = {}
+        target = target or default_target
+    return {"Source": storage_source(uri, options), "Alias": uri, "Target": target}
+
+
+def parse_output(value: str) -> dict[str, str]:
+    name, sep, path = value.partition(":")
+    if not sep or not name or not path or ":" in path:
+        raise SpecError(f"invalid output {value!r}: use name:path, e.g. outputs:/outputs")
+    return {"Name": name, "Path": path}
+
+
+def parse_publisher(value: str) -> dict[str, Any]:
+    if value in ("", "none"):
+        return {"Type": ""}
+    if value in ("ipfs", "local", "noop", "s3managed"):
+        return {"Type": value}
+    if value.startswith("s3://"):
+        head, *options = value.split(",")
+        bucket, _, key = head[len("s3://") :].partition("/")
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        for option in options:
+            kind, _, rest = option.partition("=")
+            if kind.strip() not in ("opt", "option"):
+                raise SpecError(f"invalid publisher option {option!r}")
+            name, _, setting = rest.partition("=")
+            params[name.strip().capitalize() if name.strip() != "endpoint" else "Endpoint"] = setting
+        return {"Type": "s3", "Params": params}
+    raise SpecError(f"unknown publisher type {value!r}: use local, ipfs, noop or s3://bucket/key")
+
+
+def parse_env(values: tuple[str, ...]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for value in values:
+        for pair in value.split(","):
+            key, sep, setting = pair.partition("=")
+            if not sep or not key:
+                raise SpecError(f"invalid environment variable {pair!r}: use NAME=value")
+            env[key] = setting
+    return env
+
+
+def parse_labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for value in values:
+        for item in value.split(","):
+            key, _, setting = item.partition("=")
+            try:
+                validate_key(key)
+                validate_value(setting)
+            except SelectorError as exc:
+                raise SpecError(str(exc)) from None
+            labels[key] = setting
+    return labels
+
+
+@dataclass
+class JobFlags:
+    """The flags ``docker run`` and ``wasm run`` share, as the original defines them."""
+
+    name: str = ""
+    namespace: str = "default"
+    priority: int = 0
+    count: int = 1
+    target: str = "any"
+    constraints: str = ""
+    labels: tuple[str, ...] = ()
+    task_name: str = "main"
+    env: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    publisher: str = "local"
+    cpu: str = ""
+    memory: str = ""
+    disk: str = ""
+    gpu: str = ""
+    network: str = "default"
+    domains: tuple[str, ...] = ()
+    timeout: int = 0
+    queue_timeout: int = 0
+    extra_inputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def build(self, engine: dict[str, Any]) -> dict[str, Any]:
+        if self.target not in ("any", "all"):
+            raise SpecError(f"invalid --target {self.target!r}: use any or all")
+        try:
+            constraints = [c.to_wire() for c in parse_selector(self.constraints)]
+        except SelectorError as exc:
+            raise SpecError(f"invalid --constraints: {exc}") from None
+        constraints.sort(key=lambda c: c["Key"])
+        task: dict[str, Any] = {"Name": self.task_name, "Engine": engine}
+        publisher = parse_publisher(self.publisher)
+        if publisher["Type"]:
+            task["Publisher"] = publisher
+        env = parse_env(self.env)
+        if env:
+            task["Env"] = env
+        inputs = self.extra_inputs + [parse_input(value) for value in self.inputs]
+        if inputs:
+            task["InputSources"] = inputs
+        if self.outputs:
+            task["ResultPaths"] = [parse_output(value) for value in self.outputs]
+        resources = {
+            k: v for k, v in (("CPU", self.cpu), ("Memory", self.memory), ("Disk", self.disk), ("GPU", self.gpu)) if v
+        }
+        if resources:
+            task["Resources"] = resources
+        network = Network.parse(self.network) if self.network else Network.DEFAULT
+        if self.domains and network == Network.NONE:
+            raise SpecError("--domain cannot be used with --network none")
+        if network != Network.DEFAULT or self.domains:
+            task["Network"] = {"Type": network.value, **({"Domains": list(self.domains)} if self.domains else {})}
+        timeouts = {k: v for k, v in (("TotalTimeout", self.timeout), ("QueueTimeout", self.queue_timeout)) if v}
+        if timeouts:
+            task["Timeouts"] = timeouts
+        job: dict[str, Any] = {
+            "Type": "batch" if self.target == "any" else "ops",
+            "Namespace": self.namespace,
+            "Count": self.count if self.target == "any" else 0,
+            "Priority": self.priority,
+            "Constraints": constraints,
+            "Labels": parse_labels(self.labels),
+            "Tasks": [task],
+        }
+        if self.name:
+            job["Name"] = self.name
+        return job
+
+
+def job_to_yaml(job: dict[str, Any]) -> str:
+    return yaml.safe_dump(json.loads(json.dumps(job)), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,90 @@
+"""The ``bacalhau`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from bacalhau import __version__
+from bacalhau.cli.agent import agent_group, version_command
+from bacalhau.cli.context import CliContext
+from bacalhau.cli.job import job_group
+from bacalhau.cli.serve import serve_command
+from bacalhau.cli.wasm import wasm_group
+from bacalhau.errors import BacalhauError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "--api-host",
+    envvar="BACALHAU_API_HOST",
+    default=None,
+    help="The API host (or URL) to talk to; serve listens there. [env: BACALHAU_API_HOST]",
+)
+@click.option(
+    "--api-port",
+    envvar="BACALHAU_API_PORT",
+    type=int,
+    default=None,
+    help="The API port. [env: BACALHAU_API_PORT] [default: 1234]",
+)
+@click.option(
+    "--data-dir",
+    envvar="BACALHAU_DIR",
+    default=None,
+    help="The data directory. [env: BACALHAU_DIR] [default: ~/.bacalhau]",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_values",
+    multiple=True,
+    help="A config file, or Key=Value (a bare Key means true). Repeatable.",
+)
+@click.option("--log-level", envvar="LOG_LEVEL", default=None, help="debug, info, warn or error.")
+@click.version_option(__version__, "--version", prog_name="bacalhau (Python)")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    api_host: str | None,
+    api_port: int | None,
+    data_dir: str | None,
+    config_values: tuple[str, ...],
+    log_level: str | None,
+) -> None:
+    """Compute over data: submit jobs to a Bacalhau network and get their results."""
+    ctx.obj = CliContext(api_host, api_port, data_dir, config_values, log_level)
+    ctx.call_on_close(ctx.obj.close)
+    if log_level:
+        logging.basicConfig(level=log_level.upper() if log_level.upper() != "TRACE" else "DEBUG")
+
+
+cli.add_command(serve_command)
+cli.add_command(job_group)
+cli.add_command(wasm_group)
+cli.add_command(agent_group)
+cli.add_command(version_command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BacalhauError as exc:
+        click.secho(f"\nError: {exc.message}", fg="red", bold=True, err=True)
+        if exc.hint:
+            click.secho(f"Hint:  {exc.hint}", fg="green", err=True)
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,124 @@
+"""A small HTTP client for the CLI: talks to any Bacalhau API (ours or the original), tolerant of unknown fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bacalhau.errors import BacalhauError
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import JobHistory
+from bacalhau.models.job import Job
+from bacalhau.models.node import BuildVersionInfo, NodeState
+from bacalhau.models.spec import SpecConfig
+from bacalhau.version import build_info
+
+
+class ApiError(BacalhauError):
+    """An error answered by the server (or the failure to reach it), with what to do next."""
+
+
+def _server_error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "Message" in body:
+        return ApiError(
+            str(body["Message"]),
+            code=str(body.get("Code", "")),
+            component=str(body.get("Component", "")),
+            status=response.status_code,
+            hint=str(body.get("Hint", "")),
+        )
+    if isinstance(body, dict) and "Error" in body:
+        return ApiError(str(body["Error"]), status=response.status_code)
+    text = response.text.strip() or response.reason_phrase
+    return ApiError(f"server answered {response.status_code}: {text}", status=response.status_code)
+
+
+class ApiClient:
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-Bacalhau-Git-Version": build_info().git_version, "Content-Type": "application/json"}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "", False)}
+        try:
+            response = self._http.request(method, path, params=clean, json=body)
+        except httpx.ConnectError:
+            raise ApiError(
+                f"cannot reach the Bacalhau API at {self.base_url}",
+                code="NetworkFailure",
+                hint="start a node with 'bacalhau serve', or point the CLI at one with --api-host/--api-port "
+                "(BACALHAU_API_HOST/BACALHAU_API_PORT)",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"request to {self.base_url}{path} failed: {exc}", code="NetworkFailure") from None
+        if response.status_code >= 400:
+            raise _server_error(response)
+        return response.json() if response.content else None
+
+    # ---- jobs
+    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", "/api/v1/orchestrator/jobs", body={"Job": job})
+        return result
+
+    def get_job(self, job_id: str, include: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}", params={"include": include})
+        return result
+
+    def job(self, job_id: str) -> Job:
+        return Job.model_validate(self.get_job(job_id)["Job"])
+
+    def list_jobs(self, **params: Any) -> tuple[list[Job], str]:
+        body = self.request("GET", "/api/v1/orchestrator/jobs", params=params)
+        return [Job.model_validate(item) for item in body.get("Items") or []], str(body.get("NextToken") or "")
+
+    def stop_job(self, job_id: str, reason: str) -> str:
+        body = self.request("DELETE", f"/api/v1/orchestrator/jobs/{job_id}", body={"reason": reason})
+        return str(body.get("EvaluationID", ""))
+
+    def executions(self, job_id: str, **params: Any) -> list[Execution]:
+        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/executions", params=params)
+        return [Execution.model_validate(item) for item in body.get("Items") or []]
+
+    def history(self, job_id: str, **params: Any) -> tuple[list[JobHistory], str]:
+        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/history", params=params)
+        items = [JobHistory.model_validate(item) for item in body.get("Items") or []]
+        return items, str(body.get("NextToken") or "")
+
+    def results(self, job_id: str) -> list[SpecConfig]:
+        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/results")
+        return [SpecConfig.model_validate(item) for item in body.get("Items") or []]
+
+    # ---- nodes and agent
+    def nodes(self, **params: Any) -> list[NodeState]:
+        body = self.request("GET", "/api/v1/orchestrator/nodes", params=params)
+        return [NodeState.model_validate(item) for item in body.get("Nodes") or []]
+
+    def alive(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/v1/agent/alive")
+        return result
+
+    def version(self) -> BuildVersionInfo:
+        return BuildVersionInfo.model_validate(self.request("GET", "/api/v1/agent/version"))
+
+    def agent_node(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/v1/agent/node")
+        return result
+
+    def agent_config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/v1/agent/config")
+        return result

@@ -1,0 +1,69 @@
+"""Bidding: whether this node can take an execution at all (capabilities and maximum capacity).
+
+Current load is not a reason to refuse: accepted work waits in the executor buffer until capacity frees up, and
+the orchestrator's over-subscription limit keeps that wait short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bacalhau.compute.capacity import task_usage
+from bacalhau.compute.executors.base import Executor
+from bacalhau.compute.inputs.base import InputProvider
+from bacalhau.compute.publishers.base import Publisher
+from bacalhau.models.execution import Execution
+from bacalhau.models.resources import Resources
+
+
+@dataclass
+class BidDecision:
+    accepted: bool
+    reason: str = ""
+    usage: Resources | None = None
+
+
+class Bidder:
+    def __init__(
+        self,
+        executors: dict[str, Executor],
+        inputs: dict[str, InputProvider],
+        publishers: dict[str, Publisher],
+        maximum: Resources,
+    ) -> None:
+        self._executors = executors
+        self._inputs = inputs
+        self._publishers = publishers
+        self._maximum = maximum
+
+    def decide(self, execution: Execution) -> BidDecision:
+        job = execution.job
+        if job is None or not job.tasks:
+            return BidDecision(False, "the request carries no job")
+        task = job.task
+        reasons: list[str] = []
+        engine = task.engine_spec.type
+        executor = self._executors.get(engine)
+        if executor is None:
+            reasons.append(f"node does not support engine {engine}")
+        else:
+            reasons += executor.validate(task.engine_spec)
+        publisher = task.publisher_spec.type
+        if publisher and publisher not in self._publishers:
+            reasons.append(f"node does not support publisher {publisher}")
+        for source in task.input_sources:
+            kind = source.source.type if source.source else ""
+            if kind not in self._inputs:
+                reasons.append(f"node does not support input source {kind}")
+        requested, errors = task.resources_config.parse()
+        reasons += errors
+        usage = task_usage(requested)
+        if not errors and not usage.fits_in(self._maximum):
+            too_much = ", ".join(usage.exceeded_dimensions(self._maximum))
+            reasons.append(
+                f"not enough capacity to run job: it needs more {too_much} than this node offers "
+                f"(needs {usage.describe()}, node has {self._maximum.describe()})"
+            )
+        if reasons:
+            return BidDecision(False, "; ".join(reasons))
+        return BidDecision(True, usage=usage)

@@ -1,0 +1,187 @@
+"""The compute node's connection to its orchestrator: NATS, handshake, heartbeats and both message streams.
+
+The node keeps working while disconnected: its reports wait in its outbox and are sent, in order, once a new
+handshake tells it where the orchestrator got to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from bacalhau.compute.store import ExecutionStore
+from bacalhau.lib.tasks import spawn
+from bacalhau.models.node import NodeInfo
+from bacalhau.models.timefmt import now_ns
+from bacalhau.transport import envelope, messages, subjects
+from bacalhau.transport.stream import StreamReceiver, StreamSender
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 10.0
+MISSED_HEARTBEATS_BEFORE_RECONNECT = 3
+
+
+@dataclass
+class ConnectionConfig:
+    orchestrators: list[str]
+    heartbeat_interval: float = 15.0
+    token: str = ""
+
+
+class OrchestratorConnection:
+    def __init__(
+        self,
+        config: ConnectionConfig,
+        store: ExecutionStore,
+        node_info: Callable[[], NodeInfo],
+        heartbeat: Callable[[], messages.HeartbeatRequest],
+        handle: Callable[[str, dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._node_info = node_info
+        self._heartbeat_request = heartbeat
+        self._receiver = StreamReceiver(handle, self._load_applied, self._save_applied)
+        self._nc: NATS | None = None
+        self._sender: StreamSender | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._started = now_ns()
+        store.on_commit(lambda effects: self._sender.notify() if effects.outbox and self._sender else None)
+
+    @property
+    def node_id(self) -> str:
+        return self._node_info().node_id
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        self._task = spawn(self._run(), "orchestrator-connection")
+
+    async def stop(self) -> None:
+        if self._nc is not None and self._connected.is_set():
+            with contextlib.suppress(Exception):
+                notice = messages.ShutdownNotice(node_id=self.node_id)
+                await self._request("Shutdown", notice.to_wire(), timeout=2.0)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._sender is not None:
+            await self._sender.stop()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+
+    async def _run(self) -> None:
+        self._nc = await self._connect()
+        node_id = self.node_id
+        await self._nc.subscribe(subjects.to_compute(node_id), cb=self._on_stream_batch)
+        self._sender = StreamSender(self._nc, subjects.to_orchestrator(node_id), "", self._store, self._store.epoch)
+        backoff = 0.2
+        while True:
+            if not await self._handshake():
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.2
+            await self._heartbeat_until_lost()
+            self._connected.clear()
+
+    async def _on_stream_batch(self, msg: Msg) -> None:
+        await self._receiver.on_request("", msg)
+
+    async def _connect(self) -> NATS:
+        backoff = 0.2
+        while True:
+            try:
+                return await nats.connect(
+                    servers=self._config.orchestrators,
+                    token=self._config.token or None,
+                    name=f"bacalhau-compute-{self.node_id}",
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    connect_timeout=3,
+                    error_cb=_log_nats_error,
+                )
+            except (NoServersError, OSError, TimeoutError, NatsTimeoutError) as exc:
+                log.warning("cannot reach orchestrator at %s (%s); retrying", self._config.orchestrators, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _handshake(self) -> bool:
+        applied, orchestrator_epoch = await self._store.applied()
+        request = messages.HandshakeRequest(
+            node_info=self._node_info(),
+            start_time=self._started,
+            epoch=self._store.epoch,
+            orchestrator_epoch=orchestrator_epoch,
+            last_orchestrator_seq_num=applied,
+        )
+        try:
+            reply = messages.HandshakeResponse.model_validate(await self._request("Handshake", request.to_wire()))
+        except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, envelope.EnvelopeError) as exc:
+            log.debug("handshake failed: %s", type(exc).__name__)
+            return False
+        if not reply.accepted:
+            log.error("the orchestrator refused this node: %s", reply.reason)
+            return False
+        if reply.orchestrator_epoch != orchestrator_epoch:
+            await self._store.set_orchestrator_epoch(reply.orchestrator_epoch)
+        assert self._sender is not None
+        self._sender.start(reply.last_compute_seq_num)
+        self._connected.set()
+        log.info("connected to the orchestrator as node %s", self.node_id)
+        return True
+
+    async def _heartbeat_until_lost(self) -> None:
+        missed = 0
+        while missed < MISSED_HEARTBEATS_BEFORE_RECONNECT:
+            await asyncio.sleep(self._config.heartbeat_interval)
+            try:
+                reply = messages.HeartbeatResponse.model_validate(
+                    await self._request("Heartbeat", self._heartbeat_request().to_wire())
+                )
+            except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, envelope.EnvelopeError):
+                missed += 1
+                continue
+            if reply.handshake_required:
+                log.info("the orchestrator asked for a new handshake")
+                return
+            missed = 0
+        log.warning("lost the orchestrator after %d missed heartbeats; reconnecting", missed)
+
+    async def _request(self, kind: str, payload: dict[str, Any], timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+        assert self._nc is not None
+        body = envelope.encode({"Type": kind, "Payload": payload})
+        reply = await self._nc.request(subjects.control(self.node_id), body, timeout=timeout)
+        return envelope.decode(reply.data)
+
+    async def _load_applied(self, _peer: str) -> tuple[int, str]:
+        return await self._store.applied()
+
+    async def _save_applied(self, _peer: str, seq: int) -> None:
+        await self._store.save_applied(seq)
+
+
+async def _log_nats_error(error: Exception) -> None:
+    log.debug("NATS: %s", error)

@@ -1,0 +1,68 @@
+"""What every executor (engine) implements, and the request it receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bacalhau.models.resources import Resources
+from bacalhau.models.spec import NetworkConfig, ResultPath, SpecConfig
+
+
+class ExecutorError(Exception):
+    """The engine could not run the execution (as opposed to the program failing): the execution fails."""
+
+
+@dataclass
+class Mount:
+    """A prepared input: where it is on this host and where the job sees it."""
+
+    source: Path
+    target: str
+    read_write: bool = False
+
+    @property
+    def is_dir(self) -> bool:
+        return self.source.is_dir()
+
+
+@dataclass
+class RunOutcome:
+    """How the program ended. A non-zero exit code is not a failure; ``error`` (an engine-level problem) is."""
+
+    exit_code: int
+    error: str = ""
+
+
+@dataclass
+class RunRequest:
+    execution_id: str
+    job_id: str
+    engine: SpecConfig
+    results_dir: Path
+    work_dir: Path
+    inputs: list[Mount] = field(default_factory=list)
+    outputs: list[ResultPath] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def output_dir(self, result: ResultPath) -> Path:
+        return self.results_dir / result.name
+
+
+class Executor(Protocol):
+    """Runs one execution to its end. Cancelling the awaiting task must stop the run and free what it holds.
+
+    ``run`` writes the files ``stdout`` and ``stderr`` into ``request.results_dir`` (and the result paths under
+    it) and returns how the program ended; problems of the engine itself raise :class:`ExecutorError`.
+    """
+
+    name: str
+
+    def is_installed(self) -> bool: ...
+
+    def validate(self, engine: SpecConfig) -> list[str]: ...
+
+    async def run(self, request: RunRequest) -> RunOutcome: ...

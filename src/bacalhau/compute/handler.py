@@ -1,0 +1,112 @@
+"""Applies the orchestrator's messages on a compute node: bid requests, bid decisions and cancellations.
+
+Handlers are idempotent by execution ID: a replayed message finds the execution already past the step it asks for
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bacalhau.compute.bidder import Bidder
+from bacalhau.compute.buffer import ExecutorBuffer
+from bacalhau.compute.store import ComputeEffects, ComputeTx, ExecutionStore
+from bacalhau.models.execution import AllocatedResources
+from bacalhau.models.history import Event
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.transport import messages
+
+log = logging.getLogger(__name__)
+
+TOPIC_SCANNING = "Exec Scanning"
+
+
+class OrchestratorMessageHandler:
+    def __init__(self, store: ExecutionStore, bidder: Bidder, buffer: ExecutorBuffer) -> None:
+        self._store = store
+        self._bidder = bidder
+        self._buffer = buffer
+        store.on_commit(self._run_accepted)
+
+    async def handle(self, _peer: str, body: dict[str, Any]) -> None:
+        message = messages.unwrap(body)
+        if isinstance(message, messages.AskForBid):
+            await self._store.transact(lambda tx: self._ask_for_bid(tx, message))
+        elif isinstance(message, messages.BidAccepted):
+            await self._store.transact(lambda tx: self._bid_accepted(tx, message.execution_id))
+        elif isinstance(message, messages.BidRejected):
+            await self._store.transact(lambda tx: self._bid_rejected(tx, message.execution_id, message.reason))
+        elif isinstance(message, messages.CancelExecution):
+            await self._cancel(message.execution_id, message.reason)
+        else:
+            log.warning("unexpected %s message from the orchestrator", type(message).__name__)
+
+    def _run_accepted(self, effects: ComputeEffects) -> None:
+        for execution in effects.to_run:
+            self._buffer.enqueue(execution)
+
+    def _ask_for_bid(self, tx: ComputeTx, request: messages.AskForBid) -> None:
+        execution = request.execution
+        if tx.get(execution.id) is not None:
+            return
+        decision = self._bidder.decide(execution)
+        job_id = execution.job_id
+        if not decision.accepted:
+            execution.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_REJECTED
+            execution.compute_state.message = decision.reason
+            tx.insert(execution)
+            event = Event.error(TOPIC_SCANNING, decision.reason)
+            tx.report(
+                messages.wrap(
+                    messages.BidResult(
+                        execution_id=execution.id, job_id=job_id, accepted=False, reason=decision.reason, events=[event]
+                    )
+                )
+            )
+            return
+        if decision.usage is not None and execution.job is not None:
+            execution.allocated_resources = AllocatedResources(tasks={execution.job.task.name: decision.usage})
+        if request.wait_for_approval:
+            execution.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_ACCEPTED
+            tx.insert(execution)
+            tx.report(messages.wrap(messages.BidResult(execution_id=execution.id, job_id=job_id, accepted=True)))
+        else:
+            execution.compute_state.state_type = ExecutionStateType.BID_ACCEPTED
+            execution.desired_state.state_type = ExecutionDesiredStateType.RUNNING
+            tx.insert(execution)
+            tx.run_after_commit(execution)
+
+    @staticmethod
+    def _bid_accepted(tx: ComputeTx, execution_id: str) -> None:
+        execution = tx.get(execution_id)
+        if execution is None or execution.state != ExecutionStateType.ASK_FOR_BID_ACCEPTED:
+            return
+        execution.compute_state.state_type = ExecutionStateType.BID_ACCEPTED
+        execution.desired_state.state_type = ExecutionDesiredStateType.RUNNING
+        tx.save(execution)
+        tx.run_after_commit(execution)
+
+    @staticmethod
+    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> None:
+        execution = tx.get(execution_id)
+        if execution is None or execution.is_terminal:
+            return
+        execution.compute_state.state_type = ExecutionStateType.BID_REJECTED
+        execution.compute_state.message = reason
+        execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+        tx.save(execution)
+
+    async def _cancel(self, execution_id: str, reason: str) -> None:
+        def mark(tx: ComputeTx) -> bool:
+            execution = tx.get(execution_id)
+            if execution is None or execution.is_terminal:
+                return False
+            execution.compute_state.state_type = ExecutionStateType.CANCELLED
+            execution.compute_state.message = reason
+            execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+            tx.save(execution)
+            return True
+
+        if await self._store.transact(mark):
+            self._buffer.cancel(execution_id)

@@ -1,0 +1,140 @@
+"""A compute node: store, engines, inputs, publishers, bidder, buffer and the connection to the orchestrator."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bacalhau.compute.bidder import Bidder
+from bacalhau.compute.buffer import ExecutorBuffer
+from bacalhau.compute.capacity import AllocatedCapacity, CapacityTracker, allocate, machine_resources
+from bacalhau.compute.connection import ConnectionConfig, OrchestratorConnection
+from bacalhau.compute.executors import default_executors
+from bacalhau.compute.handler import OrchestratorMessageHandler
+from bacalhau.compute.inputs import default_inputs
+from bacalhau.compute.publishers.base import Publisher
+from bacalhau.compute.publishers.local import LocalPublisher
+from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
+from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.models.job import JobType
+from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
+from bacalhau.models.state import ExecutionStateType
+from bacalhau.transport import messages
+from bacalhau.version import build_info, goarch, goos
+
+log = logging.getLogger(__name__)
+
+RESTART_MESSAGE = "Failed due to node restart"
+
+
+@dataclass
+class ComputeConfig:
+    data_dir: Path
+    node_id: str
+    orchestrators: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    heartbeat_interval: float = 15.0
+    allocated: AllocatedCapacity = field(default_factory=AllocatedCapacity)
+    local_publisher_address: str = "127.0.0.1"
+    local_publisher_port: int = 6001
+    token: str = ""
+    durable: bool = True
+
+
+class ComputeNode:
+    def __init__(self, config: ComputeConfig) -> None:
+        self.config = config
+        root = config.data_dir / "compute"
+        self.store = ExecutionStore(root / "executions.db", durable=config.durable)
+        self.executors = default_executors()
+        self.inputs = default_inputs()
+        self.local_publisher = LocalPublisher(
+            root / "results" / "local-publisher", config.local_publisher_address, config.local_publisher_port
+        )
+        self.publishers: dict[str, Publisher] = {"noop": NoopPublisher(), "local": self.local_publisher}
+        self.maximum = allocate(machine_resources(root), config.allocated)
+        self.capacity = CapacityTracker(self.maximum)
+        runner = ExecutionRunner(
+            self.store, self.executors, self.inputs, self.publishers, RunnerConfig(root / "executions")
+        )
+        self.buffer = ExecutorBuffer(runner, self.capacity)
+        self.handler = OrchestratorMessageHandler(
+            self.store, Bidder(self.executors, self.inputs, self.publishers, self.maximum), self.buffer
+        )
+        self.connection = OrchestratorConnection(
+            ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
+            self.store,
+            self.node_info,
+            self.heartbeat,
+            self.handler.handle,
+        )
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.local_publisher.start()
+        await self._recover()
+        self.connection.start()
+
+    async def stop(self) -> None:
+        await self.connection.stop()
+        await self.buffer.stop()
+        await self.local_publisher.stop()
+        self.store.close()
+
+    def node_info(self) -> NodeInfo:
+        labels = {"os_type": goos(), "os_arch": goarch(), **self.config.labels}
+        return NodeInfo(
+            node_id=self.config.node_id,
+            node_type=NodeType.COMPUTE.value,
+            labels=labels,
+            supported_protocols=["ncl/v1"],
+            compute_node_info=ComputeNodeInfo(
+                execution_engines=sorted(self.executors),
+                publishers=sorted(self.publishers),
+                storage_sources=sorted(self.inputs),
+                max_capacity=self.maximum,
+                queue_used_capacity=self.capacity.queued_total(),
+                available_capacity=self.capacity.available(),
+                max_job_requirements=self.maximum,
+                running_executions=self.buffer.running_count,
+                enqueued_executions=self.buffer.queued_count,
+                address=self.config.local_publisher_address,
+            ),
+            bacalhau_version=build_info(),
+        )
+
+    def heartbeat(self) -> messages.HeartbeatRequest:
+        return messages.HeartbeatRequest(
+            node_id=self.config.node_id,
+            available_capacity=self.capacity.available(),
+            queue_used_capacity=self.capacity.queued_total(),
+            running_executions=self.buffer.running_count,
+            enqueued_executions=self.buffer.queued_count,
+        )
+
+    async def _recover(self) -> None:
+        """After a restart: batch and ops work that was running is failed (and reported); long-running work restarts."""
+        for execution in await self.store.active():
+            if not execution.state.is_executing or execution.job is None:
+                continue
+            if execution.job.type in (JobType.SERVICE.value, JobType.DAEMON.value):
+                self.buffer.enqueue(execution)
+                continue
+
+            def fail(tx: ComputeTx, execution_id: str = execution.id, job_id: str = execution.job_id) -> None:
+                current = tx.get(execution_id)
+                if current is None or not current.state.is_executing:
+                    return
+                current.compute_state.state_type = ExecutionStateType.FAILED
+                current.compute_state.message = RESTART_MESSAGE
+                tx.save(current)
+                tx.report(
+                    messages.wrap(
+                        messages.ComputeError(execution_id=execution_id, job_id=job_id, message=RESTART_MESSAGE)
+                    )
+                )
+
+            log.info("execution %s was interrupted by a restart; reporting it failed", execution.id)
+            await self.store.transact(fail)

@@ -1,0 +1,1 @@
+"""Publishers, by the type name used in job specs."""

@@ -1,0 +1,72 @@
+"""The local publisher: each execution's results as ``<execID>.tar.gz``, served over HTTP by the compute node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tarfile
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Route
+
+from bacalhau.compute.publishers.base import PublishError
+from bacalhau.lib.httpserver import HttpServer, bind
+from bacalhau.models.spec import SpecConfig
+
+log = logging.getLogger(__name__)
+
+
+def _archive(results_dir: Path, target: Path) -> None:
+    partial = target.with_suffix(".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as archive:
+        archive.add(results_dir, arcname=".")
+    os.replace(partial, target)
+
+
+class LocalPublisher:
+    name = "local"
+
+    def __init__(self, directory: Path, address: str, port: int) -> None:
+        self.directory = directory
+        self.address = address
+        self.port = port
+        self._server: HttpServer | None = None
+
+    @property
+    def url_prefix(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def is_installed(self) -> bool:
+        return True
+
+    async def publish(self, execution_id: str, job_id: str, results_dir: Path, spec: SpecConfig) -> SpecConfig:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"{execution_id}.tar.gz"
+        try:
+            await asyncio.to_thread(_archive, results_dir, target)
+        except OSError as exc:
+            raise PublishError(f"local publisher failed to compress output file: {exc}") from None
+        return SpecConfig(type="urlDownload", params={"URL": f"{self.url_prefix}/{target.name}"})
+
+    async def start(self, host: str = "0.0.0.0") -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sock = bind(host, self.port, "local publisher", "choose another port with Publishers.Types.Local.Port")
+        self._server = HttpServer(Starlette(routes=[Route("/{name}", self._serve)]), sock)
+        await self._server.start()
+        self.port = self._server.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+
+    async def _serve(self, request: Request) -> FileResponse:
+        name = request.path_params["name"]
+        path = self.directory / name
+        if "/" in name or not name.endswith(".tar.gz") or not path.is_file():
+            raise HTTPException(status_code=404, detail=f"no results named {name}")
+        return FileResponse(path, media_type="application/gzip", filename=name)

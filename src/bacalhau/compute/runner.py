@@ -1,0 +1,265 @@
+"""One execution's life on a compute node: prepare inputs, run, collect results, publish, report.
+
+Every step that changes the execution's state writes the state and the report owed to the orchestrator in one
+transaction. A non-zero exit code is a successful run (as in the original); only problems of the engine, inputs,
+timeouts or publishing fail the execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from bacalhau.compute.executors.base import Executor, ExecutorError, Mount, RunOutcome, RunRequest
+from bacalhau.compute.inputs.base import InputError, InputProvider
+from bacalhau.compute.publishers.base import Publisher, PublishError
+from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.models.execution import Execution, RunCommandResult
+from bacalhau.models.history import Event
+from bacalhau.models.job import Job
+from bacalhau.models.spec import SpecConfig, go_duration
+from bacalhau.models.state import ExecutionStateType
+from bacalhau.transport import messages
+
+log = logging.getLogger(__name__)
+
+SUMMARY_LIMIT = 2048  # bytes of stdout/stderr returned in RunOutput, as the original
+TOPIC_INPUTS = "Downloading Inputs"
+TOPIC_RUNNING = "Running Execution"
+TOPIC_PUBLISHING = "Publishing Results"
+TIMEOUT_HINT = "Increase the task timeout or allocate more resources"
+
+
+class ExecutionGone(Exception):
+    """The execution was stopped or ended while this step ran; there is nothing left to do."""
+
+
+class ExecutionFailed(Exception):
+    def __init__(self, message: str, topic: str, hint: str = "", run_output: RunCommandResult | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.topic = topic
+        self.hint = hint
+        self.run_output = run_output
+
+
+@dataclass
+class RunnerConfig:
+    executions_dir: Path
+
+
+def system_env(execution: Execution, job: Job) -> dict[str, str]:
+    return {
+        "BACALHAU_EXECUTION_ID": execution.id,
+        "BACALHAU_JOB_ID": job.id,
+        "BACALHAU_JOB_TYPE": job.type,
+        "BACALHAU_PARTITION_INDEX": str(execution.partition_index),
+        "BACALHAU_PARTITION_COUNT": str(job.desired_count),
+    }
+
+
+def summarize(path: Path) -> tuple[str, bool]:
+    """The first 2 KiB of an output file, and whether there was more."""
+    if not path.exists():
+        return "", False
+    with path.open("rb") as handle:
+        head = handle.read(SUMMARY_LIMIT + 1)
+    return head[:SUMMARY_LIMIT].decode(errors="replace"), len(head) > SUMMARY_LIMIT
+
+
+def collect_output(results_dir: Path, outcome: RunOutcome) -> RunCommandResult:
+    """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary."""
+    (results_dir / "exitCode").write_text(str(outcome.exit_code)[:4])
+    stdout, stdout_truncated = summarize(results_dir / "stdout")
+    stderr, stderr_truncated = summarize(results_dir / "stderr")
+    return RunCommandResult(
+        stdout=stdout,
+        stdout_truncated=stdout_truncated,
+        stderr=stderr,
+        stderr_truncated=stderr_truncated,
+        exit_code=outcome.exit_code,
+        error_msg=outcome.error,
+    )
+
+
+class ExecutionRunner:
+    def __init__(
+        self,
+        store: ExecutionStore,
+        executors: dict[str, Executor],
+        inputs: dict[str, InputProvider],
+        publishers: dict[str, Publisher],
+        config: RunnerConfig,
+    ) -> None:
+        self._store = store
+        self._executors = executors
+        self._inputs = inputs
+        self._publishers = publishers
+        self._config = config
+
+    async def run(self, execution: Execution) -> None:
+        job = execution.job
+        assert job is not None
+        base = self._config.executions_dir / execution.id
+        try:
+            await self._set_state(execution, ExecutionStateType.RUNNING)
+            run_output, published = await self._execute(execution, job, base)
+            await self._complete(execution, run_output, published)
+        except ExecutionGone:
+            log.debug("execution %s ended while it ran", execution.id)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancelled(execution))
+            raise
+        except ExecutionFailed as failure:
+            await self._fail(execution, failure)
+        except Exception as exc:
+            log.exception("execution %s failed unexpectedly", execution.id)
+            await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING))
+        finally:
+            await asyncio.to_thread(shutil.rmtree, base, True)
+
+    async def _execute(self, execution: Execution, job: Job, base: Path) -> tuple[RunCommandResult, SpecConfig]:
+        task = job.task
+        results_dir, inputs_dir, work_dir = base / "results", base / "inputs", base / "work"
+        for directory in (results_dir, inputs_dir, work_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        mounts = await self._prepare_inputs(job, inputs_dir)
+        executor = self._executors.get(task.engine_spec.type)
+        if executor is None:
+            raise ExecutionFailed(f"engine {task.engine_spec.type} is not supported by this node", TOPIC_RUNNING)
+        resources, _ = task.resources_config.parse()
+        request = RunRequest(
+            execution_id=execution.id,
+            job_id=job.id,
+            engine=task.engine_spec,
+            results_dir=results_dir,
+            work_dir=work_dir,
+            inputs=mounts,
+            outputs=list(task.result_paths),
+            env={**task.env, **system_env(execution, job)},
+            resources=resources,
+            network=task.network_config,
+        )
+        timeout = 0 if job.is_long_running else task.timeouts_config.effective_execution_timeout()
+        try:
+            if timeout > 0:
+                outcome = await asyncio.wait_for(executor.run(request), timeout)
+            else:
+                outcome = await executor.run(request)
+        except TimeoutError:
+            output = collect_output(results_dir, RunOutcome(exit_code=-1))
+            raise ExecutionFailed(
+                f"execution timed out after {go_duration(timeout)}", TOPIC_RUNNING, TIMEOUT_HINT, output
+            ) from None
+        except ExecutorError as exc:
+            raise ExecutionFailed(str(exc), TOPIC_RUNNING) from None
+        run_output = await asyncio.to_thread(collect_output, results_dir, outcome)
+        if outcome.error:
+            raise ExecutionFailed(outcome.error, TOPIC_RUNNING, run_output=run_output)
+        published = SpecConfig()
+        publisher_spec = task.publisher_spec
+        if publisher_spec.type:
+            publisher = self._publishers.get(publisher_spec.type)
+            if publisher is None:
+                raise ExecutionFailed(
+                    f"publisher {publisher_spec.type} is not supported by this node", TOPIC_PUBLISHING
+                )
+            await self._set_state(execution, ExecutionStateType.PUBLISHING)
+            try:
+                published = await publisher.publish(execution.id, job.id, results_dir, publisher_spec)
+            except PublishError as exc:
+                raise ExecutionFailed(str(exc), TOPIC_PUBLISHING, run_output=run_output) from None
+        return run_output, published
+
+    async def _prepare_inputs(self, job: Job, inputs_dir: Path) -> list[Mount]:
+        async def prepare(index: int) -> Mount:
+            source = job.task.input_sources[index]
+            kind = source.source.type if source.source else ""
+            provider = self._inputs.get(kind)
+            name = source.alias or source.target
+            if provider is None:
+                raise ExecutionFailed(f"input {name}: source type {kind} is not supported", TOPIC_INPUTS)
+            dest = inputs_dir / str(index)
+            dest.mkdir(parents=True, exist_ok=True)
+            try:
+                return await provider.prepare(source, dest)
+            except InputError as exc:
+                raise ExecutionFailed(f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS) from None
+
+        return list(await asyncio.gather(*(prepare(i) for i in range(len(job.task.input_sources)))))
+
+    # ---- state changes, each with its report
+    async def _set_state(self, execution: Execution, state: ExecutionStateType) -> None:
+        def change(tx: ComputeTx) -> None:
+            current = tx.get(execution.id)
+            if current is None or current.is_terminal:
+                raise ExecutionGone(execution.id)
+            current.compute_state.state_type = state
+            current.compute_state.message = ""
+            tx.save(current)
+            progress = messages.ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=state)
+            tx.report(messages.wrap(progress))
+
+        await self._store.transact(change)
+
+    async def _complete(self, execution: Execution, run_output: RunCommandResult, published: SpecConfig) -> None:
+        def change(tx: ComputeTx) -> None:
+            current = tx.get(execution.id)
+            if current is None or current.is_terminal:
+                return
+            current.compute_state.state_type = ExecutionStateType.COMPLETED
+            current.run_output = run_output
+            current.published_result = published
+            tx.save(current)
+            tx.report(
+                messages.wrap(
+                    messages.RunResult(
+                        execution_id=execution.id,
+                        job_id=execution.job_id,
+                        published_result=published,
+                        run_output=run_output,
+                    )
+                )
+            )
+
+        await self._store.transact(change)
+
+    async def _fail(self, execution: Execution, failure: ExecutionFailed) -> None:
+        event = Event.error(failure.topic, failure.message, hint=failure.hint, fails_execution=True)
+
+        def change(tx: ComputeTx) -> None:
+            current = tx.get(execution.id)
+            if current is None or current.is_terminal:
+                return
+            current.compute_state.state_type = ExecutionStateType.FAILED
+            current.compute_state.message = failure.message
+            if failure.run_output is not None:
+                current.run_output = failure.run_output
+            tx.save(current)
+            tx.report(
+                messages.wrap(
+                    messages.ComputeError(
+                        execution_id=execution.id,
+                        job_id=execution.job_id,
+                        message=failure.message,
+                        events=[event],
+                        run_output=failure.run_output,
+                    )
+                )
+            )
+
+        log.info("execution %s failed: %s", execution.id, failure.message)
+        await self._store.transact(change)
+
+    async def _cancelled(self, execution: Execution) -> None:
+        def change(tx: ComputeTx) -> None:
+            current = tx.get(execution.id)
+            if current is None or current.is_terminal:
+                return
+            current.compute_state.state_type = ExecutionStateType.CANCELLED
+            tx.save(current)
+
+        await self._store.transact(change)

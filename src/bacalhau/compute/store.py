@@ -1,0 +1,150 @@
+"""The compute node's own store: its executions, its outbox to the orchestrator, and its stream positions.
+
+The compute node alone writes an execution's observed state. Each state change and the report it owes the
+orchestrator are written in one transaction, so a crash can delay a report but never lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bacalhau.lib.sqlite import Database, store_epoch
+from bacalhau.models.base import CANONICAL
+from bacalhau.models.execution import Execution
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_active ON executions (state) WHERE state NOT IN (4, 8, 9, 10, 11);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stream (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    applied_seq INTEGER NOT NULL DEFAULT 0,
+    orchestrator_epoch TEXT NOT NULL DEFAULT ''
+);
+INSERT OR IGNORE INTO stream (id) VALUES (1);
+"""
+
+
+def _execution(body: str) -> Execution:
+    return Execution.model_validate_json(body, context=CANONICAL)
+
+
+@dataclass
+class ComputeEffects:
+    outbox: bool = False
+    to_run: list[Execution] = field(default_factory=list)
+
+
+class ComputeTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.effects = ComputeEffects()
+
+    def get(self, execution_id: str) -> Execution | None:
+        row = self.conn.execute("SELECT body FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return _execution(row[0]) if row else None
+
+    def insert(self, execution: Execution) -> None:
+        self.conn.execute(
+            "INSERT INTO executions (id, job_id, state, body) VALUES (?,?,?,?)",
+            (execution.id, execution.job_id, int(execution.state), execution.to_json()),
+        )
+
+    def save(self, execution: Execution) -> None:
+        self.conn.execute(
+            "UPDATE executions SET state = ?, body = ? WHERE id = ?",
+            (int(execution.state), execution.to_json(), execution.id),
+        )
+
+    def report(self, message: dict[str, Any]) -> None:
+        """Queue a message for the orchestrator, delivered in order after commit."""
+        self.conn.execute("INSERT INTO outbox (body) VALUES (?)", (json.dumps(message),))
+        self.effects.outbox = True
+
+    def run_after_commit(self, execution: Execution) -> None:
+        self.effects.to_run.append(execution)
+
+
+class ExecutionStore:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.db = Database(path, SCHEMA, durable=durable, readers=2)
+        self.epoch = ""
+        self._listeners: list[Callable[[ComputeEffects], None]] = []
+
+    async def open(self) -> None:
+        await self.db.open()
+        self.epoch = await self.db.write(store_epoch)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def on_commit(self, listener: Callable[[ComputeEffects], None]) -> None:
+        self._listeners.append(listener)
+
+    async def transact(self, fn: Callable[[ComputeTx], T]) -> T:
+        def run(conn: sqlite3.Connection) -> tuple[T, ComputeEffects]:
+            tx = ComputeTx(conn)
+            return fn(tx), tx.effects
+
+        result, effects = await self.db.write(run)
+        for listener in self._listeners:
+            listener(effects)
+        return result
+
+    async def get(self, execution_id: str) -> Execution | None:
+        return await self.db.read(lambda conn: ComputeTx(conn).get(execution_id))
+
+    async def active(self) -> list[Execution]:
+        def query(conn: sqlite3.Connection) -> list[Execution]:
+            rows = conn.execute("SELECT body FROM executions WHERE state NOT IN (4, 8, 9, 10, 11)").fetchall()
+            return [_execution(r[0]) for r in rows]
+
+        return await self.db.read(query)
+
+    # ---- the stream to the orchestrator (peer is always the orchestrator)
+    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        def query(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = conn.execute(
+                "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            ).fetchall()
+            return [(int(r[0]), r[1]) for r in rows]
+
+        return await self.db.read(query)
+
+    async def acknowledge(self, peer: str, seq: int) -> None:
+        await self.db.write(lambda conn: conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)))
+
+    # ---- the stream from the orchestrator
+    async def applied(self) -> tuple[int, str]:
+        def query(conn: sqlite3.Connection) -> tuple[int, str]:
+            row = conn.execute("SELECT applied_seq, orchestrator_epoch FROM stream WHERE id = 1").fetchone()
+            return int(row[0]), str(row[1])
+
+        return await self.db.read(query)
+
+    async def save_applied(self, seq: int) -> None:
+        await self.db.write(
+            lambda conn: conn.execute("UPDATE stream SET applied_seq = max(applied_seq, ?) WHERE id = 1", (seq,))
+        )
+
+    async def set_orchestrator_epoch(self, epoch: str) -> None:
+        """A different orchestrator store: its message numbers start again."""
+        await self.db.write(
+            lambda conn: conn.execute(
+                "UPDATE stream SET applied_seq = 0, orchestrator_epoch = ? WHERE id = 1 AND orchestrator_epoch != ?",
+                (epoch, epoch),
+            )
+        )

@@ -1,0 +1,176 @@
+"""SQLite behind asyncio: one writer thread with group commit, a small pool of reader threads.
+
+Every write is a function run inside a transaction on the writer thread. Writes that queue up while a commit is in
+flight are applied together in the next transaction (each under its own savepoint, so one failing write does not
+undo the others) and made durable by a single commit. A write's awaiter resumes only after its commit, so callers
+can acknowledge a change knowing it is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 512
+_STOP = object()
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+class Database:
+    def __init__(self, path: Path, schema: str, *, durable: bool = True, readers: int = 2) -> None:
+        self.path = path
+        self._schema = schema
+        self._synchronous = "FULL" if durable else "NORMAL"
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix=f"sqlite-read-{path.stem}")
+        self._local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if readonly:
+            conn.execute("PRAGMA query_only = ON")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA cache_size = -16000")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writer = threading.Thread(
+            target=self._writer_main, args=(asyncio.get_running_loop(), ready), name=f"sqlite-write-{self.path.stem}"
+        )
+        self._writer.daemon = True
+        self._writer.start()
+        await ready
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_connections:
+                conn.close()
+            self._reader_connections.clear()
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction; return its result once the transaction is committed."""
+        if self._closed:
+            raise RuntimeError(f"database {self.path} is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return await future
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader connection (sees every committed write)."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, fn)
+
+    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_connections.append(conn)
+        return fn(conn)
+
+    def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
+            conn.executescript(self._schema)
+        except BaseException as exc:  # report set-up failures to the opener
+            failed: list[Outcome] = [(ready, None, exc)]
+            loop.call_soon_threadsafe(_settle, failed)
+            return
+        opened: list[Outcome] = [(ready, None, None)]
+        loop.call_soon_threadsafe(_settle, opened)
+        try:
+            self._serve_writes(conn, loop)
+        finally:
+            conn.close()
+
+    def _serve_writes(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            outcomes = self._apply(conn, batch)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, outcomes)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = fn(conn)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((future, result, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("sqlite transaction failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return [(future, None, exc) for _, future in batch]
+        return outcomes
+
+
+def store_epoch(conn: sqlite3.Connection) -> str:
+    """A random identity kept in the store's ``meta`` table, so peers notice when a store was wiped and replaced."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+    if row:
+        return str(row[0])
+    epoch = uuid.uuid4().hex
+    conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+    return epoch
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)

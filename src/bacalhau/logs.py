@@ -1,0 +1,54 @@
+"""Logging: quiet by default, structured (``key=value`` text, or JSON lines with Logging.Mode=json)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+_SHORT = {"DEBUG": "DBG", "INFO": "INF", "WARNING": "WRN", "ERROR": "ERR", "CRITICAL": "FTL"}
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        line = f"{stamp} {_SHORT.get(record.levelname, record.levelname)} {record.getMessage()}"
+        line += f" component={record.name.removeprefix('bacalhau.')}"
+        if record.exc_info and logging.getLogger("bacalhau").isEnabledFor(logging.DEBUG):
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "component": record.name.removeprefix("bacalhau."),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(level: str = "info", mode: str = "default") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if mode == "json" else _TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    numeric = _LEVELS.get(level.lower(), logging.INFO)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("bacalhau").setLevel(numeric)
+    for noisy in ("uvicorn", "uvicorn.error", "nats"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

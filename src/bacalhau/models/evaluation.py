@@ -1,0 +1,44 @@
+"""Evaluations: persisted requests to run the scheduler for a job."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bacalhau.models.base import WireModel
+from bacalhau.models.timefmt import Timestamp
+
+
+class EvalStatus(StrEnum):
+    BLOCKED = "blocked"
+    PENDING = "pending"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class EvalTrigger(StrEnum):
+    JOB_REGISTER = "job-register"
+    JOB_UPDATE = "job-update"
+    JOB_CANCEL = "job-cancel"
+    JOB_QUEUE = "job-queue"
+    JOB_TIMEOUT = "job-timeout"
+    EXEC_FAILURE = "exec-failure"
+    EXEC_UPDATE = "exec-update"
+    EXEC_TIMEOUT = "exec-timeout"
+    EXEC_LIMIT = "exec-limit"
+    NODE_JOIN = "node-join"
+    NODE_LEAVE = "node-leave"
+
+
+class Evaluation(WireModel):
+    id: str = ""
+    namespace: str = ""
+    job_id: str = ""
+    triggered_by: str = ""
+    priority: int = 0
+    type: str = ""
+    status: str = EvalStatus.PENDING.value
+    comment: str = ""
+    wait_until: Timestamp = 0
+    create_time: int = 0
+    modify_time: int = 0

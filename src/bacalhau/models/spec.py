@@ -1,0 +1,234 @@
+"""The building blocks of a task: spec configs, inputs, result paths, network, timeouts and constraints."""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from bacalhau.models.base import OMIT_EMPTY, WireModel
+
+
+def not_blank(value: str, message: str) -> list[str]:
+    return [] if value.strip() else [message]
+
+
+class SpecConfig(WireModel):
+    """A typed plugin configuration: an engine, an input source, a publisher or a published result."""
+
+    type: str = ""
+    params: Annotated[dict[str, Any], OMIT_EMPTY] = Field(default_factory=dict)
+
+    def normalize(self) -> None:
+        self.type = self.type.strip()
+
+    def validate_spec(self) -> list[str]:
+        return not_blank(self.type, "missing spec type")
+
+    def is_type(self, name: str) -> bool:
+        return self.type.lower() == name.strip().lower()
+
+    def is_empty(self) -> bool:
+        return not self.type and not self.params
+
+    def param(self, name: str, default: Any = None) -> Any:
+        """A parameter by name, matched case-insensitively as Go's decoder would."""
+        if name in self.params:
+            return self.params[name]
+        lowered = name.lower()
+        for key, value in self.params.items():
+            if key.lower() == lowered:
+                return value
+        return default
+
+
+class InputSource(WireModel):
+    source: SpecConfig | None = None
+    alias: str = ""
+    target: str = ""
+
+    def normalize(self) -> None:
+        if self.source is None:
+            return
+        self.source.normalize()
+        self.alias = self.alias.strip()
+        self.target = self.target.strip()
+
+    def validate_input(self) -> list[str]:
+        errors = not_blank(self.target, "missing artifact target")
+        if self.source is None:
+            errors.append("invalid artifact source: nil spec config")
+        else:
+            errors += [f"invalid artifact source: {e}" for e in self.source.validate_spec()]
+        return errors
+
+
+class ResultPath(WireModel):
+    name: str = ""
+    path: str = ""
+
+    def normalize(self) -> None:
+        self.name = self.name.strip()
+        self.path = self.path.strip()
+
+    def validate_path(self) -> list[str]:
+        errors = not_blank(self.path, "missing path") + not_blank(self.name, "missing name")
+        if not posixpath.isabs(self.path):
+            errors.append(f"result path `{self.path}` must be absolute")
+        return errors
+
+
+class Network(StrEnum):
+    """Network modes: the v1.4-1.6 names (None, Full, HTTP) and the v1.7 additions (Host, Bridge, Default)."""
+
+    NONE = "None"
+    FULL = "Full"
+    HTTP = "HTTP"
+    HOST = "Host"
+    BRIDGE = "Bridge"
+    DEFAULT = "Default"
+
+    @classmethod
+    def parse(cls, value: Any) -> Network:
+        if isinstance(value, Network):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"models.Network: unknown type '{value}'")
+        wanted = value.strip().lower()
+        for member in cls:
+            if member.value.lower() == wanted:
+                return member
+        raise ValueError(f"models.Network: unknown type '{value}'")
+
+
+_DOMAIN = re.compile(r"\b([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}\b")
+
+
+class NetworkConfig(WireModel):
+    type: Annotated[Network, BeforeValidator(Network.parse)] = Network.NONE
+    domains: Annotated[list[str], OMIT_EMPTY] = Field(default_factory=list)
+
+    def normalize(self) -> None:
+        self.domains = [d.strip().lower() for d in self.domains]
+
+    def validate_network(self) -> list[str]:
+        errors = []
+        for domain in self.domains:
+            if _DOMAIN.search(domain):
+                continue
+            try:
+                ipaddress.ip_address(domain)
+            except ValueError:
+                errors.append(f'invalid domain "{domain}"')
+        return errors
+
+
+def go_duration(seconds: int) -> str:
+    """Go's ``time.Duration.String()`` for whole seconds: ``1m30s``, ``2h0m0s``, ``-5s``."""
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{sign}{minutes}m{secs}s"
+    return f"{sign}{secs}s"
+
+
+class TimeoutConfig(WireModel):
+    """Timeouts in whole seconds; 0 means none."""
+
+    execution_timeout: Annotated[int, OMIT_EMPTY] = 0
+    queue_timeout: Annotated[int, OMIT_EMPTY] = 0
+    total_timeout: Annotated[int, OMIT_EMPTY] = 0
+
+    def effective_execution_timeout(self) -> int:
+        return self.execution_timeout if self.execution_timeout > 0 else self.total_timeout
+
+    def validate_submission(self) -> list[str]:
+        errors = []
+        if self.execution_timeout < 0:
+            errors.append(f"invalid execution timeout value: {go_duration(self.execution_timeout)}")
+        if self.queue_timeout < 0:
+            errors.append(f"invalid queue timeout value: {go_duration(self.queue_timeout)}")
+        if self.total_timeout < 0:
+            errors.append(f"invalid total timeout value: {go_duration(self.total_timeout)}")
+        return errors
+
+    def validate_totals(self) -> list[str]:
+        errors = []
+        if self.total_timeout > 0 and self.execution_timeout + self.queue_timeout > self.total_timeout:
+            errors.append(
+                f"execution timeout {go_duration(self.effective_execution_timeout())} and queue timeout "
+                f"{go_duration(self.queue_timeout)} should be less than total timeout "
+                f"{go_duration(self.total_timeout)}"
+            )
+        return errors
+
+
+SELECTOR_OPERATORS = ("in", "notin", "exists", "!", "=", "==", "!=", "gt", "lt")
+
+
+class LabelSelectorRequirement(WireModel):
+    """One job constraint, matched against node labels (Kubernetes selector semantics)."""
+
+    key: str = ""
+    operator: str = ""
+    values: Annotated[list[str], OMIT_EMPTY] = Field(default_factory=list)
+
+    def validate_requirement(self) -> list[str]:
+        errors = not_blank(self.key, "selector key cannot be blank")
+        if self.operator in ("in", "notin"):
+            if not self.values:
+                errors.append("selector values cannot be empty for In or NotIn operators")
+        elif self.operator in ("exists", "!"):
+            if self.values:
+                errors.append("selector values must be empty for Exists or KeyNotInImap operators")
+        elif len(self.values) != 1:
+            errors.append("selector values must have exactly one value for other operators")
+        if self.operator not in SELECTOR_OPERATORS:
+            errors.append(f"{self.operator!r} is not a valid label selector operator")
+        return errors
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        present = self.key in labels
+        value = labels.get(self.key)
+        op = self.operator
+        if op == "exists":
+            return present
+        if op == "!":
+            return not present
+        if op in ("=", "=="):
+            return present and value == self.values[0]
+        if op == "!=":
+            return not present or value != self.values[0]
+        if op == "in":
+            return present and value in self.values
+        if op == "notin":
+            return not present or value not in self.values
+        if op in ("gt", "lt"):
+            if not present:
+                return False
+            try:
+                have, want = int(value or ""), int(self.values[0])
+            except ValueError:
+                return False
+            return have > want if op == "gt" else have < want
+        return False
+
+    def describe(self) -> str:
+        if self.operator in ("exists",):
+            return self.key
+        if self.operator == "!":
+            return f"!{self.key}"
+        if self.operator in ("in", "notin"):
+            return f"{self.key} {self.operator} ({','.join(self.values)})"
+        symbol = {"gt": ">", "lt": "<"}.get(self.operator, self.operator)
+        return f"{self.key}{symbol}{self.values[0] if self.values else ''}"

@@ -1,0 +1,255 @@
+"""Builds and runs a node from its configuration: an orchestrator, a compute node, or both (hybrid)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import signal
+from pathlib import Path
+from typing import IO
+
+import nats
+from nats.aio.client import Client as NATS
+
+from bacalhau.api.app import create_app
+from bacalhau.api.context import ApiContext
+from bacalhau.compute.capacity import AllocatedCapacity
+from bacalhau.compute.node import ComputeConfig, ComputeNode
+from bacalhau.config import BacalhauConfig, parse_duration
+from bacalhau.errors import BacalhauError
+from bacalhau.identity import node_identity
+from bacalhau.lib.httpserver import HttpServer, bind
+from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
+from bacalhau.orchestrator.jobs import TaskDefaults
+from bacalhau.orchestrator.nodes import NodeManagerConfig
+from bacalhau.orchestrator.scheduler import SchedulerConfig
+from bacalhau.orchestrator.service import Orchestrator, OrchestratorConfig
+from bacalhau.transport.natsserver import EmbeddedNatsServer
+from bacalhau.version import build_info, goarch, goos
+
+log = logging.getLogger(__name__)
+
+RUN_FILE = "bacalhau.run"
+COMPUTE_CONNECT_TIMEOUT = 30.0
+
+
+def _job_defaults(config: BacalhauConfig) -> dict[str, TaskDefaults]:
+    result = {}
+    for kind in ("batch", "ops", "daemon", "service"):
+        section = getattr(config.job_defaults, kind)
+        task = section.task
+        result[kind] = TaskDefaults(
+            cpu=task.resources.cpu,
+            memory=task.resources.memory,
+            disk=task.resources.disk,
+            gpu=task.resources.gpu,
+            publisher=task.publisher.type,
+            execution_timeout=int(parse_duration(task.timeouts.execution_timeout)),
+            total_timeout=int(parse_duration(task.timeouts.total_timeout)),
+            queue_timeout=int(parse_duration(task.timeouts.queue_timeout)),
+            priority=section.priority,
+        )
+    return result
+
+
+class DataDirLock:
+    """Only one node process may use a data dir at a time."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._path = data_dir / "bacalhau.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self._path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise BacalhauError(
+                f"the data dir {self._path.parent} is in use by another bacalhau process",
+                code="ConfigurationError",
+                hint="stop the other node, or choose another --data-dir (BACALHAU_DIR)",
+            ) from None
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+class Node:
+    def __init__(self, config: BacalhauConfig, *, name: str = "") -> None:
+        self.config = config
+        self.data_dir = config.data_path
+        self._requested_name = name
+        self.node_id = ""
+        self.nats_server: EmbeddedNatsServer | None = None
+        self.nc: NATS | None = None
+        self.orchestrator: Orchestrator | None = None
+        self.compute: ComputeNode | None = None
+        self.api: HttpServer | None = None
+        self._lock = DataDirLock(self.data_dir)
+
+    @property
+    def is_orchestrator(self) -> bool:
+        return self.config.orchestrator.enabled
+
+    @property
+    def is_compute(self) -> bool:
+        return self.config.compute.enabled
+
+    def node_info(self) -> NodeInfo:
+        if self.compute is not None:
+            return self.compute.node_info()
+        return NodeInfo(
+            node_id=self.node_id,
+            node_type=NodeType.REQUESTER.value,
+            labels={"os_type": goos(), "os_arch": goarch(), **self.config.labels},
+            supported_protocols=["ncl/v1"],
+            bacalhau_version=build_info(),
+        )
+
+    def node_state(self) -> NodeState:
+        if self.orchestrator is not None:
+            known = self.orchestrator.nodes.get(self.node_id)
+            if known is not None:
+                return known.model_copy(update={"info": self.node_info()})
+        connected = self.compute is None or self.compute.connection.connected
+        status = (Connection.CONNECTED if connected else Connection.DISCONNECTED).value
+        return NodeState(info=self.node_info(), membership=Membership.APPROVED.value, connection=status)
+
+    async def start(self) -> None:
+        self._lock.acquire()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
+        self.node_id, warning = node_identity(self.data_dir, self._requested_name, config.name_provider)
+        if warning:
+            log.warning(warning)
+        orchestrators = list(config.compute.orchestrators)
+        if self.is_orchestrator:
+            self.nats_server = EmbeddedNatsServer(
+                config.orchestrator.host, config.orchestrator.port, token=config.orchestrator.auth.token
+            )
+            await self.nats_server.start()
+            self.nc = await nats.connect(
+                servers=[self.nats_server.client_url],
+                token=config.orchestrator.auth.token or None,
+                name=f"bacalhau-orchestrator-{self.node_id}",
+                max_reconnect_attempts=-1,
+            )
+            orchestrator_config = OrchestratorConfig(
+                data_dir=self.data_dir,
+                workers=config.orchestrator.scheduler.worker_count,
+                node_manager=NodeManagerConfig(
+                    disconnect_timeout=parse_duration(config.orchestrator.node_manager.disconnect_timeout),
+                    manual_approval=config.orchestrator.node_manager.manual_approval,
+                ),
+                scheduler=SchedulerConfig(max_retries=config.orchestrator.scheduler.max_retries),
+                housekeeping_interval=parse_duration(config.orchestrator.scheduler.housekeeping_interval),
+                job_defaults=_job_defaults(config),
+            )
+            self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
+            await self.orchestrator.start(self.nc)
+            orchestrators = [self.nats_server.client_url]
+        if self.is_compute:
+            capacity = config.compute.allocated_capacity
+            self.compute = ComputeNode(
+                ComputeConfig(
+                    data_dir=self.data_dir,
+                    node_id=self.node_id,
+                    orchestrators=orchestrators,
+                    labels=dict(config.labels),
+                    heartbeat_interval=parse_duration(config.compute.heartbeat.interval),
+                    allocated=AllocatedCapacity(capacity.cpu, capacity.memory, capacity.disk, capacity.gpu),
+                    local_publisher_address=config.publishers.types.local.address,
+                    local_publisher_port=config.publishers.types.local.port,
+                    token=config.compute.auth.token or config.orchestrator.auth.token,
+                )
+            )
+            await self.compute.start()
+            if self.is_orchestrator and not await self.compute.connection.wait_connected(COMPUTE_CONNECT_TIMEOUT):
+                raise BacalhauError("the compute side of this hybrid node could not reach its orchestrator")
+        context = ApiContext(
+            node_info=self.node_info,
+            node_state=self.node_state,
+            config=config.redacted,
+            jobs=self.orchestrator.jobs if self.orchestrator else None,
+            nodes=self.orchestrator.nodes if self.orchestrator else None,
+        )
+        sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
+        self.api = HttpServer(create_app(context), sock, ws_ping_interval=None)
+        await self.api.start()
+        self._write_run_file()
+        roles = " and ".join(
+            r for r, on in (("orchestrator", self.is_orchestrator), ("compute", self.is_compute)) if on
+        )
+        log.info("node %s started as %s; API listening on %s:%d", self.node_id, roles, config.api.host, self.api.port)
+
+    async def stop(self) -> None:
+        for step in (self._stop_api, self._stop_compute, self._stop_orchestrator, self._stop_nats):
+            try:
+                await step()
+            except Exception:
+                log.exception("error while shutting down")
+        with contextlib.suppress(OSError):
+            (self.data_dir / RUN_FILE).unlink()
+        self._lock.release()
+
+    async def _stop_api(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
+            self.api = None
+
+    async def _stop_compute(self) -> None:
+        if self.compute is not None:
+            await self.compute.stop()
+            self.compute = None
+
+    async def _stop_orchestrator(self) -> None:
+        if self.orchestrator is not None:
+            await self.orchestrator.stop()
+            self.orchestrator = None
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+            self.nc = None
+
+    async def _stop_nats(self) -> None:
+        if self.nats_server is not None:
+            await self.nats_server.stop()
+            self.nats_server = None
+
+    def _write_run_file(self) -> None:
+        assert self.api is not None
+        host = self.config.api.host
+        client_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+        (self.data_dir / RUN_FILE).write_text(
+            f"export BACALHAU_API_HOST={client_host}\nexport BACALHAU_API_PORT={self.api.port}\n"
+        )
+
+
+async def serve(node: Node) -> None:
+    """Run a node until SIGINT or SIGTERM, then shut it down cleanly."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+        log.info("shutting down node %s", node.node_id)
+    finally:
+        await node.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,179 @@
+"""The evaluation broker: hands persisted evaluations to scheduler workers, highest priority first.
+
+It holds no state of its own that matters: every evaluation it knows is also in the store (pending, delayed or
+blocked), and the broker is refilled from there on start. Rules, as in the original (a Nomad port):
+- at most one evaluation per job is in flight; evaluations arriving meanwhile wait, and are folded into the next run
+  for that job (the scheduler always reads the job's current state, so one run covers them all);
+- an evaluation with a future ``WaitUntil`` waits in a timer;
+- a blocked evaluation (its job is queued for capacity) waits until capacity appears or its deadline passes;
+- a failed run is retried with a growing delay, up to a limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.timefmt import now_ns
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+
+
+@dataclass
+class Delivery:
+    evaluation: Evaluation
+    superseded: list[Evaluation] = field(default_factory=list)
+    attempt: int = 1
+
+
+def _order(evaluation: Evaluation) -> tuple[int, int]:
+    return (-evaluation.priority, evaluation.create_time)
+
+
+class EvaluationBroker:
+    def __init__(self, *, max_attempts: int = MAX_ATTEMPTS, retry_delay: float = 0.1) -> None:
+        self._ready: list[tuple[tuple[int, int], int, Evaluation]] = []
+        self._ready_jobs: set[str] = set()
+        self._inflight: dict[str, Delivery] = {}
+        self._waiting: dict[str, list[Evaluation]] = {}
+        self._blocked: dict[str, Evaluation] = {}
+        self._attempts: dict[str, int] = {}
+        self._counter = itertools.count()
+        self._available = asyncio.Condition()
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    # ---- feeding
+    def enqueue(self, evaluation: Evaluation) -> None:
+        if evaluation.status == EvalStatus.BLOCKED.value:
+            self._block(evaluation)
+        elif evaluation.status != EvalStatus.PENDING.value:
+            return
+        elif evaluation.wait_until > now_ns():
+            self._later(evaluation, evaluation.wait_until)
+        else:
+            self._make_ready(evaluation)
+
+    def enqueue_all(self, evaluations: list[Evaluation]) -> None:
+        for evaluation in evaluations:
+            self.enqueue(evaluation)
+
+    def unblock(self, limit: int | None = None) -> int:
+        """Release blocked evaluations (highest priority, oldest first) because capacity may have appeared."""
+        if not self._blocked:
+            return 0
+        chosen = sorted(self._blocked.values(), key=_order)
+        if limit is not None:
+            chosen = chosen[:limit]
+        for evaluation in chosen:
+            self._blocked.pop(evaluation.job_id, None)
+            self._make_ready(evaluation)
+        return len(chosen)
+
+    @property
+    def blocked_count(self) -> int:
+        return len(self._blocked)
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    # ---- consuming
+    async def dequeue(self) -> Delivery:
+        async with self._available:
+            await self._available.wait_for(lambda: bool(self._ready))
+            _, _, evaluation = heapq.heappop(self._ready)
+        job_id = evaluation.job_id
+        self._ready_jobs.discard(job_id)
+        superseded = self._waiting.pop(job_id, [])
+        blocked = self._blocked.pop(job_id, None)
+        if blocked is not None and blocked.id != evaluation.id:
+            superseded.append(blocked)
+        delivery = Delivery(evaluation, superseded, self._attempts.get(evaluation.id, 0) + 1)
+        self._inflight[job_id] = delivery
+        return delivery
+
+    def ack(self, delivery: Delivery, *, blocked: bool = False) -> None:
+        """The run succeeded; ``blocked`` means the job now waits for capacity."""
+        job_id = delivery.evaluation.job_id
+        self._inflight.pop(job_id, None)
+        self._attempts.pop(delivery.evaluation.id, None)
+        if blocked:
+            delivery.evaluation.status = EvalStatus.BLOCKED.value
+            self._block(delivery.evaluation)
+        self._promote_waiting(job_id)
+
+    def nack(self, delivery: Delivery) -> None:
+        """The run failed: retry it later with a growing delay, unless it failed too often."""
+        evaluation = delivery.evaluation
+        job_id = evaluation.job_id
+        self._inflight.pop(job_id, None)
+        if delivery.attempt >= self._max_attempts:
+            log.error("evaluation %s for job %s failed %d times; giving up", evaluation.id, job_id, delivery.attempt)
+            self._attempts.pop(evaluation.id, None)
+            self._promote_waiting(job_id)
+            return
+        self._attempts[evaluation.id] = delivery.attempt
+        self._waiting.setdefault(job_id, []).extend(delivery.superseded)
+        delay = self._retry_delay * (2 ** (delivery.attempt - 1))
+        self._later(evaluation, now_ns() + int(min(delay, 30.0) * 1e9))
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    # ---- internals
+    def _make_ready(self, evaluation: Evaluation) -> None:
+        job_id = evaluation.job_id
+        if job_id in self._inflight or job_id in self._ready_jobs:
+            self._waiting.setdefault(job_id, []).append(evaluation)
+            return
+        heapq.heappush(self._ready, (_order(evaluation), next(self._counter), evaluation))
+        self._ready_jobs.add(job_id)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    def _block(self, evaluation: Evaluation) -> None:
+        job_id = evaluation.job_id
+        previous = self._blocked.get(job_id)
+        if previous is not None and previous.id != evaluation.id:
+            self._waiting.setdefault(job_id, []).append(previous)
+        self._blocked[job_id] = evaluation
+        if evaluation.wait_until:
+            self._later(evaluation, evaluation.wait_until, while_blocked=True)
+
+    def _promote_waiting(self, job_id: str) -> None:
+        waiting = self._waiting.get(job_id)
+        if waiting and job_id not in self._ready_jobs:
+            first = waiting.pop(0)
+            if not waiting:
+                self._waiting.pop(job_id, None)
+            self._make_ready(first)
+
+    def _later(self, evaluation: Evaluation, when_ns: int, *, while_blocked: bool = False) -> None:
+        """Make ``evaluation`` ready at ``when_ns``; with ``while_blocked``, only if it is still blocked then."""
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, (when_ns - now_ns()) / 1e9)
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            if not while_blocked:
+                self._make_ready(evaluation)
+            elif self._blocked.get(evaluation.job_id) is evaluation:
+                self._blocked.pop(evaluation.job_id)
+                self._make_ready(evaluation)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    async def _notify(self) -> None:
+        async with self._available:
+            self._available.notify(1)

@@ -1,0 +1,150 @@
+"""Applies what compute nodes report (bids, progress, results, errors) to the job store.
+
+Each report is one transaction guarded by the execution's expected state, so a duplicated or replayed report finds
+the execution already moved on and changes nothing. Reports that matter to scheduling also create an
+``exec-update`` evaluation in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bacalhau.errors import BacalhauError
+from bacalhau.models.evaluation import EvalTrigger
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import Event
+from bacalhau.models.job import JobType
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.orchestrator import events
+from bacalhau.orchestrator.store import JobStore, Tx
+from bacalhau.transport import messages
+
+log = logging.getLogger(__name__)
+
+_EXPECT_BIDDING = (ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID)
+_EXPECT_EXECUTING = (ExecutionStateType.BID_ACCEPTED, ExecutionStateType.RUNNING, ExecutionStateType.PUBLISHING)
+_LIVE_DESIRED = (ExecutionDesiredStateType.PENDING, ExecutionDesiredStateType.RUNNING)
+
+
+class ComputeMessageHandler:
+    def __init__(self, store: JobStore) -> None:
+        self._store = store
+
+    async def handle(self, node_id: str, body: dict[str, Any]) -> None:
+        message = messages.unwrap(body)
+        try:
+            if isinstance(message, messages.BidResult):
+                await self._store.transact(lambda tx: self._bid_result(tx, node_id, message))
+            elif isinstance(message, messages.ExecutionProgress):
+                await self._store.transact(lambda tx: self._progress(tx, node_id, message))
+            elif isinstance(message, messages.RunResult):
+                await self._store.transact(lambda tx: self._run_result(tx, node_id, message))
+            elif isinstance(message, messages.ComputeError):
+                await self._store.transact(lambda tx: self._compute_error(tx, node_id, message))
+            else:
+                log.warning("node %s sent an unexpected %s message", node_id, type(message).__name__)
+        except BacalhauError as exc:
+            # The execution moved on (a replay, or the orchestrator already decided otherwise): nothing to do.
+            log.debug("ignoring %s from %s: %s", type(message).__name__, node_id, exc)
+
+    @staticmethod
+    def _own(tx: Tx, node_id: str, execution_id: str) -> Execution:
+        execution = tx.get_execution(execution_id)
+        if execution is None or execution.node_id != node_id:
+            raise BacalhauError(f"execution {execution_id} is not assigned to node {node_id}", code="NotFound")
+        return execution
+
+    def _bid_result(self, tx: Tx, node_id: str, report: messages.BidResult) -> None:
+        execution = self._own(tx, node_id, report.execution_id)
+
+        def apply(e: Execution) -> None:
+            if report.accepted:
+                e.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_ACCEPTED
+                e.compute_state.message = ""
+            else:
+                e.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_REJECTED
+                e.compute_state.message = report.reason
+                e.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+                e.desired_state.message = "bid rejected"
+            if not report.allocated.is_zero():
+                task = next(iter(e.allocated_resources.tasks), "main")
+                e.allocated_resources.tasks[task] = report.allocated
+
+        tx.update_execution(execution.id, expected_states=_EXPECT_BIDDING, expected_desired=_LIVE_DESIRED, update=apply)
+        self._record(tx, execution, report.events)
+        self._evaluate(tx, execution)
+
+    def _progress(self, tx: Tx, node_id: str, report: messages.ExecutionProgress) -> None:
+        execution = self._own(tx, node_id, report.execution_id)
+        if report.state not in (ExecutionStateType.RUNNING, ExecutionStateType.PUBLISHING):
+            return
+
+        def apply(e: Execution) -> None:
+            e.compute_state.state_type = report.state
+            e.compute_state.message = ""
+
+        tx.update_execution(
+            execution.id,
+            expected_states=_EXPECT_EXECUTING,
+            expected_desired=(ExecutionDesiredStateType.RUNNING,),
+            update=apply,
+        )
+        self._record(tx, execution, report.events)
+
+    def _run_result(self, tx: Tx, node_id: str, report: messages.RunResult) -> None:
+        execution = self._own(tx, node_id, report.execution_id)
+        job = tx.get_job(execution.job_id)
+        long_running = job.type in (JobType.SERVICE.value, JobType.DAEMON.value)
+
+        def apply(e: Execution) -> None:
+            e.published_result = report.published_result
+            e.run_output = report.run_output
+            e.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+            if long_running:
+                e.compute_state.state_type = ExecutionStateType.FAILED
+                e.compute_state.message = "execution completed unexpectedly"
+                e.desired_state.message = "execution failed"
+            else:
+                e.compute_state.state_type = ExecutionStateType.COMPLETED
+                e.compute_state.message = ""
+                e.desired_state.message = "execution completed"
+
+        tx.update_execution(
+            execution.id,
+            expected_states=_EXPECT_EXECUTING,
+            expected_desired=(ExecutionDesiredStateType.RUNNING,),
+            update=apply,
+        )
+        final = [events.execution_completed()] if not long_running else []
+        self._record(tx, execution, [*report.events, *final])
+        self._evaluate(tx, execution)
+
+    def _compute_error(self, tx: Tx, node_id: str, report: messages.ComputeError) -> None:
+        execution = self._own(tx, node_id, report.execution_id)
+        if execution.is_terminal:
+            return
+
+        def apply(e: Execution) -> None:
+            e.compute_state.state_type = ExecutionStateType.FAILED
+            e.compute_state.message = report.message
+            e.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+            e.desired_state.message = "execution failed"
+            if report.run_output is not None:
+                e.run_output = report.run_output
+
+        tx.update_execution(execution.id, update=apply)
+        recorded = report.events or [Event.error(events.TOPIC_EXECUTION, report.message)]
+        self._record(tx, execution, recorded)
+        self._evaluate(tx, execution)
+
+    @staticmethod
+    def _record(tx: Tx, execution: Execution, reported: list[Event]) -> None:
+        if reported:
+            tx.add_history(execution.job_id, reported, execution.id)
+
+    @staticmethod
+    def _evaluate(tx: Tx, execution: Execution) -> None:
+        job = tx.get_job(execution.job_id)
+        if not job.is_terminal:
+            tx.new_evaluation(job, EvalTrigger.EXEC_UPDATE.value)

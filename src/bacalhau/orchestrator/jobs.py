@@ -1,0 +1,301 @@
+"""The job service behind the API: submit, stop, and every read of jobs, executions, history and results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bacalhau.errors import BacalhauError, JobNotFound
+from bacalhau.models.evaluation import EvalTrigger
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import JobHistory, JobHistoryType
+from bacalhau.models.ids import is_full_id, new_job_id
+from bacalhau.models.job import (
+    META_CLIENT_INSTALLATION_ID,
+    META_CLIENT_INSTANCE_ID,
+    META_ORCHESTRATOR_ID,
+    META_ORCHESTRATOR_ID_LEGACY,
+    Job,
+    JobType,
+)
+from bacalhau.models.paging import InvalidPagingToken, PagingToken
+from bacalhau.models.spec import SpecConfig
+from bacalhau.models.state import ExecutionStateType, JobState, JobStateType
+from bacalhau.models.timefmt import now_ns
+from bacalhau.orchestrator import events
+from bacalhau.orchestrator.store import JobStore, Tx
+
+DEFAULT_HISTORY_LIMIT = 100
+
+
+@dataclass
+class TaskDefaults:
+    """``JobDefaults.<Type>`` in the config: what a task gets when it leaves a field empty."""
+
+    cpu: str = "500m"
+    memory: str = "1Gb"
+    disk: str = ""
+    gpu: str = ""
+    publisher: str = ""
+    execution_timeout: int = 0
+    total_timeout: int = 0
+    queue_timeout: int = 0
+    priority: int = 0
+
+
+@dataclass
+class SubmitResult:
+    job_id: str
+    evaluation_id: str
+    warnings: list[str]
+
+
+@dataclass
+class HistoryQuery:
+    since: int = 0
+    event_type: str = "all"
+    execution_id: str = ""
+    limit: int = 0
+    next_token: str = ""
+
+
+@dataclass
+class HistoryPage:
+    items: list[JobHistory] = field(default_factory=list)
+    next_token: str = ""
+
+
+def validation_error(messages: list[str]) -> BacalhauError:
+    """The original's submit-time validation failure: a framework 400 (code InternalError, component APIServer)."""
+    return BacalhauError("\n".join(messages), code="InternalError", component="APIServer", status=400)
+
+
+class JobService:
+    def __init__(self, store: JobStore, orchestrator_id: str, defaults: dict[str, TaskDefaults]) -> None:
+        self._store = store
+        self._orchestrator_id = orchestrator_id
+        self._defaults = defaults
+
+    # ---- writes
+    async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
+        errors = job.validate_submission()
+        if errors:
+            raise validation_error(errors)
+        job.normalize()
+        warnings = job.sanitize_submission()
+        headers = client_headers or {}
+        if headers.get("installation_id"):
+            job.meta[META_CLIENT_INSTALLATION_ID] = headers["installation_id"]
+        if headers.get("instance_id"):
+            job.meta[META_CLIENT_INSTANCE_ID] = headers["instance_id"]
+        if not job.id:
+            job.id = new_job_id()
+        if not job.name:
+            job.name = job.id
+        job.meta[META_ORCHESTRATOR_ID] = self._orchestrator_id
+        job.meta[META_ORCHESTRATOR_ID_LEGACY] = self._orchestrator_id
+        self._apply_defaults(job)
+
+        now = now_ns()
+        job.state = JobState(state_type=JobStateType.PENDING)
+        job.revision = 1
+        job.version = 1
+        job.create_time = job.modify_time = now
+        job.normalize()
+        stored_errors = job.validate_job()
+        if stored_errors:
+            raise BacalhauError("\n".join(stored_errors), code="BadRequest", component="JobStore")
+
+        def store(tx: Tx) -> str:
+            tx.insert_job(job)
+            tx.add_history(job.id, [events.job_submitted()])
+            return tx.new_evaluation(job, EvalTrigger.JOB_REGISTER.value).id
+
+        try:
+            evaluation_id = await self._store.transact(store)
+        except BacalhauError:
+            raise
+        except Exception as exc:
+            if "UNIQUE constraint failed" in str(exc):
+                raise BacalhauError(f"job {job.id} already exists", code="ResourceInUse", component="JobStore") from exc
+            raise
+        return SubmitResult(job.id, evaluation_id, warnings)
+
+    def _apply_defaults(self, job: Job) -> None:
+        defaults = self._defaults.get(job.type) or TaskDefaults()
+        if job.priority == 0:
+            job.priority = defaults.priority
+        for task in job.tasks:
+            resources = task.resources_config
+            resources.cpu = resources.cpu or defaults.cpu
+            resources.memory = resources.memory or defaults.memory
+            resources.disk = resources.disk or defaults.disk
+            resources.gpu = resources.gpu or defaults.gpu
+            task.resources = resources
+            if job.type not in (JobType.BATCH.value, JobType.OPS.value):
+                continue
+            if task.publisher_spec.is_empty() and defaults.publisher:
+                task.publisher = SpecConfig(type=defaults.publisher)
+            timeouts = task.timeouts_config
+            if timeouts.execution_timeout <= 0:
+                timeouts.execution_timeout = defaults.execution_timeout
+            if timeouts.total_timeout <= 0:
+                timeouts.total_timeout = defaults.total_timeout
+            if timeouts.queue_timeout <= 0:
+                timeouts.queue_timeout = defaults.queue_timeout
+            task.timeouts = timeouts
+
+    async def stop(self, job_ref: str, reason: str) -> str:
+        """Stop a job; returns the evaluation ID ("" when it was already stopped)."""
+        job = await self.get_job(job_ref)
+
+        def stop(tx: Tx) -> str:
+            current = tx.get_job(job.id)
+            state = current.state.state_type
+            if state == JobStateType.STOPPED:
+                return ""
+            if state == JobStateType.COMPLETED:
+                raise BacalhauError(f"cannot stop job in state {state.value}", code="", component="Bacalhau")
+            tx.update_job_state(current.id, JobStateType.STOPPED, reason)
+            tx.add_history(current.id, [events.job_stopped(reason)])
+            return tx.new_evaluation(current, EvalTrigger.JOB_CANCEL.value).id
+
+        return await self._store.transact(stop)
+
+    # ---- reads
+    async def get_job(self, job_ref: str) -> Job:
+        """A job by full ID or unique ID prefix."""
+        if is_full_id(job_ref):
+            return await self._store.get_job(job_ref)
+        matches = await self._store.find_jobs_by_prefix(job_ref) if job_ref else []
+        if not matches:
+            raise JobNotFound(job_ref)
+        if len(matches) > 1:
+            raise BacalhauError(
+                f"multiple jobs found for id {job_ref}",
+                code="MultipleJobsFound",
+                component="JobStore",
+                hint="Use full job ID",
+            )
+        return matches[0]
+
+    async def list_jobs(
+        self,
+        *,
+        namespace: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        limit: int = 0,
+        next_token: str = "",
+        keep: Callable[[Job], bool] | None = None,
+    ) -> tuple[list[Job], str]:
+        if next_token:
+            try:
+                token = PagingToken.decode(next_token)
+            except InvalidPagingToken as exc:
+                raise BacalhauError(str(exc), code="InternalError", component="APIServer", status=400) from exc
+            order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
+        else:
+            offset = 0
+        if order_by in ("", "created_at"):
+            column = "create_time"
+        elif order_by == "modified_at":
+            column = "modify_time"
+        else:
+            raise BacalhauError(f"OrderBy {order_by} not supported for listJobs", code="", component="Unknown")
+        jobs, more = await self._store.list_jobs(
+            namespace="" if namespace == "*" else namespace,
+            order_by=column,
+            reverse=reverse,
+            offset=offset,
+            limit=limit,
+            keep=keep,
+        )
+        token_out = ""
+        if more:
+            token_out = PagingToken(order_by or "created_at", reverse, limit, offset + limit).encode()
+        return jobs, token_out
+
+    async def executions(
+        self, job_ref: str, *, order_by: str = "", reverse: bool = False, limit: int = 0
+    ) -> list[Execution]:
+        job = await self.get_job(job_ref)
+        executions = await self._store.get_executions(job.id)
+        if order_by in ("", "created_at", "create_time"):
+            executions.sort(key=lambda e: (e.create_time, e.id), reverse=reverse)
+        elif order_by in ("modified_at", "modify_time"):
+            executions.sort(key=lambda e: (e.modify_time, e.id), reverse=reverse)
+        else:
+            raise BacalhauError(f"invalid order_by: {order_by}", code="BadRequest", component="APIServer")
+        return executions[:limit] if limit else executions
+
+    async def history(self, job_ref: str, query: HistoryQuery) -> HistoryPage:
+        if query.event_type not in ("", "all", "job", "execution"):
+            raise BacalhauError(
+                f"invalid event type: {query.event_type}", code="InternalError", component="APIServer", status=400
+            )
+        if query.since < 0:
+            raise BacalhauError(
+                "since must be greater than or equal to 0", code="InternalError", component="APIServer", status=400
+            )
+        job = await self.get_job(job_ref)
+        offset, limit = 0, query.limit
+        if query.next_token:
+            try:
+                token = PagingToken.decode(query.next_token)
+            except InvalidPagingToken as exc:
+                raise BacalhauError(f"invalid next token: {exc}", code="BadRequest", component="JobStore") from exc
+            offset = token.offset
+            limit = limit or token.limit
+        limit = limit or DEFAULT_HISTORY_LIMIT
+
+        records = await self._store.history(job.id, after_seq=max(offset - 1, 0))
+        page: list[JobHistory] = []
+        scanned_to = -1
+        for index, item in enumerate(records):
+            scanned_to = index
+            if self._keep(item, query):
+                page.append(item)
+                if len(page) == limit:
+                    break
+        more_records = scanned_to < len(records) - 1
+        ongoing = not job.is_terminal
+        if query.execution_id and ongoing:
+            ongoing = await self._execution_ongoing(job.id, query.execution_id)
+        token_out = ""
+        if more_records or ongoing:
+            next_offset = page[-1].seq_num + 1 if page else (records[-1].seq_num + 1 if records else offset)
+            token_out = PagingToken("", False, query.limit, next_offset).encode()
+        return HistoryPage(page, token_out)
+
+    @staticmethod
+    def _keep(item: JobHistory, query: HistoryQuery) -> bool:
+        if query.event_type == "job" and item.type != JobHistoryType.JOB_LEVEL:
+            return False
+        if query.event_type == "execution" and item.type != JobHistoryType.EXECUTION_LEVEL:
+            return False
+        if query.execution_id and not item.execution_id.startswith(query.execution_id):
+            return False
+        return not (query.since and item.time // 1_000_000_000 < query.since)
+
+    async def _execution_ongoing(self, job_id: str, execution_prefix: str) -> bool:
+        for execution in await self._store.get_executions(job_id):
+            if execution.id.startswith(execution_prefix):
+                return not execution.is_terminal
+        return False
+
+    async def results(self, job_ref: str) -> list[SpecConfig]:
+        job = await self.get_job(job_ref)
+        if job.type not in (JobType.BATCH.value, JobType.OPS.value):
+            raise BacalhauError(
+                f"job type {job.type} does not support results",
+                code="InternalError",
+                component="Unknown",
+                status=500,
+            )
+        executions = await self._store.get_executions(job.id)
+        return [
+            e.published_result
+            for e in executions
+            if e.state == ExecutionStateType.COMPLETED and e.published_result.type
+        ]

@@ -1,0 +1,228 @@
+"""The node manager: who the compute nodes are, whether they may get work, and whether they are alive.
+
+Membership and node info are persisted; liveness (the last heartbeat and the capacity it reported) lives in memory
+and is merged into every read. A node that misses heartbeats for the disconnect timeout is marked DISCONNECTED and
+its listeners are told, so that the scheduler can fail over its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bacalhau.errors import BacalhauError
+from bacalhau.lib.tasks import spawn
+from bacalhau.models.node import Connection, ConnectionState, Membership, NodeInfo, NodeState
+from bacalhau.models.resources import Resources
+from bacalhau.models.timefmt import now_ns
+from bacalhau.orchestrator.store import JobStore
+
+log = logging.getLogger(__name__)
+
+NodeListener = Callable[[str], None]
+
+
+@dataclass
+class NodeManagerConfig:
+    disconnect_timeout: float = 60.0
+    manual_approval: bool = False
+
+
+class NodeManager:
+    def __init__(self, store: JobStore, config: NodeManagerConfig) -> None:
+        self._store = store
+        self._config = config
+        self._nodes: dict[str, NodeState] = {}
+        self._last_seen: dict[str, float] = {}
+        self._sessions: set[str] = set()
+        self._on_join: list[NodeListener] = []
+        self._on_capacity: list[NodeListener] = []
+        self._on_leave: list[NodeListener] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def on_join(self, listener: NodeListener) -> None:
+        self._on_join.append(listener)
+
+    def on_capacity(self, listener: NodeListener) -> None:
+        """Called when a node may have room for more work (it joined, was approved, or reported free capacity)."""
+        self._on_capacity.append(listener)
+
+    def on_leave(self, listener: NodeListener) -> None:
+        self._on_leave.append(listener)
+
+    async def start(self, self_info: NodeInfo) -> None:
+        """Load known nodes and register this orchestrator.
+
+        Nodes that were connected before a restart keep that status for one disconnect timeout, so that their
+        running work survives an orchestrator restart; they must handshake again within it.
+        """
+        loop_now = asyncio.get_running_loop().time()
+        for node in await self._store.nodes():
+            self._nodes[node.info.node_id] = node
+            if node.connection == Connection.CONNECTED.value and node.info.is_compute:
+                self._last_seen[node.info.node_id] = loop_now
+        existing = self._nodes.get(self_info.node_id)
+        if existing is None or not existing.info.is_compute:
+            me = NodeState(info=self_info, membership=Membership.APPROVED.value)
+            self._mark_connected(me)
+            self._nodes[self_info.node_id] = me
+            await self._store.transact(lambda tx: tx.save_node(me))
+        self._task = spawn(self._watch_heartbeats(), "node-heartbeat-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # ---- reads
+    def get(self, node_id: str) -> NodeState | None:
+        return self._nodes.get(node_id)
+
+    def all(self) -> list[NodeState]:
+        return [node.model_copy(deep=True) for node in self._nodes.values()]
+
+    def resolve(self, prefix: str) -> NodeState:
+        """A node by ID or unique ID prefix."""
+        if prefix in self._nodes:
+            return self._nodes[prefix]
+        matches = [node for node_id, node in self._nodes.items() if node_id.startswith(prefix)]
+        if not matches:
+            raise BacalhauError(f"node not found: {prefix}", code="NotFound", component="NodeManager")
+        if len(matches) > 1:
+            raise BacalhauError(
+                f"multiple nodes found for prefix {prefix}",
+                code="MultipleNodesFound",
+                component="NodeManager",
+                status=409,
+            )
+        return matches[0]
+
+    def has_session(self, node_id: str) -> bool:
+        """The node completed a handshake with this orchestrator process and has not disconnected since."""
+        return node_id in self._sessions
+
+    # ---- the compute side talking
+    async def handshake(self, info: NodeInfo) -> tuple[bool, str]:
+        node = self._nodes.get(info.node_id)
+        if node is not None and node.membership == Membership.REJECTED.value:
+            return False, "node has been rejected"
+        if node is None:
+            membership = Membership.PENDING if self._config.manual_approval else Membership.APPROVED
+            node = NodeState(info=info, membership=membership.value)
+            log.info("node %s joined (%s)", info.node_id, membership.value)
+        else:
+            node.info = info
+        self._mark_connected(node)
+        self._nodes[info.node_id] = node
+        self._sessions.add(info.node_id)
+        snapshot = node.model_copy(deep=True)
+        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        self._emit(self._on_join, info.node_id)
+        self._emit(self._on_capacity, info.node_id)
+        return True, ""
+
+    def heartbeat(self, node_id: str, available: Resources, queued: Resources, running: int, enqueued: int) -> bool:
+        """Record a heartbeat; False means the node must handshake first."""
+        node = self._nodes.get(node_id)
+        if node is None or node.connection != Connection.CONNECTED.value or node_id not in self._sessions:
+            return False
+        self._last_seen[node_id] = asyncio.get_running_loop().time()
+        node.connection_state.last_heartbeat = now_ns()
+        compute = node.info.compute_node_info
+        if compute is not None:
+            changed = compute.available_capacity != available or compute.running_executions != running
+            compute.available_capacity = available
+            compute.queue_used_capacity = queued
+            compute.running_executions = running
+            compute.enqueued_executions = enqueued
+            if changed:
+                self._emit(self._on_capacity, node_id)
+        return True
+
+    async def update_info(self, info: NodeInfo) -> None:
+        node = self._nodes.get(info.node_id)
+        if node is None:
+            return
+        node.info = info
+        snapshot = node.model_copy(deep=True)
+        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        self._emit(self._on_capacity, info.node_id)
+
+    async def disconnect(self, node_id: str, reason: str) -> None:
+        self._sessions.discard(node_id)
+        node = self._nodes.get(node_id)
+        if node is None or node.connection == Connection.DISCONNECTED.value:
+            return
+        log.warning("node %s disconnected: %s", node_id, reason)
+        node.connection = Connection.DISCONNECTED.value
+        node.connection_state.status = Connection.DISCONNECTED.value
+        node.connection_state.disconnected_since = now_ns()
+        node.connection_state.last_error = reason
+        self._last_seen.pop(node_id, None)
+        snapshot = node.model_copy(deep=True)
+        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        self._emit(self._on_leave, node_id)
+
+    # ---- operator actions
+    async def approve(self, node_id: str) -> None:
+        node = self.resolve(node_id)
+        if node.membership == Membership.APPROVED.value:
+            raise BacalhauError("node already approved", code="ConflictNodeState", component="NodeManager", status=409)
+        await self._set_membership(node, Membership.APPROVED)
+        self._emit(self._on_join, node.info.node_id)
+        self._emit(self._on_capacity, node.info.node_id)
+
+    async def reject(self, node_id: str) -> None:
+        node = self.resolve(node_id)
+        if node.membership == Membership.REJECTED.value:
+            raise BacalhauError("node already rejected", code="ConflictNodeState", component="NodeManager", status=409)
+        await self._set_membership(node, Membership.REJECTED)
+        await self.disconnect(node.info.node_id, "node has been rejected")
+
+    async def delete(self, node_id: str) -> None:
+        node = self.resolve(node_id)
+        self._nodes.pop(node.info.node_id, None)
+        self._last_seen.pop(node.info.node_id, None)
+        self._sessions.discard(node.info.node_id)
+        await self._store.transact(lambda tx: tx.delete_node(node.info.node_id))
+        self._emit(self._on_leave, node.info.node_id)
+
+    async def _set_membership(self, node: NodeState, membership: Membership) -> None:
+        node.membership = membership.value
+        snapshot = node.model_copy(deep=True)
+        await self._store.transact(lambda tx: tx.save_node(snapshot))
+
+    # ---- internals
+    def _mark_connected(self, node: NodeState) -> None:
+        now = now_ns()
+        node.connection = Connection.CONNECTED.value
+        node.connection_state = ConnectionState(
+            status=Connection.CONNECTED.value,
+            last_heartbeat=now,
+            connected_since=now,
+            disconnected_since=node.connection_state.disconnected_since,
+        )
+        with contextlib.suppress(RuntimeError):
+            self._last_seen[node.info.node_id] = asyncio.get_running_loop().time()
+
+    async def _watch_heartbeats(self) -> None:
+        timeout = self._config.disconnect_timeout
+        interval = min(max(timeout / 3, 0.2), 30.0)
+        while True:
+            await asyncio.sleep(interval)
+            now = asyncio.get_running_loop().time()
+            for node_id, seen in list(self._last_seen.items()):
+                node = self._nodes.get(node_id)
+                if node is None or not node.info.is_compute:
+                    continue
+                if now - seen > timeout:
+                    await self.disconnect(node_id, "heartbeat timeout")
+
+    @staticmethod
+    def _emit(listeners: list[NodeListener], node_id: str) -> None:
+        for listener in listeners:
+            listener(node_id)

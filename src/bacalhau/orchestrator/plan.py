@@ -1,0 +1,148 @@
+"""Plans: what a scheduler decided for one evaluation, applied to the store in one transaction.
+
+Applying a plan also queues the messages its execution changes imply (ask for a bid, accept or reject a bid,
+cancel) in the outbox of each affected node, in the same transaction, so a decision and its delivery can never be
+separated by a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import Event
+from bacalhau.models.job import Job
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
+from bacalhau.orchestrator.store import Tx
+from bacalhau.transport import messages
+
+_BIDDING_STATES = frozenset(
+    {ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID, ExecutionStateType.ASK_FOR_BID_ACCEPTED}
+)
+
+
+@dataclass
+class ExecutionUpdate:
+    execution: Execution
+    desired: ExecutionDesiredStateType
+    compute: ExecutionStateType | None
+    event: Event
+
+
+@dataclass
+class Plan:
+    evaluation: Evaluation
+    job: Job
+    superseded: list[Evaluation] = field(default_factory=list)
+    new_executions: list[Execution] = field(default_factory=list)
+    updated: dict[str, ExecutionUpdate] = field(default_factory=dict)
+    desired_job_state: JobStateType | None = None
+    job_state_message: str = ""
+    new_evaluations: list[Evaluation] = field(default_factory=list)
+    job_events: list[Event] = field(default_factory=list)
+    execution_events: dict[str, list[Event]] = field(default_factory=dict)
+    outcome: EvalStatus = EvalStatus.COMPLETE
+
+    def add_execution(self, execution: Execution, event: Event) -> None:
+        self.new_executions.append(execution)
+        self.execution_events.setdefault(execution.id, []).append(event)
+
+    def stop_execution(self, execution: Execution, event: Event, compute: ExecutionStateType) -> None:
+        self.updated[execution.id] = ExecutionUpdate(execution, ExecutionDesiredStateType.STOPPED, compute, event)
+        self.execution_events.setdefault(execution.id, []).append(event)
+
+    def approve_execution(self, execution: Execution, event: Event) -> None:
+        self.updated[execution.id] = ExecutionUpdate(
+            execution, ExecutionDesiredStateType.RUNNING, ExecutionStateType.BID_ACCEPTED, event
+        )
+        self.execution_events.setdefault(execution.id, []).append(event)
+
+    def mark_job(self, state: JobStateType, event: Event, message: str = "") -> None:
+        self.desired_job_state = state
+        self.job_state_message = message
+        self.job_events.append(event)
+        if state in (JobStateType.FAILED, JobStateType.COMPLETED):
+            self.new_executions = []
+            self.updated = {
+                key: update
+                for key, update in self.updated.items()
+                if update.desired == ExecutionDesiredStateType.STOPPED
+            }
+
+    @property
+    def job_failed(self) -> bool:
+        return self.desired_job_state == JobStateType.FAILED
+
+    def has_running_executions(self) -> bool:
+        return any(e.desired == ExecutionDesiredStateType.RUNNING for e in self.new_executions) or any(
+            u.desired == ExecutionDesiredStateType.RUNNING for u in self.updated.values()
+        )
+
+    def mark_running_if_eligible(self, event: Event) -> None:
+        if self.desired_job_state is not None:
+            return
+        if self.job.state.state_type not in (JobStateType.PENDING, JobStateType.QUEUED):
+            return
+        if self.has_running_executions():
+            self.mark_job(JobStateType.RUNNING, event)
+
+    def is_empty(self) -> bool:
+        return not (self.new_executions or self.updated or self.new_evaluations or self.desired_job_state)
+
+
+def apply_plan(tx: Tx, plan: Plan) -> None:
+    job = plan.job
+    for execution in plan.new_executions:
+        tx.insert_execution(execution)
+        wait = execution.desired == ExecutionDesiredStateType.PENDING
+        outgoing = execution.model_copy(update={"job": job})
+        tx.enqueue_message(
+            execution.node_id, messages.wrap(messages.AskForBid(execution=outgoing, wait_for_approval=wait))
+        )
+
+    for update in plan.updated.values():
+        previous = update.execution
+        _apply_update(tx, update)
+        _notify_node(tx, previous, update)
+
+    if plan.desired_job_state is not None and plan.desired_job_state != job.state.state_type:
+        tx.update_job_state(job.id, plan.desired_job_state, plan.job_state_message, expected_revision=job.revision)
+
+    for evaluation in plan.new_evaluations:
+        tx.insert_evaluation(evaluation)
+    if plan.job_events:
+        tx.add_history(job.id, plan.job_events)
+    for execution_id, events in plan.execution_events.items():
+        tx.add_history(job.id, events, execution_id)
+
+    tx.set_evaluation_status(plan.evaluation, plan.outcome)
+    for superseded in plan.superseded:
+        tx.set_evaluation_status(superseded, EvalStatus.COMPLETE, f"superseded by {plan.evaluation.id}")
+
+
+def _apply_update(tx: Tx, update: ExecutionUpdate) -> None:
+    def change(execution: Execution) -> None:
+        execution.desired_state.state_type = update.desired
+        execution.desired_state.message = update.event.message
+        execution.desired_state.details = dict(update.event.details)
+        if update.compute is not None and not execution.is_terminal:
+            execution.compute_state.state_type = update.compute
+            execution.compute_state.message = update.event.message
+
+    tx.update_execution(update.execution.id, expected_revision=update.execution.revision, update=change)
+
+
+def _notify_node(tx: Tx, previous: Execution, update: ExecutionUpdate) -> None:
+    """Queue the message that tells the execution's node about this change, if it needs one."""
+    node_id, execution_id = previous.node_id, previous.id
+    if update.desired == ExecutionDesiredStateType.RUNNING and previous.desired == ExecutionDesiredStateType.PENDING:
+        tx.enqueue_message(node_id, messages.wrap(messages.BidAccepted(execution_id=execution_id)))
+    elif update.desired == ExecutionDesiredStateType.STOPPED and not previous.is_terminal:
+        if previous.state in _BIDDING_STATES:
+            message: messages.BidRejected | messages.CancelExecution = messages.BidRejected(
+                execution_id=execution_id, reason=update.event.message
+            )
+        else:
+            message = messages.CancelExecution(execution_id=execution_id, reason=update.event.message)
+        tx.enqueue_message(node_id, messages.wrap(message))

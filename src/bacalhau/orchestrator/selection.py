@@ -1,0 +1,229 @@
+"""Node selection: which approved, connected compute nodes can take a job, best first, and why the others can't.
+
+Ranks follow the original's ranker chain: each ranker scores a node, -1 makes it unsuitable (with a reason), the
+scores of suitable nodes add up. A node rejected only because it is busy right now is marked ``busy``, which lets
+the scheduler queue the job instead of failing it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bacalhau.models.execution import Execution
+from bacalhau.models.ids import short_id
+from bacalhau.models.job import Job
+from bacalhau.models.node import NodeState
+from bacalhau.models.resources import Resources, format_bytes
+from bacalhau.models.state import ExecutionStateType
+from bacalhau.orchestrator.store import CommitEffects
+
+UNSUITABLE = -1
+POSSIBLE = 0
+PREFERRED = 10
+FAVOUR_PREFIX = "favour_"
+
+
+@dataclass
+class NodeRank:
+    node: NodeState
+    rank: int = POSSIBLE
+    reason: str = ""
+    busy: bool = False
+
+    @property
+    def suitable(self) -> bool:
+        return self.rank > UNSUITABLE
+
+    @property
+    def node_id(self) -> str:
+        return self.node.info.node_id
+
+
+def job_resources(job: Job) -> Resources:
+    resources, _ = job.task.resources_config.parse()
+    return resources
+
+
+def execution_resources(execution: Execution) -> Resources:
+    total = Resources()
+    for task in execution.allocated_resources.tasks.values():
+        total = total.add(task)
+    return total
+
+
+@dataclass
+class CapacityTracker:
+    """What the orchestrator has committed to each node: the resources of its live executions."""
+
+    allocations: dict[str, dict[str, Resources]] = field(default_factory=dict)
+
+    def load(self, live_by_node: dict[str, list[Execution]]) -> None:
+        for node_id, executions in live_by_node.items():
+            for execution in executions:
+                self.allocations.setdefault(node_id, {})[execution.id] = execution_resources(execution)
+
+    def on_commit(self, effects: CommitEffects) -> None:
+        for execution in effects.created_executions:
+            if not execution.is_terminal:
+                self.allocations.setdefault(execution.node_id, {})[execution.id] = execution_resources(execution)
+        for execution in effects.ended_executions:
+            self.allocations.get(execution.node_id, {}).pop(execution.id, None)
+
+    def used(self, node_id: str) -> Resources:
+        total = Resources()
+        for resources in self.allocations.get(node_id, {}).values():
+            total = total.add(resources)
+        return total
+
+
+class NodeSelector:
+    def __init__(self, tracker: CapacityTracker, *, over_subscription: float = 1.5, randomness: int = 5) -> None:
+        self._tracker = tracker
+        self._factor = over_subscription
+        self._randomness = randomness
+
+    def rank(
+        self, job: Job, nodes: Iterable[NodeState], executions: list[Execution]
+    ) -> tuple[list[NodeRank], list[NodeRank]]:
+        """Schedulable nodes split into (suitable best first, unsuitable with reasons)."""
+        candidates = [node for node in nodes if node.is_schedulable]
+        required = job_resources(job)
+        previous = _previous_executions(executions)
+        matched: list[NodeRank] = []
+        rejected: list[NodeRank] = []
+        for node in candidates:
+            result = self._rank_node(job, node, required, previous)
+            (matched if result.suitable else rejected).append(result)
+        matched.sort(key=lambda r: r.rank, reverse=True)
+        return matched, rejected
+
+    def _rank_node(
+        self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]]
+    ) -> NodeRank:
+        compute = node.info.compute_node_info
+        assert compute is not None  # schedulable nodes are compute nodes
+        task = job.task
+        total = 0
+        checks = [
+            _feature(task.engine_spec.type, compute.execution_engines),
+            _feature(task.publisher_spec.type, compute.publishers) if task.publisher_spec.type else None,
+            *(_feature(s.source.type, compute.storage_sources) for s in task.input_sources if s.source),
+        ]
+        for reason in checks:
+            if reason:
+                return NodeRank(node, UNSUITABLE, reason)
+        total += 30 if task.input_sources else 20
+
+        labels_rank, reason = _labels(job, node.info.labels)
+        if labels_rank == UNSUITABLE:
+            return NodeRank(node, UNSUITABLE, reason)
+        total += labels_rank
+
+        if not required.is_zero():
+            if not required.fits_in(compute.max_job_requirements):
+                return NodeRank(node, UNSUITABLE, _too_big(required, compute.max_job_requirements))
+            total += PREFERRED
+
+        count, excluded = previous.get(node.info.node_id, (0, False))
+        if count > 1:
+            return NodeRank(node, UNSUITABLE, "job already executed on this node more than once")
+        if excluded:
+            return NodeRank(node, UNSUITABLE, "job rejected")
+        total += POSSIBLE if count else 3 * PREFERRED
+
+        used = self._tracker.used(node.info.node_id)
+        if compute.max_capacity.is_zero():
+            return NodeRank(node, UNSUITABLE, "node queue usage is unknown", busy=True)
+        if not used.add(required).fits_in(compute.max_capacity.scale(self._factor)):
+            available = compute.max_capacity.sub(used)
+            return NodeRank(node, UNSUITABLE, f"node busy with available capacity {available.describe()}", busy=True)
+        total += _capacity_score(compute.max_capacity, used)
+        total += random.randrange(self._randomness) if self._randomness > 0 else 0
+        return NodeRank(node, total, "suitable")
+
+
+def _previous_executions(executions: list[Execution]) -> dict[str, tuple[int, bool]]:
+    """Per node: how many times this job ran there, and whether that rules the node out."""
+    result: dict[str, tuple[int, bool]] = {}
+    for execution in executions:
+        count, excluded = result.get(execution.node_id, (0, False))
+        excluded = (
+            excluded
+            or not execution.state.is_discarded
+            or execution.state == ExecutionStateType.ASK_FOR_BID_REJECTED
+            or execution.state == ExecutionStateType.FAILED
+        )
+        result[execution.node_id] = (count + 1, excluded)
+    return result
+
+
+def _feature(required: str, provided: list[str]) -> str:
+    if any(p.lower() == required.lower() for p in provided):
+        return ""
+    return f"does not support {required}, only {', '.join(provided)}"
+
+
+def _labels(job: Job, labels: dict[str, str]) -> tuple[int, str]:
+    must = [c for c in job.constraints if not c.key.startswith(FAVOUR_PREFIX)]
+    favour = [c for c in job.constraints if c.key.startswith(FAVOUR_PREFIX)]
+    rank = POSSIBLE
+    if must:
+        if not all(c.matches(labels) for c in must):
+            shown = ", ".join(c.describe() for c in must)
+            pairs = " ".join(f"{k}:{v}" for k, v in sorted(labels.items()))
+            return UNSUITABLE, f"labels map[{pairs}] don't match required selectors [{shown}]"
+        rank = PREFERRED
+    if favour:
+        trimmed = [c.model_copy(update={"key": c.key.removeprefix(FAVOUR_PREFIX)}) for c in favour]
+        if all(c.matches(labels) for c in trimmed):
+            rank += PREFERRED
+    return rank, ""
+
+
+def _too_big(requested: Resources, maximum: Resources) -> str:
+    reasons = []
+    if requested.cpu > maximum.cpu + 1e-9:
+        reasons.append(f"more CPU ({requested.cpu:g}) than the maximum available ({maximum.cpu:g})")
+    if requested.memory > maximum.memory:
+        reasons.append(
+            f"more memory ({format_bytes(requested.memory)}) than the maximum available "
+            f"({format_bytes(maximum.memory)})"
+        )
+    if requested.disk > maximum.disk:
+        reasons.append(
+            f"more disk ({format_bytes(requested.disk)}) than the maximum available ({format_bytes(maximum.disk)})"
+        )
+    if requested.gpu > maximum.gpu:
+        reasons.append(f"more GPUs ({requested.gpu}) than the maximum available ({maximum.gpu})")
+    return "job requires " + " and ".join(reasons)
+
+
+def _capacity_score(maximum: Resources, used: Resources) -> int:
+    """Up to 100 points for free capacity (CPU and memory weighted most)."""
+
+    def free(have: float, taken: float) -> float:
+        return max(0.0, 1 - taken / have) if have else 0.0
+
+    share = (
+        0.4 * free(maximum.cpu, used.cpu)
+        + 0.3 * free(maximum.memory, used.memory)
+        + 0.2 * free(maximum.disk, used.disk)
+        + 0.1 * free(maximum.gpu, used.gpu)
+    )
+    return int(share * 100)
+
+
+def not_enough_nodes_message(requested: int, ranks: list[NodeRank]) -> str:
+    """The original's ``not enough nodes to run job`` message, one line per reason."""
+    suitable = sum(1 for r in ranks if r.suitable)
+    lines = [f"not enough nodes to run job. requested: {requested}, available: {len(ranks)}, suitable: {suitable}."]
+    by_reason: dict[str, list[NodeRank]] = {}
+    for rank in ranks:
+        if not rank.suitable:
+            by_reason.setdefault(rank.reason, []).append(rank)
+    for reason, group in by_reason.items():
+        who = f"{len(group)} of {len(ranks)} nodes" if len(group) > 1 else f"Node {short_id(group[0].node_id)}"
+        lines.append(f"• {who}: {reason}")
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""The orchestrator: store, node manager, broker, schedulers and workers, wired together and started in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nats.aio.client import Client as NATS
+
+from bacalhau.lib.tasks import spawn
+from bacalhau.models.evaluation import EvalTrigger
+from bacalhau.models.node import NodeInfo
+from bacalhau.orchestrator.broker import EvaluationBroker
+from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
+from bacalhau.orchestrator.endpoint import ComputeEndpoint
+from bacalhau.orchestrator.jobs import JobService, TaskDefaults
+from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
+from bacalhau.orchestrator.scheduler import BatchServiceScheduler, Scheduler, SchedulerConfig
+from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
+from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OrchestratorConfig:
+    data_dir: Path
+    workers: int = 4
+    durable: bool = True
+    over_subscription: float = 1.5
+    housekeeping_interval: float = 5.0
+    node_manager: NodeManagerConfig = field(default_factory=NodeManagerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    job_defaults: dict[str, TaskDefaults] = field(default_factory=dict)
+
+
+class Orchestrator:
+    def __init__(self, config: OrchestratorConfig, node_info: NodeInfo) -> None:
+        self.config = config
+        self.node_info = node_info
+        self.store = JobStore(config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
+        self.nodes = NodeManager(self.store, config.node_manager)
+        self.tracker = CapacityTracker()
+        self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
+        self.broker = EvaluationBroker()
+        self.jobs = JobService(self.store, node_info.node_id, config.job_defaults)
+        batch = BatchServiceScheduler(self.store, self.nodes, self.selector, config.scheduler)
+        self.schedulers: dict[str, Scheduler] = {"batch": batch, "service": batch}
+        self._endpoint: ComputeEndpoint | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, nc: NATS) -> None:
+        await self.store.open()
+        self.store.on_commit(self._on_commit)
+        self.tracker.load(await self.store.live_executions_by_node())
+        self.nodes.on_capacity(self._on_capacity)
+        self.nodes.on_leave(self._on_node_left)
+        await self.nodes.start(self.node_info)
+        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler(self.store))
+        await self._endpoint.start()
+        self.broker.enqueue_all(await self.store.open_evaluations())
+        self._tasks = [spawn(self._work(), f"scheduler-worker-{i}") for i in range(self.config.workers)]
+        self._tasks.append(spawn(self._housekeeping(), "housekeeping"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._endpoint is not None:
+            await self._endpoint.stop()
+        await self.nodes.stop()
+        self.broker.close()
+        self.store.close()
+
+    def _on_commit(self, effects: CommitEffects) -> None:
+        self.tracker.on_commit(effects)
+        self.broker.enqueue_all(effects.evaluations)
+        if effects.ended_executions:
+            self.broker.unblock(len(effects.ended_executions))
+
+    def _on_capacity(self, _node_id: str) -> None:
+        self.broker.unblock()
+
+    def _on_node_left(self, node_id: str) -> None:
+        """Re-evaluate every job with live work on a node that left, so that its work fails over."""
+        spawn(self._evaluate_jobs_on(node_id), f"evaluate-jobs-on-{node_id}")
+
+    async def _evaluate_jobs_on(self, node_id: str) -> None:
+        live = await self.store.live_executions_by_node()
+        job_ids = sorted({e.job_id for e in live.get(node_id, [])})
+        if not job_ids:
+            return
+
+        def create(tx: Tx) -> None:
+            for job_id in job_ids:
+                job = tx.get_job(job_id)
+                if not job.is_terminal:
+                    tx.new_evaluation(job, EvalTrigger.NODE_LEAVE.value)
+
+        await self.store.transact(create)
+
+    async def _work(self) -> None:
+        while True:
+            delivery = await self.broker.dequeue()
+            scheduler = self.schedulers.get(delivery.evaluation.type)
+            if scheduler is None:
+                log.error("no scheduler for job type %r", delivery.evaluation.type)
+                self.broker.ack(delivery)
+                continue
+            try:
+                blocked = await scheduler.process(delivery)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "evaluation %s of job %s failed (attempt %d): %s",
+                    delivery.evaluation.id,
+                    delivery.evaluation.job_id,
+                    delivery.attempt,
+                    exc,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                self.broker.nack(delivery)
+            else:
+                self.broker.ack(delivery, blocked=blocked)
+
+    async def _housekeeping(self) -> None:
+        """A safety net for queued jobs: release one blocked evaluation every interval."""
+        while True:
+            await asyncio.sleep(self.config.housekeeping_interval)
+            self.broker.unblock(1)

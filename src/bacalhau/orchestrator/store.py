@@ -1,0 +1,504 @@
+"""The orchestrator's job store on SQLite: jobs, executions, evaluations, history, nodes and per-node outboxes.
+
+Every change runs as one transaction through :meth:`JobStore.transact`, with a :class:`Tx` that offers the
+operations. What a transaction created that other components care about (new evaluations, messages queued for a
+node, executions that ended) is announced to listeners only after the commit, so nothing acts on unsaved state.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
+from bacalhau.lib.sqlite import Database, store_epoch
+from bacalhau.models.base import CANONICAL
+from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import Event, JobHistory, JobHistoryType
+from bacalhau.models.job import Job
+from bacalhau.models.node import NodeState
+from bacalhau.models.state import (
+    ExecutionDesiredStateType,
+    ExecutionStateType,
+    JobStateType,
+)
+from bacalhau.models.timefmt import now_ns
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    namespace TEXT NOT NULL,
+    type TEXT NOT NULL,
+    state TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    modify_time INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_create ON jobs (create_time, id);
+CREATE INDEX IF NOT EXISTS jobs_by_modify ON jobs (modify_time, id);
+CREATE INDEX IF NOT EXISTS jobs_by_namespace ON jobs (namespace, create_time);
+CREATE INDEX IF NOT EXISTS jobs_in_progress ON jobs (state) WHERE state NOT IN ('Completed', 'Failed', 'Stopped');
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    compute_state INTEGER NOT NULL,
+    create_time INTEGER NOT NULL,
+    modify_time INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_job ON executions (job_id, create_time);
+CREATE INDEX IF NOT EXISTS executions_live_by_node ON executions (node_id) WHERE compute_state NOT IN (4, 8, 9, 10, 11);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_open ON evaluations (status) WHERE status IN ('pending', 'blocked');
+CREATE TABLE IF NOT EXISTS history (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    node_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (node_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (
+    node_id TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL DEFAULT 1,
+    acked_seq INTEGER NOT NULL DEFAULT 0,
+    applied_seq INTEGER NOT NULL DEFAULT 0,
+    peer_epoch TEXT NOT NULL DEFAULT ''
+);
+"""
+
+_TERMINAL_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
+
+
+def _job_from_row(body: str) -> Job:
+    return Job.model_validate_json(body, context=CANONICAL)
+
+
+def _execution_from_row(body: str) -> Execution:
+    return Execution.model_validate_json(body, context=CANONICAL)
+
+
+@dataclass
+class CommitEffects:
+    """What a committed transaction means for the rest of the orchestrator."""
+
+    evaluations: list[Evaluation] = field(default_factory=list)
+    created_executions: list[Execution] = field(default_factory=list)
+    outbox_nodes: set[str] = field(default_factory=set)
+    ended_executions: list[Execution] = field(default_factory=list)
+    nodes_changed: bool = False
+
+
+@dataclass
+class StreamState:
+    node_id: str
+    next_seq: int = 1
+    acked_seq: int = 0
+    applied_seq: int = 0
+    peer_epoch: str = ""
+
+
+class Tx:
+    """The operations available inside one store transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.effects = CommitEffects()
+        self.now = now_ns()
+
+    # ---- jobs
+    def insert_job(self, job: Job) -> None:
+        self.conn.execute(
+            "INSERT INTO jobs (id, namespace, type, state, create_time, modify_time, body) VALUES (?,?,?,?,?,?,?)",
+            (
+                job.id,
+                job.namespace,
+                job.type,
+                job.state.state_type.value,
+                job.create_time,
+                job.modify_time,
+                job.to_json(),
+            ),
+        )
+
+    def get_job(self, job_id: str) -> Job:
+        row = self.conn.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job_from_row(row[0])
+
+    def save_job(self, job: Job) -> None:
+        self.conn.execute(
+            "UPDATE jobs SET state = ?, modify_time = ?, body = ? WHERE id = ?",
+            (job.state.state_type.value, job.modify_time, job.to_json(), job.id),
+        )
+
+    def update_job_state(
+        self,
+        job_id: str,
+        new_state: JobStateType,
+        message: str = "",
+        *,
+        expected_revision: int | None = None,
+        details: dict[str, str] | None = None,
+    ) -> Job:
+        job = self.get_job(job_id)
+        if expected_revision is not None and job.revision != expected_revision:
+            raise ConflictError(
+                f"job {job_id} has revision {job.revision}, expected {expected_revision}", code="ConflictJobRevision"
+            )
+        if job.is_terminal:
+            raise ConflictError(
+                f"job {job_id} is in terminal state {job.state.state_type.value} and cannot transition to "
+                f"{new_state.value}"
+            )
+        job.state.state_type = new_state
+        job.state.message = message
+        job.state.details = details or {}
+        job.revision += 1
+        job.modify_time = self.now
+        self.save_job(job)
+        return job
+
+    # ---- executions
+    def insert_execution(self, execution: Execution) -> None:
+        execution.revision = execution.revision or 1
+        execution.create_time = execution.create_time or self.now
+        execution.modify_time = execution.modify_time or self.now
+        self.conn.execute(
+            "INSERT INTO executions (id, job_id, node_id, compute_state, create_time, modify_time, body) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (
+                execution.id,
+                execution.job_id,
+                execution.node_id,
+                int(execution.state),
+                execution.create_time,
+                execution.modify_time,
+                execution.to_json(),
+            ),
+        )
+        self.effects.created_executions.append(execution)
+
+    def get_execution(self, execution_id: str) -> Execution | None:
+        row = self.conn.execute("SELECT body FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return _execution_from_row(row[0]) if row else None
+
+    def save_execution(self, execution: Execution, previous: ExecutionStateType) -> None:
+        """Persist an updated execution, bumping its revision; note it if it just ended."""
+        execution.revision += 1
+        execution.modify_time = self.now
+        self.conn.execute(
+            "UPDATE executions SET compute_state = ?, modify_time = ?, body = ? WHERE id = ?",
+            (int(execution.state), execution.modify_time, execution.to_json(), execution.id),
+        )
+        if execution.is_terminal and not previous.is_terminal:
+            self.effects.ended_executions.append(execution)
+
+    def update_execution(
+        self,
+        execution_id: str,
+        *,
+        expected_revision: int | None = None,
+        expected_states: Iterable[ExecutionStateType] | None = None,
+        expected_desired: Iterable[ExecutionDesiredStateType] | None = None,
+        update: Callable[[Execution], None],
+    ) -> Execution:
+        """Apply ``update`` to an execution if the conditions hold (optimistic concurrency)."""
+        execution = self.get_execution(execution_id)
+        if execution is None:
+            raise BacalhauError(f"execution not found: {execution_id}", code="NotFound", component="JobStore")
+        if expected_revision is not None and execution.revision != expected_revision:
+            raise ConflictError(
+                f"execution {execution_id} has revision {execution.revision}, expected {expected_revision}",
+                code="ConflictExecutionRevision",
+            )
+        if expected_states is not None and execution.state not in set(expected_states):
+            raise ConflictError(
+                f"execution {execution_id} is in state {execution.state.label}", code="ConflictExecutionState"
+            )
+        if expected_desired is not None and execution.desired not in set(expected_desired):
+            raise ConflictError(
+                f"execution {execution_id} has desired state {execution.desired.label}", code="ConflictExecutionState"
+            )
+        previous = execution.state
+        update(execution)
+        if previous.is_terminal and execution.state != previous:
+            raise ConflictError(f"execution {execution_id} is already terminal ({previous.label})")
+        self.save_execution(execution, previous)
+        return execution
+
+    def job_executions(self, job_id: str) -> list[Execution]:
+        rows = self.conn.execute(
+            "SELECT body FROM executions WHERE job_id = ? ORDER BY create_time, id", (job_id,)
+        ).fetchall()
+        return [_execution_from_row(r[0]) for r in rows]
+
+    # ---- evaluations
+    def insert_evaluation(self, evaluation: Evaluation) -> None:
+        evaluation.create_time = evaluation.create_time or self.now
+        evaluation.modify_time = self.now
+        self.conn.execute(
+            "INSERT INTO evaluations (id, job_id, status, body) VALUES (?,?,?,?)",
+            (evaluation.id, evaluation.job_id, evaluation.status, evaluation.to_json()),
+        )
+        self.effects.evaluations.append(evaluation)
+
+    def new_evaluation(self, job: Job, triggered_by: str, *, wait_until: int = 0, comment: str = "") -> Evaluation:
+        evaluation = Evaluation(
+            id=str(uuid.uuid4()),
+            namespace=job.namespace,
+            job_id=job.id,
+            triggered_by=triggered_by,
+            priority=job.priority,
+            type=job.type,
+            status=EvalStatus.PENDING.value,
+            comment=comment,
+            wait_until=wait_until,
+        )
+        self.insert_evaluation(evaluation)
+        return evaluation
+
+    def set_evaluation_status(self, evaluation: Evaluation, status: EvalStatus, comment: str = "") -> None:
+        evaluation.status = status.value
+        if comment:
+            evaluation.comment = comment
+        evaluation.modify_time = self.now
+        self.conn.execute(
+            "UPDATE evaluations SET status = ?, body = ? WHERE id = ?",
+            (evaluation.status, evaluation.to_json(), evaluation.id),
+        )
+
+    # ---- history
+    def add_history(self, job_id: str, events: Iterable[Event], execution_id: str = "") -> None:
+        row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE job_id = ?", (job_id,)).fetchone()
+        seq = int(row[0])
+        level = JobHistoryType.EXECUTION_LEVEL if execution_id else JobHistoryType.JOB_LEVEL
+        rows = []
+        for event in events:
+            seq += 1
+            item = JobHistory(
+                seq_num=seq, type=level, job_id=job_id, execution_id=execution_id, event=event, time=self.now
+            )
+            rows.append((job_id, seq, item.to_json()))
+        self.conn.executemany("INSERT INTO history (job_id, seq, body) VALUES (?,?,?)", rows)
+
+    # ---- nodes and their message streams
+    def save_node(self, node: NodeState) -> None:
+        self.conn.execute(
+            "INSERT INTO nodes (node_id, body) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET body = excluded.body",
+            (node.info.node_id, node.to_json()),
+        )
+        self.effects.nodes_changed = True
+
+    def delete_node(self, node_id: str) -> None:
+        self.conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
+        self.effects.nodes_changed = True
+
+    def stream(self, node_id: str) -> StreamState:
+        row = self.conn.execute(
+            "SELECT next_seq, acked_seq, applied_seq, peer_epoch FROM streams WHERE node_id = ?", (node_id,)
+        ).fetchone()
+        if row is None:
+            return StreamState(node_id)
+        return StreamState(node_id, *row)
+
+    def save_stream(self, state: StreamState) -> None:
+        self.conn.execute(
+            "INSERT INTO streams (node_id, next_seq, acked_seq, applied_seq, peer_epoch) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (node_id) DO UPDATE SET next_seq = excluded.next_seq, acked_seq = excluded.acked_seq, "
+            "applied_seq = excluded.applied_seq, peer_epoch = excluded.peer_epoch",
+            (state.node_id, state.next_seq, state.acked_seq, state.applied_seq, state.peer_epoch),
+        )
+
+    def enqueue_message(self, node_id: str, message: dict[str, Any]) -> int:
+        """Append a message to a node's outbox; it is sent after commit, in order, until acknowledged."""
+        stream = self.stream(node_id)
+        seq = stream.next_seq
+        stream.next_seq += 1
+        self.save_stream(stream)
+        self.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?,?,?)", (node_id, seq, json.dumps(message)))
+        self.effects.outbox_nodes.add(node_id)
+        return seq
+
+
+class JobStore:
+    """Async facade over the SQLite file; reads go to reader threads, writes through :meth:`transact`."""
+
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.db = Database(path, SCHEMA, durable=durable, readers=3)
+        self._listeners: list[Callable[[CommitEffects], None]] = []
+        self.epoch = ""
+
+    async def open(self) -> None:
+        await self.db.open()
+        self.epoch = await self.db.write(store_epoch)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def on_commit(self, listener: Callable[[CommitEffects], None]) -> None:
+        self._listeners.append(listener)
+
+    async def transact(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in one transaction; after it commits, tell listeners what it changed."""
+
+        def run(conn: sqlite3.Connection) -> tuple[T, CommitEffects]:
+            tx = Tx(conn)
+            return fn(tx), tx.effects
+
+        result, effects = await self.db.write(run)
+        for listener in self._listeners:
+            listener(effects)
+        return result
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.db.read(fn)
+
+    # ---- queries
+    async def get_job(self, job_id: str) -> Job:
+        return await self.db.read(lambda conn: Tx(conn).get_job(job_id))
+
+    async def find_jobs_by_prefix(self, prefix: str, limit: int = 2) -> list[Job]:
+        def query(conn: sqlite3.Connection) -> list[Job]:
+            rows = conn.execute(
+                "SELECT body FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                (prefix, prefix + "\U0010ffff", limit),
+            ).fetchall()
+            return [_job_from_row(r[0]) for r in rows]
+
+        return await self.db.read(query)
+
+    async def list_jobs(
+        self,
+        *,
+        namespace: str = "",
+        order_by: str = "create_time",
+        reverse: bool = False,
+        offset: int = 0,
+        limit: int = 0,
+        keep: Callable[[Job], bool] | None = None,
+    ) -> tuple[list[Job], bool]:
+        """A page of jobs and whether more follow. ``keep`` filters in order (used for label selectors)."""
+        column = "modify_time" if order_by == "modify_time" else "create_time"
+        direction = "DESC" if reverse else "ASC"
+        where, args = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
+        sql = f"SELECT body FROM jobs {where} ORDER BY {column} {direction}, id {direction}"
+
+        def query(conn: sqlite3.Connection) -> tuple[list[Job], bool]:
+            if keep is None:
+                page_sql = sql + " LIMIT ? OFFSET ?"
+                rows = conn.execute(page_sql, [*args, (limit + 1) if limit else -1, offset]).fetchall()
+                jobs = [_job_from_row(r[0]) for r in rows]
+            else:
+                jobs, skipped = [], 0
+                for (body,) in conn.execute(sql, args):
+                    job = _job_from_row(body)
+                    if not keep(job):
+                        continue
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    jobs.append(job)
+                    if limit and len(jobs) > limit:
+                        break
+            more = bool(limit) and len(jobs) > limit
+            return (jobs[:limit] if limit else jobs), more
+
+        return await self.db.read(query)
+
+    async def get_executions(self, job_id: str) -> list[Execution]:
+        return await self.db.read(lambda conn: Tx(conn).job_executions(job_id))
+
+    async def get_execution(self, execution_id: str) -> Execution | None:
+        return await self.db.read(lambda conn: Tx(conn).get_execution(execution_id))
+
+    async def live_executions_by_node(self) -> dict[str, list[Execution]]:
+        def query(conn: sqlite3.Connection) -> dict[str, list[Execution]]:
+            placeholders = ",".join("?" * len(_TERMINAL_STATES))
+            rows = conn.execute(
+                f"SELECT body FROM executions WHERE compute_state NOT IN ({placeholders})", _TERMINAL_STATES
+            ).fetchall()
+            result: dict[str, list[Execution]] = {}
+            for (body,) in rows:
+                execution = _execution_from_row(body)
+                result.setdefault(execution.node_id, []).append(execution)
+            return result
+
+        return await self.db.read(query)
+
+    async def history(self, job_id: str, after_seq: int = 0) -> list[JobHistory]:
+        def query(conn: sqlite3.Connection) -> list[JobHistory]:
+            rows = conn.execute(
+                "SELECT body FROM history WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after_seq)
+            ).fetchall()
+            return [JobHistory.model_validate_json(r[0], context=CANONICAL) for r in rows]
+
+        return await self.db.read(query)
+
+    async def open_evaluations(self) -> list[Evaluation]:
+        def query(conn: sqlite3.Connection) -> list[Evaluation]:
+            rows = conn.execute("SELECT body FROM evaluations WHERE status IN ('pending', 'blocked')").fetchall()
+            return [Evaluation.model_validate_json(r[0], context=CANONICAL) for r in rows]
+
+        return await self.db.read(query)
+
+    async def in_progress_job_ids(self) -> list[str]:
+        def query(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT id FROM jobs WHERE state NOT IN ('Completed', 'Failed', 'Stopped')").fetchall()
+            return [r[0] for r in rows]
+
+        return await self.db.read(query)
+
+    async def nodes(self) -> list[NodeState]:
+        def query(conn: sqlite3.Connection) -> list[NodeState]:
+            rows = conn.execute("SELECT body FROM nodes ORDER BY node_id").fetchall()
+            return [NodeState.model_validate_json(r[0], context=CANONICAL) for r in rows]
+
+        return await self.db.read(query)
+
+    async def stream(self, node_id: str) -> StreamState:
+        return await self.db.read(lambda conn: Tx(conn).stream(node_id))
+
+    async def outbox(self, node_id: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        def query(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = conn.execute(
+                "SELECT seq, body FROM outbox WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (node_id, after_seq, limit),
+            ).fetchall()
+            return [(int(r[0]), r[1]) for r in rows]
+
+        return await self.db.read(query)
+
+    async def acknowledge(self, node_id: str, seq: int) -> None:
+        """The node applied every message up to ``seq``: remember it and drop them from the outbox."""
+
+        def ack(tx: Tx) -> None:
+            stream = tx.stream(node_id)
+            if seq <= stream.acked_seq:
+                return
+            stream.acked_seq = seq
+            tx.save_stream(stream)
+            tx.conn.execute("DELETE FROM outbox WHERE node_id = ? AND seq <= ?", (node_id, seq))
+
+        await self.transact(ack)

@@ -1,0 +1,173 @@
+"""Reliable, ordered, replayable message streams over NATS request/reply.
+
+Each direction of each orchestrator<->node pair is a stream of numbered messages kept in the sender's store (its
+outbox). The sender sends them in order, in batches, as NATS requests; the receiver applies the messages it has not
+applied yet, remembers the highest number applied, and replies with it. Unanswered batches are re-sent, so delivery
+is at-least-once; the receiver's number filter and idempotent handlers make the effect exactly-once. After a
+reconnect or restart, the handshake tells the sender where the receiver got to, and it resumes from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from bacalhau.lib.tasks import spawn
+from bacalhau.transport import envelope
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 256
+REQUEST_TIMEOUT = 10.0
+ACK_FLUSH_INTERVAL = 2.0
+MAX_HANDLER_ATTEMPTS = 5
+
+
+class Outbox(Protocol):
+    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]: ...
+
+    async def acknowledge(self, peer: str, seq: int) -> None: ...
+
+
+class StreamSender:
+    """Sends one peer's outbox, in order, until each message is acknowledged."""
+
+    def __init__(self, nc: NATS, subject: str, peer: str, outbox: Outbox, epoch: str) -> None:
+        self._nc = nc
+        self._subject = subject
+        self._peer = peer
+        self._outbox = outbox
+        self._epoch = epoch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.acked = 0
+        self._flushed = 0
+
+    def start(self, acked: int) -> None:
+        """(Re)start sending after ``acked``, the last number the peer says it applied."""
+        self.acked = acked
+        self._flushed = min(self._flushed, acked)
+        if self._task is None or self._task.done():
+            self._task = spawn(self._run(), f"stream-to-{self._peer or 'orchestrator'}")
+        self._wake.set()
+
+    def notify(self) -> None:
+        """New messages were committed to the outbox."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._flush_ack()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        last_flush = asyncio.get_running_loop().time()
+        while True:
+            self._wake.clear()
+            rows = await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
+            if not rows:
+                await self._flush_ack()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=ACK_FLUSH_INTERVAL)
+                continue
+            body = (
+                f'{{"Epoch":{json.dumps(self._epoch)},"Messages":['
+                + ",".join(f'{{"Seq":{seq},"Message":{text}}}' for seq, text in rows)
+                + "]}"
+            )
+            try:
+                reply = await self._nc.request(self._subject, envelope.encode(body), timeout=REQUEST_TIMEOUT)
+                answer = envelope.decode(reply.data)
+            except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, envelope.EnvelopeError) as exc:
+                log.debug("stream to %s: %s; retrying in %.2fs", self._peer, type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.05
+            if answer.get("Error"):
+                log.warning("stream to %s refused: %s", self._peer, answer["Error"])
+                await asyncio.sleep(1.0)
+                continue
+            acked = int(answer.get("Ack", 0))
+            if acked > self.acked:
+                self.acked = acked
+            now = asyncio.get_running_loop().time()
+            if now - last_flush >= ACK_FLUSH_INTERVAL:
+                last_flush = now
+                await self._flush_ack()
+
+    async def _flush_ack(self) -> None:
+        """Record the acknowledged position, which lets the store drop delivered messages."""
+        if self.acked > self._flushed:
+            acked = self.acked
+            await self._outbox.acknowledge(self._peer, acked)
+            self._flushed = acked
+
+
+class StreamReceiver:
+    """Applies a peer's messages once each, in order, and answers with the highest number applied."""
+
+    def __init__(
+        self,
+        handle: Callable[[str, dict[str, Any]], Awaitable[None]],
+        load_applied: Callable[[str], Awaitable[tuple[int, str]]],
+        save_applied: Callable[[str, int], Awaitable[None]],
+    ) -> None:
+        self._handle = handle
+        self._load_applied = load_applied
+        self._save_applied = save_applied
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._failures: dict[tuple[str, int], int] = {}
+
+    async def on_request(self, peer: str, msg: Msg) -> None:
+        try:
+            batch = envelope.decode(msg.data)
+        except (envelope.EnvelopeError, ValueError) as exc:
+            log.warning("dropping malformed batch from %s: %s", peer, exc)
+            return
+        lock = self._locks.setdefault(peer, asyncio.Lock())
+        async with lock:
+            answer = await self._apply(peer, batch)
+        with contextlib.suppress(ConnectionClosedError):
+            await msg.respond(envelope.encode(answer))
+
+    async def _apply(self, peer: str, batch: dict[str, Any]) -> dict[str, Any]:
+        applied, expected_epoch = await self._load_applied(peer)
+        if expected_epoch and batch.get("Epoch") != expected_epoch:
+            return {"Ack": 0, "Error": "handshake required: stream epoch changed"}
+        start = applied
+        for item in batch.get("Messages", []):
+            seq = int(item.get("Seq", 0))
+            if seq <= applied:
+                continue
+            try:
+                await self._handle(peer, item.get("Message") or {})
+            except Exception:
+                attempts = self._failures.get((peer, seq), 0) + 1
+                self._failures[(peer, seq)] = attempts
+                if attempts < MAX_HANDLER_ATTEMPTS:
+                    log.exception("message %d from %s failed (attempt %d); will retry", seq, peer, attempts)
+                    break
+                log.exception("message %d from %s failed %d times; skipping it", seq, peer, attempts)
+            self._failures.pop((peer, seq), None)
+            applied = seq
+        if applied > start:
+            await self._save_applied(peer, applied)
+        return {"Ack": applied}
