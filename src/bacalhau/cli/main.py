@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import click
@@ -68,9 +69,31 @@ cli.add_command(agent_group)
 cli.add_command(version_command)
 
 
+_GO_BOOL = re.compile(r"^--([a-z][a-z0-9-]*)=(true|false|True|False|TRUE|FALSE|1|0|t|f|T|F)$")
+_DEFAULT_TRUE_FLAGS = {"wait"}
+
+
+def go_style_bools(args: list[str]) -> list[str]:
+    """Accept Go's ``--flag=true|false`` for boolean flags, as the original CLI does (``--wait=false``)."""
+    result: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return result + args[index:]
+        match = _GO_BOOL.match(arg)
+        if not match:
+            result.append(arg)
+            continue
+        name, value = match.groups()
+        if value.lower() in ("true", "1", "t"):
+            result.append(f"--{name}")
+        elif name in _DEFAULT_TRUE_FLAGS:
+            result.append(f"--no-{name}")
+    return result
+
+
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=go_style_bools(sys.argv[1:]), standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -130,11 +130,10 @@ class ComputeNode:
                 current.compute_state.state_type = ExecutionStateType.FAILED
                 current.compute_state.message = RESTART_MESSAGE
                 tx.save(current)
-                tx.report(
-                    messages.wrap(
-                        messages.ComputeError(execution_id=execution_id, job_id=job_id, message=RESTART_MESSAGE)
-                    )
+                report = messages.ComputeError(
+                    execution_id=execution_id, job_id=job_id, message=RESTART_MESSAGE, retryable=True
                 )
+                tx.report(messages.wrap(report))
 
             log.info("execution %s was interrupted by a restart; reporting it failed", execution.id)
             await self.store.transact(fail)

@@ -38,12 +38,24 @@ class ExecutionGone(Exception):
 
 
 class ExecutionFailed(Exception):
-    def __init__(self, message: str, topic: str, hint: str = "", run_output: RunCommandResult | None = None) -> None:
+    """A failed execution. ``retryable`` says whether running it again (elsewhere) could help: a broken download
+    may, a program that exceeds its timeout will not."""
+
+    def __init__(
+        self,
+        message: str,
+        topic: str,
+        hint: str = "",
+        run_output: RunCommandResult | None = None,
+        *,
+        retryable: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.topic = topic
         self.hint = hint
         self.run_output = run_output
+        self.retryable = retryable
 
 
 @dataclass
@@ -117,7 +129,7 @@ class ExecutionRunner:
             await self._fail(execution, failure)
         except Exception as exc:
             log.exception("execution %s failed unexpectedly", execution.id)
-            await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING))
+            await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING, retryable=True))
         finally:
             await asyncio.to_thread(shutil.rmtree, base, True)
 
@@ -171,7 +183,7 @@ class ExecutionRunner:
             try:
                 published = await publisher.publish(execution.id, job.id, results_dir, publisher_spec)
             except PublishError as exc:
-                raise ExecutionFailed(str(exc), TOPIC_PUBLISHING, run_output=run_output) from None
+                raise ExecutionFailed(str(exc), TOPIC_PUBLISHING, run_output=run_output, retryable=True) from None
         return run_output, published
 
     async def _prepare_inputs(self, job: Job, inputs_dir: Path) -> list[Mount]:
@@ -181,13 +193,17 @@ class ExecutionRunner:
             provider = self._inputs.get(kind)
             name = source.alias or source.target
             if provider is None:
-                raise ExecutionFailed(f"input {name}: source type {kind} is not supported", TOPIC_INPUTS)
+                raise ExecutionFailed(
+                    f"input {name}: source type {kind} is not supported", TOPIC_INPUTS, retryable=True
+                )
             dest = inputs_dir / str(index)
             dest.mkdir(parents=True, exist_ok=True)
             try:
                 return await provider.prepare(source, dest)
             except InputError as exc:
-                raise ExecutionFailed(f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS) from None
+                raise ExecutionFailed(
+                    f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS, retryable=True
+                ) from None
 
         return list(await asyncio.gather(*(prepare(i) for i in range(len(job.task.input_sources)))))
 
@@ -228,7 +244,9 @@ class ExecutionRunner:
         await self._store.transact(change)
 
     async def _fail(self, execution: Execution, failure: ExecutionFailed) -> None:
-        event = Event.error(failure.topic, failure.message, hint=failure.hint, fails_execution=True)
+        event = Event.error(
+            failure.topic, failure.message, hint=failure.hint, fails_execution=True, retryable=failure.retryable
+        )
 
         def change(tx: ComputeTx) -> None:
             current = tx.get(execution.id)
@@ -245,6 +263,7 @@ class ExecutionRunner:
                         execution_id=execution.id,
                         job_id=execution.job_id,
                         message=failure.message,
+                        retryable=failure.retryable,
                         events=[event],
                         run_output=failure.run_output,
                     )

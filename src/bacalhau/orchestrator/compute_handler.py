@@ -17,6 +17,7 @@ from bacalhau.models.history import Event
 from bacalhau.models.job import JobType
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.orchestrator import events
+from bacalhau.orchestrator.plan import RETRYABLE
 from bacalhau.orchestrator.store import JobStore, Tx
 from bacalhau.transport import messages
 
@@ -128,6 +129,7 @@ class ComputeMessageHandler:
         def apply(e: Execution) -> None:
             e.compute_state.state_type = ExecutionStateType.FAILED
             e.compute_state.message = report.message
+            e.compute_state.details = {RETRYABLE: "true"} if report.retryable else {}
             e.desired_state.state_type = ExecutionDesiredStateType.STOPPED
             e.desired_state.message = "execution failed"
             if report.run_output is not None:

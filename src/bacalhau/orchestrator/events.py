@@ -69,7 +69,7 @@ def stopped_by_job_stop() -> Event:
 
 
 def stopped_by_lost_node() -> Event:
-    return Event.new(TOPIC_SCHEDULING, "Execution stop requested because node has disappeared")
+    return Event.new(TOPIC_SCHEDULING, "Execution stop requested because node has disappeared", Retryable="true")
 
 
 def stopped_by_rejected_node() -> Event:

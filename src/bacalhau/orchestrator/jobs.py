@@ -19,10 +19,12 @@ from bacalhau.models.job import (
     JobType,
 )
 from bacalhau.models.paging import InvalidPagingToken, PagingToken
+from bacalhau.models.plugins import unknown_plugin_types
 from bacalhau.models.spec import SpecConfig
 from bacalhau.models.state import ExecutionStateType, JobState, JobStateType
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator import events
+from bacalhau.orchestrator.legacy_wasm import convert_legacy_wasm
 from bacalhau.orchestrator.store import JobStore, Tx
 
 DEFAULT_HISTORY_LIMIT = 100
@@ -78,7 +80,7 @@ class JobService:
 
     # ---- writes
     async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
-        errors = job.validate_submission()
+        errors = job.validate_submission() or self._unknown_types(job)
         if errors:
             raise validation_error(errors)
         job.normalize()
@@ -95,6 +97,7 @@ class JobService:
         job.meta[META_ORCHESTRATOR_ID] = self._orchestrator_id
         job.meta[META_ORCHESTRATOR_ID_LEGACY] = self._orchestrator_id
         self._apply_defaults(job)
+        convert_legacy_wasm(job)
 
         now = now_ns()
         job.state = JobState(state_type=JobStateType.PENDING)
@@ -120,6 +123,17 @@ class JobService:
                 raise BacalhauError(f"job {job.id} already exists", code="ResourceInUse", component="JobStore") from exc
             raise
         return SubmitResult(job.id, evaluation_id, warnings)
+
+    @staticmethod
+    def _unknown_types(job: Job) -> list[str]:
+        """Plugin names no node can provide are refused now, rather than failing the job at scheduling."""
+        errors = []
+        for task in job.tasks:
+            sources = [s.source.type for s in task.input_sources if s.source and s.source.type]
+            unknown = unknown_plugin_types(task.engine_spec.type, task.publisher_spec.type, sources)
+            if unknown:
+                errors.append(f"task {task.name} validation failed: " + "\n".join(unknown))
+        return errors
 
     def _apply_defaults(self, job: Job) -> None:
         defaults = self._defaults.get(job.type) or TaskDefaults()

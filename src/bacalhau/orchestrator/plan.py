@@ -17,6 +17,7 @@ from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType,
 from bacalhau.orchestrator.store import Tx
 from bacalhau.transport import messages
 
+RETRYABLE = "Retryable"
 _BIDDING_STATES = frozenset(
     {ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID, ExecutionStateType.ASK_FOR_BID_ACCEPTED}
 )
@@ -129,6 +130,8 @@ def _apply_update(tx: Tx, update: ExecutionUpdate) -> None:
         if update.compute is not None and not execution.is_terminal:
             execution.compute_state.state_type = update.compute
             execution.compute_state.message = update.event.message
+            retryable = update.event.details.get(RETRYABLE)
+            execution.compute_state.details = {RETRYABLE: retryable} if retryable else {}
 
     tx.update_execution(update.execution.id, expected_revision=update.execution.revision, update=change)
 

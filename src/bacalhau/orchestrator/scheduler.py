@@ -28,7 +28,7 @@ from bacalhau.models.state import (
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.broker import Delivery
-from bacalhau.orchestrator.plan import Plan, apply_plan
+from bacalhau.orchestrator.plan import RETRYABLE, Plan, apply_plan
 from bacalhau.orchestrator.selection import NodeSelector, job_resources, not_enough_nodes_message
 from bacalhau.orchestrator.store import JobStore
 
@@ -98,6 +98,7 @@ class BatchServiceScheduler:
                 healthy.append(execution)
         live = self._handle_timeouts(plan, healthy)
         if plan.job_failed:
+            self._stop_all(plan, live)
             return
 
         count = job.desired_count
@@ -118,14 +119,18 @@ class BatchServiceScheduler:
         if needs_new:
             self._place(plan, needs_new, executions, list(nodes.values()))
         if plan.job_failed:
-            for execution in live:
-                if execution.id not in plan.updated:
-                    plan.stop_execution(execution, events.stopped_by_job_failure(), stop_state(execution))
+            self._stop_all(plan, live)
             return
         if job.type == JobType.BATCH.value and not needs_new and self._all_completed(by_partition, count):
             plan.mark_job(JobStateType.COMPLETED, events.job_state_update(JobStateType.COMPLETED))
             return
         plan.mark_running_if_eligible(events.job_state_update(JobStateType.RUNNING))
+
+    @staticmethod
+    def _stop_all(plan: Plan, live: list[Execution]) -> None:
+        for execution in live:
+            if execution.id not in plan.updated:
+                plan.stop_execution(execution, events.stopped_by_job_failure(), stop_state(execution))
 
     def _handle_timeouts(self, plan: Plan, live: list[Execution]) -> list[Execution]:
         job = plan.job
@@ -174,17 +179,23 @@ class BatchServiceScheduler:
 
     def _place(self, plan: Plan, partitions: list[int], executions: list[Execution], nodes: list[NodeState]) -> None:
         job = plan.job
-        failures = [e for e in executions if e.state == ExecutionStateType.FAILED]
+        failures = sorted(
+            (e for e in executions if e.state == ExecutionStateType.FAILED), key=lambda e: (e.modify_time, e.id)
+        )
         for partition in partitions:
             failed_here = [e for e in failures if e.partition_index == partition]
-            if len(failed_here) > self._config.max_retries:
-                last = failed_here[-1]
-                message = (
-                    f"{events.JOB_RETRIES_EXHAUSTED}: execution {short_id(last.id)} failed: "
-                    f"{last.compute_state.message or 'unknown error'}"
-                )
-                plan.mark_job(JobStateType.FAILED, events.job_failed(message), message)
-                return
+            if not failed_here:
+                continue
+            last = failed_here[-1]
+            reason = last.compute_state.message or "unknown error"
+            if last.compute_state.details.get(RETRYABLE) != "true":
+                message = f"execution {short_id(last.id)} failed: {reason}"
+            elif len(failed_here) > self._config.max_retries:
+                message = f"{events.JOB_RETRIES_EXHAUSTED}: execution {short_id(last.id)} failed: {reason}"
+            else:
+                continue
+            plan.mark_job(JobStateType.FAILED, events.job_failed(message), message)
+            return
 
         matched, rejected = self._selector.rank(job, nodes, executions)
         resources = job_resources(job)

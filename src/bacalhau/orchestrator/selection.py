@@ -23,6 +23,9 @@ UNSUITABLE = -1
 POSSIBLE = 0
 PREFERRED = 10
 FAVOUR_PREFIX = "favour_"
+# A node that has not failed this job outranks any node that has, whatever their free capacity: retries go
+# elsewhere when they can.
+FRESH_NODE_BONUS = 200
 
 
 @dataclass
@@ -96,8 +99,36 @@ class NodeSelector:
         for node in candidates:
             result = self._rank_node(job, node, required, previous)
             (matched if result.suitable else rejected).append(result)
+        self._add_capacity_scores(matched)
         matched.sort(key=lambda r: r.rank, reverse=True)
         return matched, rejected
+
+    def _add_capacity_scores(self, ranks: list[NodeRank]) -> None:
+        """Up to 100 points for free capacity, relative to the freest node (CPU and memory weigh most)."""
+        free = {r.node_id: self._free(r.node) for r in ranks}
+        best = Resources(
+            cpu=max((f.cpu for f in free.values()), default=0.0),
+            memory=max((f.memory for f in free.values()), default=0),
+            disk=max((f.disk for f in free.values()), default=0),
+            gpu=max((f.gpu for f in free.values()), default=0),
+        )
+        for rank in ranks:
+            mine = free[rank.node_id]
+            share = sum(
+                weight * (have / top if top else 0.0)
+                for weight, have, top in (
+                    (0.4, mine.cpu, best.cpu),
+                    (0.3, mine.memory, best.memory),
+                    (0.2, mine.disk, best.disk),
+                    (0.1, mine.gpu, best.gpu),
+                )
+            )
+            rank.rank += int(share * 100)
+
+    def _free(self, node: NodeState) -> Resources:
+        compute = node.info.compute_node_info
+        assert compute is not None
+        return compute.max_capacity.sub(self._tracker.used(node.info.node_id))
 
     def _rank_node(
         self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]]
@@ -131,7 +162,7 @@ class NodeSelector:
             return NodeRank(node, UNSUITABLE, "job already executed on this node more than once")
         if excluded:
             return NodeRank(node, UNSUITABLE, "job rejected")
-        total += POSSIBLE if count else 3 * PREFERRED
+        total += POSSIBLE if count else FRESH_NODE_BONUS
 
         used = self._tracker.used(node.info.node_id)
         if compute.max_capacity.is_zero():
@@ -139,21 +170,21 @@ class NodeSelector:
         if not used.add(required).fits_in(compute.max_capacity.scale(self._factor)):
             available = compute.max_capacity.sub(used)
             return NodeRank(node, UNSUITABLE, f"node busy with available capacity {available.describe()}", busy=True)
-        total += _capacity_score(compute.max_capacity, used)
         total += random.randrange(self._randomness) if self._randomness > 0 else 0
         return NodeRank(node, total, "suitable")
 
 
 def _previous_executions(executions: list[Execution]) -> dict[str, tuple[int, bool]]:
-    """Per node: how many times this job ran there, and whether that rules the node out."""
+    """Per node: how many times this job ran there, and whether that rules the node out.
+
+    As in the original: a node that failed the job once is ranked down (others are preferred for the retry), a node
+    that ran it twice, still runs it, completed it or refused to bid is ruled out.
+    """
     result: dict[str, tuple[int, bool]] = {}
     for execution in executions:
         count, excluded = result.get(execution.node_id, (0, False))
         excluded = (
-            excluded
-            or not execution.state.is_discarded
-            or execution.state == ExecutionStateType.ASK_FOR_BID_REJECTED
-            or execution.state == ExecutionStateType.FAILED
+            excluded or not execution.state.is_discarded or execution.state == ExecutionStateType.ASK_FOR_BID_REJECTED
         )
         result[execution.node_id] = (count + 1, excluded)
     return result
@@ -198,21 +229,6 @@ def _too_big(requested: Resources, maximum: Resources) -> str:
     if requested.gpu > maximum.gpu:
         reasons.append(f"more GPUs ({requested.gpu}) than the maximum available ({maximum.gpu})")
     return "job requires " + " and ".join(reasons)
-
-
-def _capacity_score(maximum: Resources, used: Resources) -> int:
-    """Up to 100 points for free capacity (CPU and memory weighted most)."""
-
-    def free(have: float, taken: float) -> float:
-        return max(0.0, 1 - taken / have) if have else 0.0
-
-    share = (
-        0.4 * free(maximum.cpu, used.cpu)
-        + 0.3 * free(maximum.memory, used.memory)
-        + 0.2 * free(maximum.disk, used.disk)
-        + 0.1 * free(maximum.gpu, used.gpu)
-    )
-    return int(share * 100)
 
 
 def not_enough_nodes_message(requested: int, ranks: list[NodeRank]) -> str:

@@ -66,6 +66,7 @@ class RunResult(ComputeReport):
 
 class ComputeError(ComputeReport):
     message: str = ""
+    retryable: bool = False
     run_output: RunCommandResult | None = None
 
 

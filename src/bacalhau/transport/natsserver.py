@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import shutil
+import signal
 import socket
 import sysconfig
 from pathlib import Path
 
 from bacalhau.errors import BacalhauError
+from bacalhau.lib.tasks import spawn
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to stop nats-server if the node process dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def nats_server_binary() -> str:
@@ -48,12 +62,12 @@ def free_port(host: str) -> int:
 
 
 class EmbeddedNatsServer:
-    def __init__(self, host: str, port: int, *, token: str = "", log_file: Path | None = None) -> None:
+    def __init__(self, host: str, port: int, *, token: str = "") -> None:
         self.host = host
         self.port = port
         self.token = token
-        self.log_file = log_file
         self._process: asyncio.subprocess.Process | None = None
+        self._log_task: asyncio.Task[None] | None = None
 
     @property
     def client_url(self) -> str:
@@ -72,11 +86,12 @@ class EmbeddedNatsServer:
         args = [nats_server_binary(), "--addr", self.host or "0.0.0.0", "--port", str(self.port)]
         if self.token:
             args += ["--auth", self.token]
-        if self.log_file is not None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            args += ["--log", str(self.log_file)]
         self._process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, start_new_session=True
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -89,12 +104,24 @@ class EmbeddedNatsServer:
                 )
             if await _accepts_connections(self.client_url):
                 log.info("NATS server listening on %s:%d", self.host, self.port)
+                self._log_task = spawn(self._relay_logs(), "nats-server-logs")
                 return
             await asyncio.sleep(0.02)
         await self.stop()
         raise BacalhauError(f"the NATS server did not start listening on port {self.port} within {timeout:.0f}s")
 
+    async def _relay_logs(self) -> None:
+        """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log."""
+        assert self._process is not None and self._process.stderr is not None
+        async for raw in self._process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            level = logging.WARNING if ("[ERR]" in line or "[WRN]" in line) else logging.DEBUG
+            log.log(level, "nats-server: %s", line)
+
     async def stop(self) -> None:
+        if self._log_task is not None:
+            self._log_task.cancel()
+            self._log_task = None
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return

@@ -39,11 +39,9 @@ class WasmParams:
     def __init__(self, engine: SpecConfig) -> None:
         entry = engine.param("EntryModule", "")
         self.entry_module = entry if isinstance(entry, str) else ""
-        self.entry_point = str(engine.param("Entrypoint", "") or engine.param("EntryPoint", "") or "_start")
+        self.entry_point = str(engine.param("Entrypoint", "") or "_start")
         self.parameters = [str(p) for p in (engine.param("Parameters") or [])]
         self.import_modules = [str(m) for m in (engine.param("ImportModules") or []) if isinstance(m, str)]
-        env = engine.param("EnvironmentVariables") or {}
-        self.env = {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
 
     def errors(self) -> list[str]:
         return [] if self.entry_module else ["wasm engine requires EntryModule: the target path of an input"]
@@ -88,8 +86,7 @@ def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams
     stdout, stderr = request.results_dir / "stdout", request.results_dir / "stderr"
     wasi = wasmtime.WasiConfig()
     wasi.argv = ["", *params.parameters]
-    env = {**params.env, **request.env}
-    wasi.env = sorted(env.items())
+    wasi.env = sorted(request.env.items())
     wasi.stdout_file = str(stdout)
     wasi.stderr_file = str(stderr)
     for host, guest, writable in filesystem.preopens():

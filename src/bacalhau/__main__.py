@@ -1,0 +1,3 @@
+from bacalhau.cli.main import main
+
+main()

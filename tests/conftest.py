@@ -1,0 +1,165 @@
+"""Shared fixtures: WebAssembly test programs compiled from WAT, and real ``bacalhau serve`` processes."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import wasmtime
+
+FIXTURES = Path(__file__).parent / "fixtures"
+START_TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="session")
+def wasm() -> Callable[[str], bytes]:
+    """Compile ``tests/fixtures/wasm/<name>.wat`` to a WebAssembly binary."""
+    cache: dict[str, bytes] = {}
+
+    def compile_(name: str) -> bytes:
+        if name not in cache:
+            cache[name] = wasmtime.wat2wasm((FIXTURES / "wasm" / f"{name}.wat").read_text())
+        return cache[name]
+
+    return compile_
+
+
+def data_url(content: bytes, media_type: str = "application/octet-stream") -> str:
+    return f"data:{media_type};base64," + base64.b64encode(content).decode()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, message: str, interval: float = 0.05) -> Any:
+    """Poll ``condition`` until it returns something truthy, failing with ``message`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}")
+        time.sleep(interval)
+
+
+class ServeProcess:
+    """``bacalhau serve`` as a real child process on free ports, with its own data dir."""
+
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.args = list(args) or ["--orchestrator", "--compute"]
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BACALHAU_")}
+        env.update({"BACALHAU_DIR": str(self.data_dir), "BACALHAU_API_HOST": "127.0.0.1"})
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> ServeProcess:
+        run_file = self.data_dir / "bacalhau.run"
+        run_file.unlink(missing_ok=True)
+        command = [
+            sys.executable, "-m", "bacalhau",
+            "-c", "API.Port=0", "-c", "Orchestrator.Port=0", "-c", "Publishers.Types.Local.Port=0",
+            "serve", *self.args,
+        ]  # fmt: skip
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log, start_new_session=True)
+        log.close()
+
+        def ready() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"bacalhau serve exited with {self.process.returncode}:\n{self.log()}")
+            if not run_file.exists():
+                return False
+            ports = [line.rsplit("=", 1)[1] for line in run_file.read_text().splitlines() if "API_PORT" in line]
+            if not ports:
+                return False
+            self.port = int(ports[0])
+            try:
+                return httpx.get(f"{self.url}/api/v1/agent/alive", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, START_TIMEOUT, f"bacalhau serve to be ready (log: {self.log_path})")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would end it."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``bacalhau`` CLI against this node."""
+        env = self.env()
+        env["BACALHAU_API_PORT"] = str(self.port)
+        result = subprocess.run(
+            [sys.executable, "-m", "bacalhau", *args],
+            env=env, capture_output=True, text=True, input=input, timeout=timeout, cwd=self.data_dir.parent,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"bacalhau {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
+    """Start ``bacalhau serve`` processes that are stopped when the test ends."""
+    started: list[ServeProcess] = []
+
+    def start(*args: str, name: str = "node", env: dict[str, str] | None = None) -> ServeProcess:
+        node = ServeProcess(tmp_path / name, *args, env=env).start()
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture
+def hybrid(serve_factory: Callable[..., ServeProcess]) -> ServeProcess:
+    return serve_factory("--orchestrator", "--compute")
+
+
+@pytest.fixture(scope="session")
+def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """One hybrid node for tests that only need some node (API conformance)."""
+    node = ServeProcess(tmp_path_factory.mktemp("shared") / "node", "--orchestrator", "--compute").start()
+    yield node
+    node.stop()

@@ -1,0 +1,100 @@
+"""The evaluation broker: priority order, one evaluation in flight per job, delays, blocking, retries."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.timefmt import now_ns
+from bacalhau.orchestrator.broker import EvaluationBroker
+
+
+def evaluation(
+    job_id: str, priority: int = 0, *, created: int = 0, status: str = "pending", wait_until: int = 0
+) -> Evaluation:
+    return Evaluation(
+        id=f"{job_id}-{created}-{status}",
+        job_id=job_id,
+        priority=priority,
+        create_time=created,
+        status=status,
+        wait_until=wait_until,
+        type="batch",
+    )
+
+
+async def dequeue(broker: EvaluationBroker, timeout: float = 1.0) -> Evaluation:
+    return (await asyncio.wait_for(broker.dequeue(), timeout)).evaluation
+
+
+async def test_highest_priority_first_then_oldest() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue_all([evaluation("a", 1, created=2), evaluation("b", 5, created=3), evaluation("c", 1, created=1)])
+    assert [(await dequeue(broker)).job_id for _ in range(3)] == ["b", "c", "a"]
+
+
+async def test_one_evaluation_per_job_in_flight_and_later_ones_are_folded_in() -> None:
+    broker = EvaluationBroker()
+    first, second, third = (evaluation("job", created=i) for i in range(3))
+    broker.enqueue(first)
+    delivery = await broker.dequeue()
+    broker.enqueue(second)
+    broker.enqueue(third)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.dequeue(), 0.05)
+    broker.ack(delivery)
+    again = await broker.dequeue()
+    assert again.evaluation is second
+    assert again.superseded == [third]
+
+
+async def test_a_delayed_evaluation_waits_until_its_time() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue(evaluation("later", wait_until=now_ns() + 150_000_000))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.dequeue(), 0.05)
+    assert (await dequeue(broker, timeout=2)).job_id == "later"
+
+
+async def test_blocked_evaluations_wait_for_capacity_best_first() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue(evaluation("low", 1, status=EvalStatus.BLOCKED.value))
+    broker.enqueue(evaluation("high", 9, status=EvalStatus.BLOCKED.value))
+    assert broker.blocked_count == 2
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.dequeue(), 0.05)
+    assert broker.unblock(1) == 1
+    assert (await dequeue(broker)).job_id == "high"
+    broker.unblock()
+    assert (await dequeue(broker)).job_id == "low"
+
+
+async def test_a_blocked_evaluation_is_released_at_its_deadline() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue(evaluation("queued", status=EvalStatus.BLOCKED.value, wait_until=now_ns() + 100_000_000))
+    assert (await dequeue(broker, timeout=2)).job_id == "queued"
+
+
+async def test_ack_blocked_parks_the_evaluation_until_unblocked() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue(evaluation("job"))
+    delivery = await broker.dequeue()
+    broker.ack(delivery, blocked=True)
+    assert broker.blocked_count == 1
+    broker.unblock()
+    assert (await dequeue(broker)).job_id == "job"
+
+
+async def test_nack_retries_with_a_delay_and_gives_up_after_the_limit() -> None:
+    broker = EvaluationBroker(max_attempts=3, retry_delay=0.01)
+    broker.enqueue(evaluation("flaky"))
+    attempts = []
+    for _ in range(3):
+        delivery = await asyncio.wait_for(broker.dequeue(), 2)
+        attempts.append(delivery.attempt)
+        broker.nack(delivery)
+    assert attempts == [1, 2, 3]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(broker.dequeue(), 0.2)

@@ -1,0 +1,157 @@
+"""The submission pipeline, stop and reads, on a real SQLite job store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
+from bacalhau.models.job import Job
+from bacalhau.models.paging import PagingToken
+from bacalhau.models.state import JobStateType
+from bacalhau.orchestrator.jobs import HistoryQuery, JobService, TaskDefaults
+from bacalhau.orchestrator.store import JobStore
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    job_store = JobStore(tmp_path / "jobs.db", durable=False)
+    await job_store.open()
+    yield job_store
+    job_store.close()
+
+
+@pytest.fixture
+def service(store: JobStore) -> JobService:
+    return JobService(store, "n-orchestrator", {"batch": TaskDefaults()})
+
+
+def spec(**fields: Any) -> Job:
+    return Job.model_validate({"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "wasm"}}], **fields})
+
+
+async def test_submit_stores_job_history_and_evaluation_together(service: JobService, store: JobStore) -> None:
+    result = await service.submit(spec())
+    job = await store.get_job(result.job_id)
+    assert job.id.startswith("j-") and job.name == job.id and job.namespace == "default"
+    assert job.state.state_type == JobStateType.PENDING and job.revision == 1 and job.count == 1
+    assert job.task.resources_config.cpu == "500m" and job.task.resources_config.memory == "1gb"
+    assert job.meta["bacalhau.org/orchestrator.id"] == job.meta["bacalhau.org/requester.id"] == "n-orchestrator"
+    assert [h.event.message for h in await store.history(job.id)] == ["Job submitted"]
+    [evaluation] = await store.open_evaluations()
+    assert evaluation.id == result.evaluation_id and evaluation.triggered_by == "job-register"
+    assert result.warnings == []
+
+
+async def test_sanitisation_resets_client_fields_with_warnings(service: JobService, store: JobStore) -> None:
+    result = await service.submit(
+        spec(ID="x", State={"StateType": "Running"}, Revision=5, Meta={"bacalhau.org/foo": "1", "mine": "2"})
+    )
+    assert result.warnings == [
+        "job state is ignored when submitting a job",
+        "job revision is ignored when submitting a job",
+        "job ID is ignored when submitting a batch job",
+        'job meta key "bacalhau.org/foo" is reserved and will be ignored',
+    ]
+    job = await store.get_job(result.job_id)
+    assert job.id != "x" and "bacalhau.org/foo" not in job.meta and job.meta["mine"] == "2"
+
+
+async def test_invalid_jobs_store_nothing(service: JobService, store: JobStore) -> None:
+    for bad in (spec(Type="Batch"), spec(Tasks=[]), spec(Tasks=[{"Name": "main", "Engine": {"Type": "nope"}}])):
+        with pytest.raises(BacalhauError) as error:
+            await service.submit(bad)
+        assert error.value.http_status == 400
+    with pytest.raises(BacalhauError, match="publisher must be set if result paths are set") as error:
+        await service.submit(
+            spec(Tasks=[{"Name": "main", "Engine": {"Type": "wasm"}, "ResultPaths": [{"Name": "out", "Path": "/out"}]}])
+        )
+    assert (error.value.code, error.value.component) == ("BadRequest", "JobStore")
+    jobs, _ = await service.list_jobs()
+    assert jobs == [] and await store.open_evaluations() == []
+
+
+async def test_jobs_resolve_by_unique_prefix(service: JobService) -> None:
+    job_id = (await service.submit(spec())).job_id
+    assert (await service.get_job(job_id[:10])).id == job_id
+    with pytest.raises(JobNotFound):
+        await service.get_job("j-ffffffff")
+
+
+async def test_stop_semantics(service: JobService, store: JobStore) -> None:
+    job_id = (await service.submit(spec())).job_id
+    evaluation_id = await service.stop(job_id, "enough")
+    assert evaluation_id
+    job = await store.get_job(job_id)
+    assert job.state.state_type == JobStateType.STOPPED and job.state.message == "enough"
+    assert (await store.history(job_id))[-1].event.message == "Job requested to stop before completion"
+    assert await service.stop(job_id, "again") == ""
+
+    done = (await service.submit(spec())).job_id
+    await store.transact(lambda tx: tx.update_job_state(done, JobStateType.COMPLETED))
+    with pytest.raises(BacalhauError, match="cannot stop job in state Completed"):
+        await service.stop(done, "late")
+
+    failed = (await service.submit(spec())).job_id
+    await store.transact(lambda tx: tx.update_job_state(failed, JobStateType.FAILED))
+    with pytest.raises(ConflictError, match="terminal state Failed") as error:
+        await service.stop(failed, "late")
+    assert error.value.code == "ConflictJobState"
+
+
+async def test_revision_checked_updates(service: JobService, store: JobStore) -> None:
+    job_id = (await service.submit(spec())).job_id
+    await store.transact(lambda tx: tx.update_job_state(job_id, JobStateType.RUNNING, expected_revision=1))
+    with pytest.raises(ConflictError, match="expected 1"):
+        await store.transact(lambda tx: tx.update_job_state(job_id, JobStateType.COMPLETED, expected_revision=1))
+    assert (await store.get_job(job_id)).revision == 2
+
+
+async def test_list_pages_follow_tokens_without_repeats(service: JobService) -> None:
+    ids = [(await service.submit(spec())).job_id for _ in range(7)]
+    page, token = await service.list_jobs(limit=5, order_by="created_at")
+    assert [j.id for j in page] == ids[:5]
+    assert PagingToken.decode(token) == PagingToken("created_at", False, 5, 5)
+    rest, last = await service.list_jobs(limit=1, next_token=token)
+    assert [j.id for j in rest] == ids[5:] and last == ""
+    newest, _ = await service.list_jobs(limit=2, reverse=True)
+    assert [j.id for j in newest] == ids[::-1][:2]
+
+
+async def test_history_paging_and_filters(service: JobService, store: JobStore) -> None:
+    job_id = (await service.submit(spec())).job_id
+    await service.stop(job_id, "done")
+    first = await service.history(job_id, HistoryQuery(limit=1))
+    assert [h.seq_num for h in first.items] == [1]
+    assert PagingToken.decode(first.next_token).offset == 2
+    second = await service.history(job_id, HistoryQuery(next_token=first.next_token))
+    assert [h.seq_num for h in second.items] == [2] and second.next_token == ""
+    assert (await service.history(job_id, HistoryQuery(event_type="execution"))).items == []
+    with pytest.raises(BacalhauError):
+        await service.history(job_id, HistoryQuery(event_type="foo"))
+
+
+async def test_outbox_messages_are_numbered_and_dropped_once_acknowledged(store: JobStore) -> None:
+    seqs = await store.transact(lambda tx: [tx.enqueue_message("n-1", {"Type": "Ping", "n": i}) for i in range(3)])
+    assert seqs == [1, 2, 3]
+    assert [seq for seq, _ in await store.outbox("n-1", 0, 10)] == [1, 2, 3]
+    await store.acknowledge("n-1", 2)
+    assert [seq for seq, _ in await store.outbox("n-1", 0, 10)] == [3]
+    assert (await store.stream("n-1")).acked_seq == 2
+
+
+async def test_a_failing_write_leaves_the_store_unchanged(store: JobStore, service: JobService) -> None:
+    job_id = (await service.submit(spec())).job_id
+
+    def half_done(tx: Any) -> None:
+        tx.add_history(job_id, [])
+        tx.conn.execute("INSERT INTO nodes (node_id, body) VALUES ('n-x', '{}')")
+        raise sqlite3.IntegrityError("boom")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.transact(half_done)
+    assert await store.nodes() == []
