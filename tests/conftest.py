@@ -54,7 +54,7 @@ class ServeProcess:
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.args = list(args) or ["--orchestrator", "--compute"]
+        self.args = list(args)
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0

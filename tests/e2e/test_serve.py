@@ -1,0 +1,75 @@
+"""``bacalhau serve`` start-up: clear errors for taken ports and busy data dirs, and the node's own endpoints."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServeProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def serve_once(data_dir: Path, *config: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bacalhau", "--data-dir", str(data_dir), "-c", "API.Port=0"]
+    for item in config:
+        command += ["-c", item]
+    return subprocess.run([*command, "serve", "--orchestrator"], capture_output=True, text=True, timeout=60)
+
+
+def test_a_taken_nats_port_is_a_clear_error(tmp_path: Path, taken_port: int) -> None:
+    result = serve_once(tmp_path / "node", f"Orchestrator.Port={taken_port}")
+    assert result.returncode == 1
+    assert f"port {taken_port} is already in use" in result.stderr
+    assert "Orchestrator.Port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_taken_api_port_is_a_clear_error(tmp_path: Path, taken_port: int) -> None:
+    result = serve_once(tmp_path / "node", "Orchestrator.Port=0", f"API.Port={taken_port}")
+    assert result.returncode == 1
+    assert "cannot start the API server" in result.stderr and "--api-port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_data_dir_can_serve_only_one_node(hybrid: ServeProcess) -> None:
+    result = serve_once(hybrid.data_dir, "Orchestrator.Port=0")
+    assert result.returncode == 1
+    assert "in use by another bacalhau process" in result.stderr
+
+
+def test_without_roles_serve_starts_an_orchestrator(serve_factory: Callable[..., ServeProcess]) -> None:
+    node = serve_factory()
+    assert "neither --orchestrator nor --compute" in node.log()
+    info = httpx.get(f"{node.url}/api/v1/agent/node").json()
+    assert info["NodeType"] == "Requester" and info["Info"]["NodeType"] == "Requester"
+
+
+def test_agent_endpoints_and_cli(hybrid: ServeProcess) -> None:
+    assert httpx.get(f"{hybrid.url}/api/v1/agent/alive").json() == {"Status": "OK"}
+    version = httpx.get(f"{hybrid.url}/api/v1/agent/version").json()
+    assert version["GitVersion"].startswith("v")
+    assert hybrid.cli("agent", "alive").stdout.strip() == "Status: OK"
+    assert "Bacalhau v" in hybrid.cli("agent", "version").stdout
+    versions = hybrid.cli("version").stdout
+    assert "CLIENT" in versions and "SERVER" in versions
+
+
+def test_the_run_file_tells_clients_where_the_api_is(hybrid: ServeProcess) -> None:
+    lines = (hybrid.data_dir / "bacalhau.run").read_text().splitlines()
+    assert "export BACALHAU_API_HOST=127.0.0.1" in lines
+    assert f"export BACALHAU_API_PORT={hybrid.port}" in lines
