@@ -22,10 +22,10 @@ def execution_items(base_url: str, job_id: str, **params: Any) -> list[dict[str,
 
 @pytest.fixture(scope="module")
 def retried_job(base_url: str, wasm: Callable[[str], bytes]) -> str:
-    """A job with two executions: its entry module is not WebAssembly, so the first execution fails (retryably), it
-    is retried once on the same node, then the job fails."""
-    job = wasm_job(wasm("hello"), Namespace=unique("retried"))
-    job["Tasks"][0]["InputSources"][0]["Source"]["Params"]["URL"] = "data:;base64,bm90IHdhc20="  # "not wasm"
+    """A job with two executions: one of its inputs cannot be fetched (a data URL without a comma), a retryable
+    failure, so the job is retried once on the same node before it fails."""
+    job = wasm_job(wasm("hello"), inputs={"/data/broken": b""}, Namespace=unique("retried"))
+    job["Tasks"][0]["InputSources"][1]["Source"]["Params"]["URL"] = "data:no-comma"
     job_id = submit(base_url, job)
     finish(base_url, job_id, "Failed")
     assert len(execution_items(base_url, job_id)) >= 2, "this check needs a job with at least two executions"
@@ -60,17 +60,20 @@ def test_run_output_uses_lowercase_stderr(base_url: str, completed_job: str) -> 
 
 
 def test_executions_sorted_by_modify_time_descending(base_url: str, retried_job: str) -> None:
+    """``order_by=modified_at&reverse=True`` lists the most recently changed execution first."""
     items = execution_items(base_url, retried_job, order_by="modified_at", reverse="True")
     modify_times = [execution["ModifyTime"] for execution in items]
     assert modify_times == sorted(modify_times, reverse=True)
 
 
 def test_executions_sorted_by_create_time_by_default(base_url: str, retried_job: str) -> None:
+    """Without ``order_by`` executions come in creation order (§2.2.5)."""
     create_times = [execution["CreateTime"] for execution in execution_items(base_url, retried_job)]
     assert create_times == sorted(create_times)
 
 
 def test_executions_limit_truncates_after_sorting(base_url: str, retried_job: str) -> None:
+    """``limit`` keeps the first items of the sorted list."""
     newest_first = execution_items(base_url, retried_job, reverse="true")
     assert execution_items(base_url, retried_job, reverse="true", limit=1) == newest_first[:1]
 
@@ -97,6 +100,7 @@ def test_results_of_a_service_job_are_a_server_error(orchestrator: OrchestratorA
 
 
 def test_results_without_completed_executions_are_empty(base_url: str, failed_job: str) -> None:
+    """``Items`` is an empty list, not null, when nothing was published."""
     response = get(base_url, f"{JOBS}/{failed_job}/results")
     assert response.status_code == 200, response.text
     assert response.json() == {"NextToken": "", "Items": []}

@@ -36,6 +36,7 @@ def seven_jobs(base_url: str) -> tuple[str, list[str]]:
 
 
 def test_first_page_is_the_oldest_five(orchestrator: OrchestratorApi, seven_jobs: tuple[str, list[str]]) -> None:
+    """``limit=5`` ascending by ``created_at`` gives the five oldest jobs and a token for the rest."""
     namespace, job_ids = seven_jobs
     page = orchestrator.orchestratorlist_jobs(namespace=namespace, limit=5, order_by="created_at", reverse=False)
     assert ids(page.items) == job_ids[:5]
@@ -61,10 +62,17 @@ def test_next_token_overrides_the_limit(orchestrator: OrchestratorApi, seven_job
     assert second.next_token == ""
 
 
+def test_invalid_next_token_is_a_400(base_url: str) -> None:
+    """A token that does not decode to four parts is a client error (§3.1)."""
+    body = assert_api_error(get(base_url, JOBS, next_token="bm90LWEtdG9rZW4"), 400)  # "not-a-token"
+    assert "invalid paging token" in body["Message"], body
+
+
 # ---- item 12: ordering
 
 
 def test_reverse_lists_newest_first(orchestrator: OrchestratorApi, seven_jobs: tuple[str, list[str]]) -> None:
+    """``reverse=True`` sorts by creation time, newest first."""
     namespace, job_ids = seven_jobs
     page = orchestrator.orchestratorlist_jobs(namespace=namespace, order_by="created_at", reverse=True)
     assert ids(page.items) == job_ids[::-1]
@@ -72,6 +80,7 @@ def test_reverse_lists_newest_first(orchestrator: OrchestratorApi, seven_jobs: t
 
 
 def test_order_by_modified_at(orchestrator: OrchestratorApi, seven_jobs: tuple[str, list[str]]) -> None:
+    """``order_by=modified_at`` is accepted and sorts by ``ModifyTime``."""
     namespace, job_ids = seven_jobs
     page = orchestrator.orchestratorlist_jobs(namespace=namespace, order_by="modified_at", reverse=False)
     assert sorted(ids(page.items)) == sorted(job_ids)
@@ -97,16 +106,19 @@ def two_namespaces(base_url: str) -> tuple[str, str, str]:
 
 
 def test_list_without_namespace_spans_all_namespaces(base_url: str, two_namespaces: tuple[str, str, str]) -> None:
+    """No ``namespace`` means every namespace (§3.5)."""
     _, in_default, in_other = two_namespaces
     assert {in_default, in_other} <= set(ids(listed(base_url)["Items"]))
 
 
 def test_list_with_star_namespace_spans_all_namespaces(base_url: str, two_namespaces: tuple[str, str, str]) -> None:
+    """``*`` means every namespace as well."""
     _, in_default, in_other = two_namespaces
     assert {in_default, in_other} <= set(ids(listed(base_url, namespace="*")["Items"]))
 
 
 def test_list_with_a_namespace_returns_only_its_jobs(base_url: str, two_namespaces: tuple[str, str, str]) -> None:
+    """Any other value is an exact namespace match."""
     namespace, in_default, in_other = two_namespaces
     assert ids(listed(base_url, namespace=namespace)["Items"]) == [in_other]
     default_ids = ids(listed(base_url, namespace="default")["Items"])
@@ -148,6 +160,7 @@ def test_label_equality_selector(base_url: str, labelled: tuple[str, dict[str, s
 
 
 def test_label_set_selector(base_url: str, labelled: tuple[str, dict[str, str]]) -> None:
+    """Set-based selectors work too: ``env in (prod,dev)``."""
     assert selected(base_url, labelled, "env in (prod,dev)") == {"prod-web", "prod-db", "dev"}
 
 
@@ -157,6 +170,7 @@ def test_repeated_label_selectors_are_anded(base_url: str, labelled: tuple[str, 
 
 
 def test_invalid_label_selector_is_a_400(base_url: str, labelled: tuple[str, dict[str, str]]) -> None:
+    """A selector that does not parse is a client error."""
     assert_api_error(get(base_url, JOBS, namespace=labelled[0], labels="env in (prod"), 400)
 
 
@@ -167,13 +181,37 @@ def test_invalid_label_selector_is_a_400(base_url: str, labelled: tuple[str, dic
 def test_reverse_accepts_go_and_python_booleans(
     base_url: str, seven_jobs: tuple[str, list[str]], reverse: str, newest_first: bool
 ) -> None:
+    """Booleans parse as Go's ParseBool does, which covers the Python client's ``True``/``False``."""
     namespace, job_ids = seven_jobs
     listed_ids = ids(listed(base_url, namespace=namespace, reverse=reverse)["Items"])
     assert listed_ids == (job_ids[::-1] if newest_first else job_ids)
 
 
 def test_non_numeric_limit_is_a_400(base_url: str) -> None:
+    """``limit`` is a uint32; junk is a binding error."""
     assert_api_error(get(base_url, JOBS, limit="abc"), 400)
+
+
+def test_query_parameter_names_match_case_insensitively(base_url: str, seven_jobs: tuple[str, list[str]]) -> None:
+    """Query names bind case-insensitively (§1.2)."""
+    namespace, job_ids = seven_jobs
+    assert ids(listed(base_url, Namespace=namespace, LIMIT=2)["Items"]) == job_ids[:2]
+
+
+def test_repeated_query_parameter_keeps_the_first_value(base_url: str, seven_jobs: tuple[str, list[str]]) -> None:
+    """A repeated key keeps its first value (§1.2)."""
+    namespace, job_ids = seven_jobs
+    response = get(base_url, JOBS, [("namespace", namespace), ("limit", "2"), ("limit", "5")])
+    assert response.status_code == 200, response.text
+    assert ids(response.json()["Items"]) == job_ids[:2]
+
+
+def test_empty_limit_means_no_limit(base_url: str, seven_jobs: tuple[str, list[str]]) -> None:
+    """An empty value binds as 0, and limit 0 means everything (the Python client sends empty values)."""
+    namespace, job_ids = seven_jobs
+    body = listed(base_url, namespace=namespace, limit="", next_token="", order_by="")
+    assert ids(body["Items"]) == job_ids
+    assert body["NextToken"] == ""
 
 
 # ---- item 16: pretty printing and the trailing newline
@@ -200,7 +238,18 @@ def test_compact_json_by_default(base_url: str, seven_jobs: tuple[str, list[str]
     [JOBS, "/api/v1/agent/version", "/api/v1/agent/alive", "/api/v1/orchestrator/nodes", f"{JOBS}/j-does-not-exist"],
 )
 def test_every_json_body_ends_with_a_newline(base_url: str, path: str) -> None:
+    """Go's encoder ends every body with a newline, errors included."""
     response = get(base_url, path)
     assert response.headers["content-type"].startswith("application/json")
     assert response.text.endswith("\n")
     assert response.text.count("\n") == 1
+
+
+def test_html_characters_are_escaped(base_url: str) -> None:
+    """Like Go's encoder, responses write ``<``, ``>`` and ``&`` as ``\\u003c``, ``\\u003e`` and ``\\u0026`` (§1.3)."""
+    namespace = unique("html")
+    submit(base_url, docker_job(Namespace=namespace, Meta={"note": "<b>&</b>"}))
+    text = get(base_url, JOBS, namespace=namespace).text
+    assert "<b>" not in text and "&" not in text
+    assert r"\u003cb\u003e\u0026\u003c/b\u003e" in text
+    assert listed(base_url, namespace=namespace)["Items"][0]["Meta"]["note"] == "<b>&</b>"

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from bacalhau_apiclient import (
     ApiPutJobRequest,
@@ -24,6 +25,7 @@ from bacalhau_apiclient.rest import ApiException
 from tests.api.support import (
     JOB_ID,
     JOBS,
+    TIMEOUT,
     UUID,
     assert_api_error,
     assert_api_error_body,
@@ -102,6 +104,7 @@ def test_get_job_create_time_is_unix_nanoseconds(got: tuple[str, Any]) -> None:
 
 
 def test_get_job_revision_starts_at_one(got: tuple[str, Any]) -> None:
+    """The store sets Revision 1 on create and increments it on each change."""
     assert got[1].revision >= 1
 
 
@@ -143,12 +146,14 @@ def test_stored_task_has_empty_publisher(raw_task: tuple[str, dict[str, Any]]) -
 
 
 def test_stored_task_has_network_and_timeouts(raw_task: tuple[str, dict[str, Any]]) -> None:
+    """Normalize fills every task pointer, so ``Network`` and ``Timeouts`` are always objects."""
     task = raw_task[1]
     assert isinstance(task["Network"], dict) and "Type" in task["Network"], task
     assert isinstance(task["Timeouts"], dict), task
 
 
 def test_stored_task_omits_empty_env_meta_inputs_and_result_paths(raw_task: tuple[str, dict[str, Any]]) -> None:
+    """These keys are omitempty."""
     task = raw_task[1]
     assert not {"Env", "Meta", "InputSources", "ResultPaths"} & task.keys(), task
 
@@ -157,6 +162,7 @@ def test_stored_task_omits_empty_env_meta_inputs_and_result_paths(raw_task: tupl
 
 
 def test_batch_job_without_count_is_stored_with_count_one(base_url: str) -> None:
+    """A missing ``Count`` means 1 for batch jobs."""
     job = docker_job()
     del job["Count"]
     job_id = submit(base_url, job)
@@ -164,6 +170,7 @@ def test_batch_job_without_count_is_stored_with_count_one(base_url: str) -> None
 
 
 def test_daemon_job_with_count_three_is_rejected(base_url: str) -> None:
+    """Daemon jobs run on every matching node; ``Count > 1`` is invalid."""
     assert_api_error(put_job(base_url, docker_job(Type="daemon", Count=3)), 400)
 
 
@@ -200,6 +207,7 @@ def test_sanitization_warnings(sanitized: tuple[dict[str, Any], dict[str, Any]])
 
 
 def test_sanitized_batch_job_gets_a_generated_id(sanitized: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """A batch job's client-supplied ID is replaced by a ``j-<uuid>``."""
     response, job = sanitized
     assert JOB_ID.match(response["JobID"]), response
     assert job["ID"] == response["JobID"]
@@ -213,6 +221,7 @@ def test_sanitized_job_state_and_revision_are_the_servers(sanitized: tuple[dict[
 
 
 def test_sanitized_job_drops_reserved_meta_keys(sanitized: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Meta keys under ``bacalhau.org/`` are reserved; the others are kept."""
     meta = sanitized[1]["Meta"]
     assert RESERVED_META not in meta
     assert meta["keep"] == "me"
@@ -261,6 +270,7 @@ def invalid_jobs() -> list[Any]:
 
 @pytest.mark.parametrize("job", invalid_jobs())
 def test_invalid_submission_is_a_400_api_error(orchestrator: OrchestratorApi, job: Job) -> None:
+    """Each invalid job is refused with a 400 whose body is an APIError."""
     with pytest.raises(ApiException) as raised:
         put_with_client(orchestrator, job)
     assert raised.value.status == 400
@@ -299,6 +309,7 @@ def test_cpu_in_millicores(base_url: str) -> None:
 
 
 def test_cpu_in_decimal_cores(base_url: str) -> None:
+    """A plain number is in cores."""
     _, allocation = allocated(base_url, {"CPU": "0.1"})
     assert allocation["CPU"] == pytest.approx(0.1)
 
@@ -322,6 +333,7 @@ def test_memory_in_iec_units(base_url: str, memory: str) -> None:
 
 
 def test_memory_is_stored_lowercase(base_url: str) -> None:
+    """``1GB`` is stored as ``1gb`` and still means 10^9 bytes."""
     stored, allocation = allocated(base_url, {"Memory": "1GB"})
     assert stored["Memory"] == "1gb"
     assert allocation["Memory"] == 1_000_000_000
@@ -337,6 +349,7 @@ def test_get_job_by_short_id(orchestrator: OrchestratorApi) -> None:
 
 
 def test_get_unknown_job_is_a_job_store_404(orchestrator: OrchestratorApi) -> None:
+    """A full ID that matches no job is a 404 from the job store."""
     job_id = f"j-{uuid.uuid4()}"
     with pytest.raises(ApiException) as raised:
         orchestrator.orchestratorget_job(job_id)
@@ -350,6 +363,7 @@ def test_get_unknown_job_is_a_job_store_404(orchestrator: OrchestratorApi) -> No
 
 
 def test_get_job_includes_history_and_executions(base_url: str, completed_job: str) -> None:
+    """``include=history,executions`` adds both lists; history starts with the submission."""
     response = get(base_url, f"{JOBS}/{completed_job}", include="history,executions")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -361,5 +375,44 @@ def test_get_job_includes_history_and_executions(base_url: str, completed_job: s
 
 
 def test_get_job_omits_history_and_executions_by_default(base_url: str, completed_job: str) -> None:
+    """Without ``include`` neither key is present."""
     body = get(base_url, f"{JOBS}/{completed_job}").json()
     assert "History" not in body and "Executions" not in body, body.keys()
+
+
+# ---- request decoding (§1.2), as every submission relies on it
+
+
+def test_post_submits_like_put(base_url: str) -> None:
+    """Submit is served on POST as well as PUT (§2.1)."""
+    response = httpx.post(f"{base_url}{JOBS}", json={"Job": docker_job()}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    assert JOB_ID.match(response.json()["JobID"])
+
+
+def test_request_body_keys_match_case_insensitively(base_url: str) -> None:
+    """Go's decoder matches keys case-insensitively at every level (the Python client sends some in lowercase)."""
+    job = {
+        "type": "batch",
+        "count": 1,
+        "labels": {"Tier": "web"},
+        "tasks": [{"name": "main", "engine": {"type": "noop"}}],
+    }
+    response = httpx.put(f"{base_url}{JOBS}", json={"job": job, "idempotencyToken": "t"}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    stored = get_job(base_url, response.json()["JobID"])["Job"]
+    assert (stored["Type"], stored["Tasks"][0]["Name"], stored["Tasks"][0]["Engine"]["Type"]) == (
+        "batch",
+        "main",
+        "noop",
+    )
+    assert stored["Labels"] == {"Tier": "web"}
+
+
+def test_unknown_body_keys_are_ignored(base_url: str) -> None:
+    """Unknown keys, at any level, are ignored (§1.2)."""
+    job = docker_job(Colour="blue", task={"Flavour": "mint"})
+    response = httpx.put(f"{base_url}{JOBS}", json={"Job": job, "Extra": 1}, timeout=TIMEOUT)
+    assert response.status_code == 200, response.text
+    stored = get_job(base_url, response.json()["JobID"])["Job"]
+    assert "Colour" not in stored and "Flavour" not in stored["Tasks"][0]

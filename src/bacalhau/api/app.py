@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from bacalhau import __version__
 from bacalhau.api import errors
@@ -12,6 +14,17 @@ from bacalhau.api.context import ApiContext
 from bacalhau.api.middleware import ApiMiddleware
 from bacalhau.api.routes import agent, jobs, legacy, nodes
 from bacalhau.errors import BacalhauError
+
+
+class Cors(CORSMiddleware):
+    """Any origin may call the API; an accepted preflight is a bodiless 204, as the original answers it."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            kept = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+            return Response(status_code=204, headers=kept)
+        return response
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -30,7 +43,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(agent.router(context))
     app.include_router(legacy.router(context))
     app.add_middleware(
-        CORSMiddleware,
+        Cors,
         allow_origins=["*"],
         allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE"],
         allow_headers=["*"],

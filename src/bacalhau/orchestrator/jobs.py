@@ -216,7 +216,12 @@ class JobService:
         elif order_by == "modified_at":
             column = "modify_time"
         else:
-            raise BacalhauError(f"OrderBy {order_by} not supported for listJobs", code="", component="Unknown")
+            raise BacalhauError(
+                f"OrderBy {order_by} not supported for listJobs",
+                code="BadRequest",
+                component="JobStore",
+                hint="order by created_at or modified_at",
+            )
         jobs, more = await self._store.list_jobs(
             namespace="" if namespace == "*" else namespace,
             order_by=column,
