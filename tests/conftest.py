@@ -55,6 +55,7 @@ class ServeProcess:
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.args = list(args)
+        self.config: list[str] = []  # extra "-c Key=Value" arguments; later ones win
         self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -71,16 +72,23 @@ class ServeProcess:
         return env
 
     def start(self) -> ServeProcess:
-        run_file = self.data_dir / "bacalhau.run"
-        run_file.unlink(missing_ok=True)
+        return self.launch().wait_ready()
+
+    def launch(self) -> ServeProcess:
+        """Start the process without waiting for it (start several, then wait for each)."""
+        (self.data_dir / "bacalhau.run").unlink(missing_ok=True)
         command = [
             sys.executable, "-m", "bacalhau",
-            "-c", "API.Port=0", "-c", "Orchestrator.Port=0", "-c", "Publishers.Types.Local.Port=0",
+            "-c", "API.Port=0", "-c", "Orchestrator.Port=0", "-c", "Publishers.Types.Local.Port=0", *self.config,
             "serve", *self.args,
         ]  # fmt: skip
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log, start_new_session=True)
         log.close()
+        return self
+
+    def wait_ready(self) -> ServeProcess:
+        run_file = self.data_dir / "bacalhau.run"
 
         def ready() -> bool:
             assert self.process is not None

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
 from pydantic import Field
 
 from bacalhau.errors import BacalhauError
-from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.base import WireModel
 
 DEFAULT_DATA_DIR = Path("~/.bacalhau")
 ENV_PREFIX = "BACALHAU_"
@@ -50,7 +50,7 @@ class ApiSection(WireModel):
 
 
 class AuthSection(WireModel):
-    token: Annotated[str, OMIT_EMPTY] = ""
+    token: str = ""
 
 
 class NodeManagerSection(WireModel):
@@ -69,7 +69,7 @@ class OrchestratorSection(WireModel):
     enabled: bool = False
     host: str = "0.0.0.0"
     port: int = 4222
-    advertise: Annotated[str, OMIT_EMPTY] = ""
+    advertise: str = ""
     auth: AuthSection = Field(default_factory=AuthSection)
     node_manager: NodeManagerSection = Field(default_factory=NodeManagerSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
@@ -116,12 +116,12 @@ class DisabledSection(WireModel):
 class ResourcesDefaults(WireModel):
     cpu: str = "500m"
     memory: str = "1Gb"
-    disk: Annotated[str, OMIT_EMPTY] = ""
-    gpu: Annotated[str, OMIT_EMPTY] = ""
+    disk: str = ""
+    gpu: str = ""
 
 
 class PublisherDefault(WireModel):
-    type: Annotated[str, OMIT_EMPTY] = ""
+    type: str = ""
 
 
 class TimeoutDefaults(WireModel):

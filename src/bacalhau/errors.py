@@ -12,6 +12,8 @@ _STATUS_BY_CODE = {
     "NotImplemented": 501,
     "ResourceExhausted": 429,
     "ResourceInUse": 409,
+    "ConflictNodeState": 409,
+    "MultipleNodesFound": 409,
 }
 
 

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -234,22 +235,30 @@ class Node:
         assert self.api is not None
         host = self.config.api.host
         client_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        (self.data_dir / RUN_FILE).write_text(
-            f"export BACALHAU_API_HOST={client_host}\nexport BACALHAU_API_PORT={self.api.port}\n"
-        )
+        lines = [f"export BACALHAU_API_HOST={client_host}", f"export BACALHAU_API_PORT={self.api.port}"]
+        if self.nats_server is not None:
+            # What a compute node on this machine needs to join (a valid config variable: Compute.Orchestrators).
+            lines.append(f"export BACALHAU_COMPUTE_ORCHESTRATORS={self.nats_server.client_url}")
+        (self.data_dir / RUN_FILE).write_text("\n".join(lines) + "\n")
 
 
-async def serve(node: Node) -> None:
-    """Run a node until SIGINT or SIGTERM, then shut it down cleanly."""
+async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
+    """Run nodes (in start order) until SIGINT or SIGTERM, then shut them down cleanly, last started first."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await node.start()
+    started: list[Node] = []
     try:
+        for node in nodes:
+            await node.start()
+            started.append(node)
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
-        log.info("shutting down node %s", node.node_id)
+        log.info("shutting down node %s", ", ".join(node.node_id for node in started))
     finally:
-        await node.stop()
+        for node in reversed(started):
+            await node.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

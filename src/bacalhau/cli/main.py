@@ -11,7 +11,9 @@ import click
 from bacalhau import __version__
 from bacalhau.cli.agent import agent_group, version_command
 from bacalhau.cli.context import CliContext
+from bacalhau.cli.devstack import devstack_command
 from bacalhau.cli.job import job_group
+from bacalhau.cli.node import node_group
 from bacalhau.cli.serve import serve_command
 from bacalhau.cli.wasm import wasm_group
 from bacalhau.errors import BacalhauError
@@ -63,9 +65,11 @@ def cli(
 
 
 cli.add_command(serve_command)
+cli.add_command(devstack_command)
 cli.add_command(job_group)
 cli.add_command(wasm_group)
 cli.add_command(agent_group)
+cli.add_command(node_group)
 cli.add_command(version_command)
 
 

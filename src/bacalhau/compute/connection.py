@@ -16,7 +16,8 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, NoRespondersError, NoServersError
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from bacalhau.compute.store import ExecutionStore
@@ -58,6 +59,7 @@ class OrchestratorConnection:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._started = now_ns()
+        self._last_auth_error = -1e9
         store.on_commit(lambda effects: self._sender.notify() if effects.outbox and self._sender else None)
 
     @property
@@ -106,6 +108,19 @@ class OrchestratorConnection:
             await self._heartbeat_until_lost()
             self._connected.clear()
 
+    async def _on_nats_error(self, error: Exception) -> None:
+        now = asyncio.get_running_loop().time()
+        if "authorization" in str(error).lower():
+            if now - self._last_auth_error > 30:
+                self._last_auth_error = now
+                log.error(
+                    "the orchestrator refused this node (%s): set Compute.Auth.Token to the orchestrator's "
+                    "Orchestrator.Auth.Token",
+                    error,
+                )
+        else:
+            log.debug("NATS: %s", error)
+
     async def _on_stream_batch(self, msg: Msg) -> None:
         await self._receiver.on_request("", msg)
 
@@ -121,10 +136,13 @@ class OrchestratorConnection:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                     connect_timeout=3,
-                    error_cb=_log_nats_error,
+                    error_cb=self._on_nats_error,
                 )
-            except (NoServersError, OSError, TimeoutError, NatsTimeoutError) as exc:
-                log.warning("cannot reach orchestrator at %s (%s); retrying", self._config.orchestrators, exc)
+            except (NatsError, OSError, TimeoutError) as exc:
+                if "authorization" in str(exc).lower():
+                    await self._on_nats_error(exc)
+                else:
+                    log.warning("cannot reach orchestrator at %s (%s); retrying", self._config.orchestrators, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -155,11 +173,13 @@ class OrchestratorConnection:
 
     async def _heartbeat_until_lost(self) -> None:
         missed = 0
+        interval = self._config.heartbeat_interval
+        timeout = min(REQUEST_TIMEOUT, max(1.0, 2 * interval))
         while missed < MISSED_HEARTBEATS_BEFORE_RECONNECT:
-            await asyncio.sleep(self._config.heartbeat_interval)
+            await asyncio.sleep(interval)
             try:
                 reply = messages.HeartbeatResponse.model_validate(
-                    await self._request("Heartbeat", self._heartbeat_request().to_wire())
+                    await self._request("Heartbeat", self._heartbeat_request().to_wire(), timeout=timeout)
                 )
             except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, envelope.EnvelopeError):
                 missed += 1
@@ -181,7 +201,3 @@ class OrchestratorConnection:
 
     async def _save_applied(self, _peer: str, seq: int) -> None:
         await self._store.save_applied(seq)
-
-
-async def _log_nats_error(error: Exception) -> None:
-    log.debug("NATS: %s", error)

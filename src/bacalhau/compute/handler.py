@@ -36,7 +36,8 @@ class OrchestratorMessageHandler:
         elif isinstance(message, messages.BidAccepted):
             await self._store.transact(lambda tx: self._bid_accepted(tx, message.execution_id))
         elif isinstance(message, messages.BidRejected):
-            await self._store.transact(lambda tx: self._bid_rejected(tx, message.execution_id, message.reason))
+            if await self._store.transact(lambda tx: self._bid_rejected(tx, message.execution_id, message.reason)):
+                self._buffer.cancel(message.execution_id)
         elif isinstance(message, messages.CancelExecution):
             await self._cancel(message.execution_id, message.reason)
         else:
@@ -88,14 +89,19 @@ class OrchestratorMessageHandler:
         tx.run_after_commit(execution)
 
     @staticmethod
-    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> None:
+    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> bool:
+        """True if the execution was already running here (a rejection that raced its start) and must stop."""
         execution = tx.get(execution_id)
         if execution is None or execution.is_terminal:
-            return
-        execution.compute_state.state_type = ExecutionStateType.BID_REJECTED
+            return False
+        started = execution.state.is_executing
+        execution.compute_state.state_type = (
+            ExecutionStateType.CANCELLED if started else ExecutionStateType.BID_REJECTED
+        )
         execution.compute_state.message = reason
         execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
         tx.save(execution)
+        return started
 
     async def _cancel(self, execution_id: str, reason: str) -> None:
         def mark(tx: ComputeTx) -> bool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from enum import StrEnum
 
 from bacalhau.models.base import WireModel
+from bacalhau.models.job import Job
 from bacalhau.models.timefmt import Timestamp
 
 
@@ -31,6 +33,8 @@ class EvalTrigger(StrEnum):
 
 
 class Evaluation(WireModel):
+    """A request to run the scheduler for a job (the API shows only its ID, a bare UUID)."""
+
     id: str = ""
     namespace: str = ""
     job_id: str = ""
@@ -42,3 +46,17 @@ class Evaluation(WireModel):
     wait_until: Timestamp = 0
     create_time: int = 0
     modify_time: int = 0
+
+
+def new_evaluation(job: Job, triggered_by: EvalTrigger | str, *, wait_until: int = 0, comment: str = "") -> Evaluation:
+    return Evaluation(
+        id=str(uuid.uuid4()),
+        namespace=job.namespace,
+        job_id=job.id,
+        triggered_by=str(getattr(triggered_by, "value", triggered_by)),
+        priority=job.priority,
+        type=job.type,
+        status=EvalStatus.PENDING.value,
+        comment=comment,
+        wait_until=wait_until,
+    )

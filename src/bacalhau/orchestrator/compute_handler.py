@@ -24,7 +24,13 @@ from bacalhau.transport import messages
 log = logging.getLogger(__name__)
 
 _EXPECT_BIDDING = (ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID)
-_EXPECT_EXECUTING = (ExecutionStateType.BID_ACCEPTED, ExecutionStateType.RUNNING, ExecutionStateType.PUBLISHING)
+# NEW: an execution the node was told to run directly (ops, daemon) reports nothing before it runs.
+_EXPECT_EXECUTING = (
+    ExecutionStateType.NEW,
+    ExecutionStateType.BID_ACCEPTED,
+    ExecutionStateType.RUNNING,
+    ExecutionStateType.PUBLISHING,
+)
 _LIVE_DESIRED = (ExecutionDesiredStateType.PENDING, ExecutionDesiredStateType.RUNNING)
 
 

@@ -171,7 +171,9 @@ class NodeManager:
     async def approve(self, node_id: str) -> None:
         node = self.resolve(node_id)
         if node.membership == Membership.APPROVED.value:
-            raise BacalhauError("node already approved", code="ConflictNodeState", component="NodeManager", status=409)
+            raise BacalhauError(
+                f"node {node.info.node_id} already approved", code="ConflictNodeState", component="NodeManager"
+            )
         await self._set_membership(node, Membership.APPROVED)
         self._emit(self._on_join, node.info.node_id)
         self._emit(self._on_capacity, node.info.node_id)
@@ -179,7 +181,9 @@ class NodeManager:
     async def reject(self, node_id: str) -> None:
         node = self.resolve(node_id)
         if node.membership == Membership.REJECTED.value:
-            raise BacalhauError("node already rejected", code="ConflictNodeState", component="NodeManager", status=409)
+            raise BacalhauError(
+                f"node {node.info.node_id} already rejected", code="ConflictNodeState", component="NodeManager"
+            )
         await self._set_membership(node, Membership.REJECTED)
         await self.disconnect(node.info.node_id, "node has been rejected")
 

@@ -142,7 +142,7 @@ def _notify_node(tx: Tx, previous: Execution, update: ExecutionUpdate) -> None:
     if update.desired == ExecutionDesiredStateType.RUNNING and previous.desired == ExecutionDesiredStateType.PENDING:
         tx.enqueue_message(node_id, messages.wrap(messages.BidAccepted(execution_id=execution_id)))
     elif update.desired == ExecutionDesiredStateType.STOPPED and not previous.is_terminal:
-        if previous.state in _BIDDING_STATES:
+        if previous.state in _BIDDING_STATES and previous.desired == ExecutionDesiredStateType.PENDING:
             message: messages.BidRejected | messages.CancelExecution = messages.BidRejected(
                 execution_id=execution_id, reason=update.event.message
             )

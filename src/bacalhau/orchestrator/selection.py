@@ -234,7 +234,17 @@ def _too_big(requested: Resources, maximum: Resources) -> str:
 def not_enough_nodes_message(requested: int, ranks: list[NodeRank]) -> str:
     """The original's ``not enough nodes to run job`` message, one line per reason."""
     suitable = sum(1 for r in ranks if r.suitable)
-    lines = [f"not enough nodes to run job. requested: {requested}, available: {len(ranks)}, suitable: {suitable}."]
+    header = f"not enough nodes to run job. requested: {requested}, available: {len(ranks)}, suitable: {suitable}."
+    return _with_reasons(header, ranks)
+
+
+def no_matching_nodes_message(ranks: list[NodeRank]) -> str:
+    """The original's message when an ops job matches no node at all."""
+    return _with_reasons(f"not matching nodes to run job out of {len(ranks)} available nodes.", ranks)
+
+
+def _with_reasons(header: str, ranks: list[NodeRank]) -> str:
+    lines = [header]
     by_reason: dict[str, list[NodeRank]] = {}
     for rank in ranks:
         if not rank.suitable:

@@ -12,13 +12,14 @@ from nats.aio.client import Client as NATS
 
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.evaluation import EvalTrigger
+from bacalhau.models.job import JobType
 from bacalhau.models.node import NodeInfo
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
-from bacalhau.orchestrator.scheduler import BatchServiceScheduler, Scheduler, SchedulerConfig
+from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 
@@ -47,8 +48,7 @@ class Orchestrator:
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
         self.broker = EvaluationBroker()
         self.jobs = JobService(self.store, node_info.node_id, config.job_defaults)
-        batch = BatchServiceScheduler(self.store, self.nodes, self.selector, config.scheduler)
-        self.schedulers: dict[str, Scheduler] = {"batch": batch, "service": batch}
+        self.schedulers: dict[str, Scheduler] = schedulers(self.store, self.nodes, self.selector, config.scheduler)
         self._endpoint: ComputeEndpoint | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -57,6 +57,7 @@ class Orchestrator:
         self.store.on_commit(self._on_commit)
         self.tracker.load(await self.store.live_executions_by_node())
         self.nodes.on_capacity(self._on_capacity)
+        self.nodes.on_join(self._on_node_joined)
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
         self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler(self.store))
@@ -86,6 +87,21 @@ class Orchestrator:
 
     def _on_capacity(self, _node_id: str) -> None:
         self.broker.unblock()
+
+    def _on_node_joined(self, node_id: str) -> None:
+        """Daemon jobs run on every matching node, including ones that join later."""
+        spawn(self._evaluate_daemons(), f"evaluate-daemons-for-{node_id}")
+
+    async def _evaluate_daemons(self) -> None:
+        job_ids = await self.store.in_progress_job_ids(JobType.DAEMON.value)
+        if not job_ids:
+            return
+
+        def create(tx: Tx) -> None:
+            for job_id in job_ids:
+                tx.new_evaluation(tx.get_job(job_id), EvalTrigger.NODE_JOIN.value)
+
+        await self.store.transact(create)
 
     def _on_node_left(self, node_id: str) -> None:
         """Re-evaluate every job with live work on a node that left, so that its work fails over."""

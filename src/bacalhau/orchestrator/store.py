@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
 from bacalhau.lib.sqlite import Database, store_epoch
 from bacalhau.models.base import CANONICAL
-from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import Event, JobHistory, JobHistoryType
 from bacalhau.models.job import Job
@@ -265,17 +264,7 @@ class Tx:
         self.effects.evaluations.append(evaluation)
 
     def new_evaluation(self, job: Job, triggered_by: str, *, wait_until: int = 0, comment: str = "") -> Evaluation:
-        evaluation = Evaluation(
-            id=str(uuid.uuid4()),
-            namespace=job.namespace,
-            job_id=job.id,
-            triggered_by=triggered_by,
-            priority=job.priority,
-            type=job.type,
-            status=EvalStatus.PENDING.value,
-            comment=comment,
-            wait_until=wait_until,
-        )
+        evaluation = new_evaluation(job, triggered_by, wait_until=wait_until, comment=comment)
         self.insert_evaluation(evaluation)
         return evaluation
 
@@ -463,10 +452,10 @@ class JobStore:
 
         return await self.db.read(query)
 
-    async def in_progress_job_ids(self) -> list[str]:
+    async def in_progress_job_ids(self, job_type: str = "") -> list[str]:
         def query(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT id FROM jobs WHERE state NOT IN ('Completed', 'Failed', 'Stopped')").fetchall()
-            return [r[0] for r in rows]
+            sql = "SELECT id, type FROM jobs WHERE state NOT IN ('Completed', 'Failed', 'Stopped')"
+            return [r[0] for r in conn.execute(sql) if not job_type or r[1] == job_type]
 
         return await self.db.read(query)
 

@@ -113,8 +113,17 @@ class EmbeddedNatsServer:
     async def _relay_logs(self) -> None:
         """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log."""
         assert self._process is not None and self._process.stderr is not None
+        last_auth_warning = -1e9
         async for raw in self._process.stderr:
             line = raw.decode(errors="replace").rstrip()
+            if "authentication error" in line or "Authorization Violation" in line:
+                now = asyncio.get_running_loop().time()
+                if now - last_auth_warning > 30:
+                    last_auth_warning = now
+                    log.warning(
+                        "refused a node connection: wrong or missing node token (Orchestrator.Auth.Token): %s", line
+                    )
+                continue
             level = logging.WARNING if ("[ERR]" in line or "[WRN]" in line) else logging.DEBUG
             log.log(level, "nats-server: %s", line)
 

@@ -21,12 +21,14 @@ from pathlib import Path
 import wasmtime
 
 from bacalhau.compute.executors.base import ExecutorError, Mount, RunOutcome, RunRequest
+from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.spec import SpecConfig
 
 WASI_MODULE = "wasi_snapshot_preview1"
 PAGE_SIZE = 64 * 1024
 MAX_MEMORY = 65536 * PAGE_SIZE
 NO_EXIT_CODE = -1  # the original's code for a module that returns without calling proc_exit
+CANCEL_GRACE = 2.0
 
 
 def guest_path(target: str) -> str:
@@ -63,14 +65,15 @@ class WasmExecutor:
         config = wasmtime.Config()
         config.epoch_interruption = True
         engine = wasmtime.Engine(config)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, _run_module, engine, request, params)
+        future = run_in_daemon_thread(f"wasm-{request.execution_id}", _run_module, engine, request, params)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            engine.increment_epoch()  # traps the module at its next loop head or call
-            with contextlib.suppress(Exception):
-                await future
+            # Traps the module at its next loop head or call. A module blocked in a host call (a long WASI sleep)
+            # cannot be interrupted; its daemon thread is left to finish on its own rather than hold up a stop.
+            engine.increment_epoch()
+            with contextlib.suppress(Exception, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), CANCEL_GRACE)
             raise
 
 

@@ -1,0 +1,159 @@
+"""What every scheduler shares: loading a job and its executions, the steps common to all job types, applying."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Protocol
+
+from bacalhau.errors import JobNotFound
+from bacalhau.models.evaluation import EvalStatus
+from bacalhau.models.execution import AllocatedResources, Execution
+from bacalhau.models.ids import new_execution_id
+from bacalhau.models.node import NodeState
+from bacalhau.models.state import (
+    ExecutionDesiredState,
+    ExecutionDesiredStateType,
+    ExecutionState,
+    ExecutionStateType,
+    JobStateType,
+)
+from bacalhau.models.timefmt import now_ns
+from bacalhau.orchestrator import events
+from bacalhau.orchestrator.broker import Delivery
+from bacalhau.orchestrator.plan import Plan, apply_plan
+from bacalhau.orchestrator.selection import NodeSelector, job_resources
+from bacalhau.orchestrator.store import JobStore
+
+log = logging.getLogger(__name__)
+
+NS = 1_000_000_000
+_BIDDING = frozenset({ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID, ExecutionStateType.ASK_FOR_BID_ACCEPTED})
+
+
+@dataclass
+class SchedulerConfig:
+    max_retries: int = 2
+    retry_backoff: float = 1.0
+    max_retry_backoff: float = 300.0
+    execution_timeout_grace: float = 30.0
+
+
+class NodeSource(Protocol):
+    def all(self) -> list[NodeState]: ...
+
+
+def stop_state(execution: Execution) -> ExecutionStateType:
+    """How an execution ends when the orchestrator stops it: a pending bid is rejected, a run is cancelled."""
+    if execution.state in _BIDDING and execution.desired == ExecutionDesiredStateType.PENDING:
+        return ExecutionStateType.BID_REJECTED
+    return ExecutionStateType.CANCELLED
+
+
+def new_execution(plan: Plan, node_id: str, *, direct: bool, partition: int = 0) -> Execution:
+    """An execution of the plan's job on a node: a bid request, or (``direct``) an order to run it."""
+    job = plan.job
+    execution = Execution(
+        id=new_execution_id(),
+        namespace=job.namespace,
+        eval_id=plan.evaluation.id,
+        node_id=node_id,
+        job_id=job.id,
+        allocated_resources=AllocatedResources(tasks={job.task.name: job_resources(job)}),
+        desired_state=ExecutionDesiredState(
+            state_type=ExecutionDesiredStateType.RUNNING if direct else ExecutionDesiredStateType.PENDING
+        ),
+        compute_state=ExecutionState(state_type=ExecutionStateType.NEW),
+        partition_index=partition,
+    )
+    plan.add_execution(execution, events.execution_created(node_id))
+    return execution
+
+
+class SchedulerBase(ABC):
+    def __init__(self, store: JobStore, nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig) -> None:
+        self._store = store
+        self._nodes = nodes
+        self._selector = selector
+        self._config = config
+
+    async def process(self, delivery: Delivery) -> bool:
+        """Plan and apply; True when the job is left waiting for capacity (the evaluation is blocked)."""
+        evaluation = delivery.evaluation
+        try:
+            job = await self._store.get_job(evaluation.job_id)
+        except JobNotFound:
+            log.warning("evaluation %s refers to unknown job %s", evaluation.id, evaluation.job_id)
+            await self._store.transact(lambda tx: tx.set_evaluation_status(evaluation, EvalStatus.COMPLETE))
+            return False
+        executions = await self._store.get_executions(job.id)
+        plan = Plan(evaluation, job, delivery.superseded)
+        self.build(plan, executions)
+        await self._store.transact(lambda tx: apply_plan(tx, plan))
+        return plan.outcome == EvalStatus.BLOCKED
+
+    def build(self, plan: Plan, executions: list[Execution]) -> None:
+        """The decision, free of I/O so that it can be tested directly."""
+        live = [e for e in executions if not e.is_terminal]
+        if plan.job.is_terminal:
+            for execution in live:
+                plan.stop_execution(execution, events.stopped_by_job_stop(), stop_state(execution))
+            return
+        nodes = {node.info.node_id: node for node in self._nodes.all()}
+        live = self._fail_lost(plan, live, nodes)
+        if not plan.job.is_long_running:
+            live = self._handle_timeouts(plan, live)
+        if plan.job_failed:
+            self.stop_all(plan, live)
+            return
+        self.schedule(plan, executions, live, list(nodes.values()))
+        if plan.job_failed:
+            self.stop_all(plan, live)
+
+    @abstractmethod
+    def schedule(self, plan: Plan, executions: list[Execution], live: list[Execution], nodes: list[NodeState]) -> None:
+        """The job type's own decisions, for a job that is not terminal."""
+
+    @staticmethod
+    def stop_all(plan: Plan, live: list[Execution]) -> None:
+        for execution in live:
+            if execution.id not in plan.updated:
+                plan.stop_execution(execution, events.stopped_by_job_failure(), stop_state(execution))
+
+    @staticmethod
+    def _fail_lost(plan: Plan, live: list[Execution], nodes: dict[str, NodeState]) -> list[Execution]:
+        healthy = []
+        for execution in live:
+            node = nodes.get(execution.node_id)
+            if node is None or not node.is_schedulable:
+                plan.stop_execution(execution, events.stopped_by_lost_node(), ExecutionStateType.FAILED)
+            else:
+                healthy.append(execution)
+        return healthy
+
+    def _handle_timeouts(self, plan: Plan, live: list[Execution]) -> list[Execution]:
+        job = plan.job
+        timeouts = job.task.timeouts_config
+        now = now_ns()
+        if timeouts.total_timeout > 0 and job.create_time < now - timeouts.total_timeout * NS:
+            plan.mark_job(JobStateType.FAILED, events.job_timed_out(timeouts.total_timeout), "Job timed out")
+            return live
+        limit = timeouts.effective_execution_timeout()
+        if limit <= 0:
+            return live
+        expired_before = now - int((limit + self._config.execution_timeout_grace) * NS)
+        remaining = []
+        for execution in live:
+            if execution.state.is_executing and execution.modify_time < expired_before:
+                plan.stop_execution(execution, events.execution_timed_out(limit), ExecutionStateType.FAILED)
+            else:
+                remaining.append(execution)
+        return remaining
+
+    def retry_wait_until(self, failures: list[Execution]) -> int:
+        """When the next attempt may start, given the failed attempts so far (exponential backoff)."""
+        if len(failures) <= 1:
+            return 0
+        delay = min(self._config.retry_backoff * 2 ** (len(failures) - 2), self._config.max_retry_backoff)
+        return max(e.modify_time for e in failures) + int(delay * NS)
