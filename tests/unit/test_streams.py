@@ -78,11 +78,14 @@ async def serve_receiver(client: NATS, applied: Applied, subject: str = "stream.
 
 
 async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    async def wait() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(wait(), timeout)
+    """Poll ``condition`` until it holds, failing at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for _ in iter(int, 1):
+        if condition():
+            return
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.01)
 
 
 async def test_messages_arrive_in_order_exactly_once(nats_client: NATS) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bacalhau.errors import JobNotFound
-from bacalhau.models.evaluation import EvalStatus
+from bacalhau.models.evaluation import EvalStatus, EvalTrigger, new_evaluation
 from bacalhau.models.execution import AllocatedResources, Execution
 from bacalhau.models.ids import new_execution_id
 from bacalhau.models.node import NodeState
@@ -110,6 +110,8 @@ class SchedulerBase(ABC):
         self.schedule(plan, executions, live, list(nodes.values()))
         if plan.job_failed:
             self.stop_all(plan, live)
+        elif not plan.job.is_long_running:
+            self._set_timeout_timers(plan)
 
     @abstractmethod
     def schedule(self, plan: Plan, executions: list[Execution], live: list[Execution], nodes: list[NodeState]) -> None:
@@ -150,6 +152,23 @@ class SchedulerBase(ABC):
             else:
                 remaining.append(execution)
         return remaining
+
+    def _set_timeout_timers(self, plan: Plan) -> None:
+        """Persisted wake-ups, so that timeouts are enforced even when nothing else happens to the job.
+
+        The compute node enforces an execution's timeout itself; these are the orchestrator's backstop, and the
+        only enforcement of a job's total timeout while it waits in a queue.
+        """
+        job = plan.job
+        timeouts = job.task.timeouts_config
+        if plan.evaluation.triggered_by == EvalTrigger.JOB_REGISTER.value and timeouts.total_timeout > 0:
+            deadline = job.create_time + timeouts.total_timeout * NS + NS
+            plan.new_evaluations.append(new_evaluation(job, EvalTrigger.JOB_TIMEOUT, wait_until=deadline))
+        limit = timeouts.effective_execution_timeout()
+        if limit > 0 and plan.has_running_executions():
+            grace = self._config.execution_timeout_grace
+            deadline = now_ns() + int((limit + 2 * grace) * NS)
+            plan.new_evaluations.append(new_evaluation(job, EvalTrigger.EXEC_TIMEOUT, wait_until=deadline))
 
     def retry_wait_until(self, failures: list[Execution]) -> int:
         """When the next attempt may start, given the failed attempts so far (exponential backoff)."""

@@ -1,0 +1,132 @@
+"""Both sides' message handlers are idempotent: a duplicated or replayed message changes nothing twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bacalhau.compute.bidder import Bidder
+from bacalhau.compute.buffer import ExecutorBuffer
+from bacalhau.compute.capacity import CapacityTracker
+from bacalhau.compute.executors.noop import NoopExecutor
+from bacalhau.compute.handler import OrchestratorMessageHandler
+from bacalhau.compute.inputs.inline import InlineInput
+from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
+from bacalhau.compute.store import ExecutionStore
+from bacalhau.models.execution import Execution, RunCommandResult
+from bacalhau.models.job import Job
+from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
+from bacalhau.orchestrator.jobs import JobService, TaskDefaults
+from bacalhau.orchestrator.plan import Plan, apply_plan
+from bacalhau.orchestrator.scheduler.base import new_execution
+from bacalhau.orchestrator.store import JobStore
+from bacalhau.transport import messages
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    job_store = JobStore(tmp_path / "jobs.db", durable=False)
+    await job_store.open()
+    yield job_store
+    job_store.close()
+
+
+async def placed_execution(store: JobStore) -> tuple[Job, Execution]:
+    """A submitted job with one execution asked to bid on node n-1, as the scheduler would leave it."""
+    service = JobService(store, "n-orch", {"batch": TaskDefaults()})
+    spec = Job.model_validate({"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]})
+    job = await store.get_job((await service.submit(spec)).job_id)
+    [evaluation] = await store.open_evaluations()
+    plan = Plan(evaluation, job)
+    execution = new_execution(plan, "n-1", direct=False)
+    await store.transact(lambda tx: apply_plan(tx, plan))
+    return job, execution
+
+
+async def snapshot(store: JobStore, job: Job) -> tuple[Any, ...]:
+    [execution] = await store.get_executions(job.id)
+    history = [h.event.message for h in await store.history(job.id)]
+    evaluations = sorted(e.triggered_by for e in await store.open_evaluations())
+    return execution.state, execution.revision, history, evaluations
+
+
+async def twice(handler: ComputeMessageHandler, message: messages.ComputeReport) -> None:
+    for _ in range(2):
+        await handler.handle("n-1", messages.wrap(message))
+
+
+async def test_orchestrator_applies_each_report_once(store: JobStore) -> None:
+    job, execution = await placed_execution(store)
+    handler = ComputeMessageHandler(store)
+
+    await twice(handler, messages.BidResult(execution_id=execution.id, job_id=job.id, accepted=True))
+    state, revision, history, evaluations = await snapshot(store, job)
+    assert state == ExecutionStateType.ASK_FOR_BID_ACCEPTED and revision == 2
+    assert evaluations.count("exec-update") == 1
+
+    def approve(tx: Any) -> None:
+        tx.update_execution(
+            execution.id,
+            update=lambda e: (
+                setattr(e.desired_state, "state_type", ExecutionDesiredStateType.RUNNING),
+                setattr(e.compute_state, "state_type", ExecutionStateType.BID_ACCEPTED),
+            ),
+        )
+
+    await store.transact(approve)
+    await twice(handler, messages.ExecutionProgress(execution_id=execution.id, job_id=job.id))
+    await twice(
+        handler,
+        messages.RunResult(execution_id=execution.id, job_id=job.id, run_output=RunCommandResult(stdout="hi")),
+    )
+    state, _, history, evaluations = await snapshot(store, job)
+    assert state == ExecutionStateType.COMPLETED
+    assert history.count("Completed successfully") == 1
+    assert evaluations.count("exec-update") == 2
+
+    await twice(handler, messages.ComputeError(execution_id=execution.id, job_id=job.id, message="late"))
+    assert (await snapshot(store, job))[0] == ExecutionStateType.COMPLETED
+
+
+async def test_reports_from_another_node_are_ignored(store: JobStore) -> None:
+    job, execution = await placed_execution(store)
+    handler = ComputeMessageHandler(store)
+    await handler.handle("n-impostor", messages.wrap(messages.BidResult(execution_id=execution.id, accepted=True)))
+    assert (await snapshot(store, job))[0] == ExecutionStateType.NEW
+
+
+async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
+    store = ExecutionStore(tmp_path / "executions.db", durable=False)
+    await store.open()
+    try:
+        maximum = Resources(cpu=2, memory=2**30, disk=2**30)
+        executors, inputs, publishers = {"noop": NoopExecutor()}, {"inline": InlineInput()}, {"noop": NoopPublisher()}
+        runner = ExecutionRunner(store, executors, inputs, publishers, RunnerConfig(tmp_path / "executions"))
+        buffer = ExecutorBuffer(runner, CapacityTracker(maximum))
+        handler = OrchestratorMessageHandler(store, Bidder(executors, inputs, publishers, maximum), buffer)
+        job = Job.model_validate(
+            {"ID": "j-1", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}
+        )
+        job.normalize()
+        execution = Execution(id="e-1", job_id="j-1", node_id="n-1", job=job)
+
+        for _ in range(2):
+            await handler.handle("", messages.wrap(messages.AskForBid(execution=execution)))
+        [report] = await store.outbox("", 0, 10)
+        assert '"BidResult"' in report[1]
+        assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
+
+        for _ in range(2):
+            await handler.handle("", messages.wrap(messages.CancelExecution(execution_id="e-1")))
+        assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
+        await handler.handle("", messages.wrap(messages.BidAccepted(execution_id="e-1")))
+        assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
+        assert buffer.running_count == 0 and buffer.queued_count == 0
+    finally:
+        store.close()
