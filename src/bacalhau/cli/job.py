@@ -177,7 +177,11 @@ def list_jobs(limit: int, next_token: str, order_by: str, order_reversed: bool, 
         ]
         print_table(["Created", "ID", "Name", "Job", "Type", "State"], rows, options)
     if token:
-        click.echo(f"\nTo fetch more records use:\n\tbacalhau job list --limit {limit} --next-token {token}")
+        machine_readable = options.format in ("json", "yaml")
+        click.echo(
+            f"\nTo fetch more records use:\n\tbacalhau job list --limit {limit} --next-token {token}",
+            err=machine_readable,
+        )
 
 
 def _execution_rows(executions: list[Execution], options: OutputOptions) -> list[list[str]]:

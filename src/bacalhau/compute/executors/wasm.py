@@ -159,10 +159,11 @@ def _load_module(engine: wasmtime.Engine, filesystem: _Filesystem, path: str) ->
     if host is None:
         raise ExecutorError(f"failed to load entry module {path}: no input is mounted at that path")
     if host.is_dir():
-        candidates = sorted(p for p in host.iterdir() if p.suffix == ".wasm")
+        candidates = sorted(p for p in host.iterdir() if p.suffix in (".wasm", ".wat"))
         if len(candidates) != 1:
             raise ExecutorError(
-                f"failed to load entry module {path}: expected one .wasm file in the directory, found {len(candidates)}"
+                f"failed to load entry module {path}: expected one .wasm (or .wat) file in the directory, "
+                f"found {len(candidates)}"
             )
         host = candidates[0]
     code = host.read_bytes()
