@@ -22,7 +22,7 @@ from bacalhau.models.state import (
 )
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator.plan import Plan
-from bacalhau.orchestrator.scheduler import BatchServiceScheduler, SchedulerConfig
+from bacalhau.orchestrator.scheduler import BatchServiceScheduler, DaemonScheduler, OpsScheduler, SchedulerConfig
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects
 
@@ -265,3 +265,46 @@ def test_a_job_past_its_total_timeout_fails() -> None:
     assert plan.desired_job_state == JobStateType.FAILED
     assert plan.job_events[0].message == "Job timed out. Job took longer than 10s"
     assert plan.updated[running.id].desired == ExecutionDesiredStateType.STOPPED
+
+
+def decide_type(scheduler_type: type, spec: Job, executions: list[Execution], *nodes: NodeState) -> Plan:
+    scheduler = scheduler_type(None, Nodes(*nodes), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
+    plan = Plan(Evaluation(id="eval", job_id=spec.id, type=spec.type, triggered_by="job-register"), spec)
+    scheduler.build(plan, executions)
+    return plan
+
+
+def test_ops_runs_directly_on_every_matching_node() -> None:
+    plan = decide_type(
+        OpsScheduler, job(job_type="ops"), [], node("n-1"), node("n-2"), node("n-3", engines=("docker",))
+    )
+    assert sorted(e.node_id for e in plan.new_executions) == ["n-1", "n-2"]
+    assert all(e.desired == ExecutionDesiredStateType.RUNNING for e in plan.new_executions)
+    assert plan.desired_job_state == JobStateType.RUNNING
+
+
+def test_ops_with_no_matching_node_fails() -> None:
+    plan = decide_type(OpsScheduler, job(job_type="ops"), [], node("n-1", engines=("docker",)))
+    assert plan.desired_job_state == JobStateType.FAILED
+    assert plan.job_state_message.startswith("not matching nodes to run job out of 1 available nodes.")
+
+
+def test_ops_completes_when_all_are_done_and_fails_if_any_failed() -> None:
+    done = [
+        execution(f"n-{i}", ExecutionStateType.COMPLETED, ExecutionDesiredStateType.STOPPED, created=i) for i in (1, 2)
+    ]
+    ok = decide_type(OpsScheduler, job(job_type="ops", state=JobStateType.RUNNING), done, node("n-1"), node("n-2"))
+    assert ok.desired_job_state == JobStateType.COMPLETED
+    done[1].compute_state.state_type = ExecutionStateType.FAILED
+    bad = decide_type(OpsScheduler, job(job_type="ops", state=JobStateType.RUNNING), done, node("n-1"), node("n-2"))
+    assert bad.desired_job_state == JobStateType.FAILED
+    assert bad.job_state_message == "Job failed because one or more executions failed"
+
+
+def test_daemon_adds_nodes_without_a_live_execution_and_never_completes() -> None:
+    running = execution("n-1", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING)
+    plan = decide_type(
+        DaemonScheduler, job(job_type="daemon", state=JobStateType.RUNNING), [running], node("n-1"), node("n-2")
+    )
+    assert [e.node_id for e in plan.new_executions] == ["n-2"]
+    assert plan.desired_job_state is None
