@@ -87,12 +87,17 @@ class CapacitySection(WireModel):
     gpu: str = "100%"
 
 
+class LogsSection(WireModel):
+    retention: str = "1h"
+
+
 class ComputeSection(WireModel):
     enabled: bool = False
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
     auth: AuthSection = Field(default_factory=AuthSection)
     heartbeat: HeartbeatSection = Field(default_factory=HeartbeatSection)
     allocated_capacity: CapacitySection = Field(default_factory=CapacitySection)
+    logs: LogsSection = Field(default_factory=LogsSection)
 
 
 class LocalPublisherSection(WireModel):

@@ -175,6 +175,7 @@ class Node:
                     allocated=AllocatedCapacity(capacity.cpu, capacity.memory, capacity.disk, capacity.gpu),
                     local_publisher_address=config.publishers.types.local.address,
                     local_publisher_port=config.publishers.types.local.port,
+                    log_retention=parse_duration(config.compute.logs.retention),
                     token=config.compute.auth.token or config.orchestrator.auth.token,
                 )
             )
@@ -187,6 +188,7 @@ class Node:
             config=config.redacted,
             jobs=self.orchestrator.jobs if self.orchestrator else None,
             nodes=self.orchestrator.nodes if self.orchestrator else None,
+            logs=self.orchestrator.logs if self.orchestrator else None,
         )
         sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
         self.api = HttpServer(create_app(context), sock, ws_ping_interval=None)

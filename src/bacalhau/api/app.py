@@ -12,7 +12,7 @@ from bacalhau import __version__
 from bacalhau.api import errors
 from bacalhau.api.context import ApiContext
 from bacalhau.api.middleware import ApiMiddleware
-from bacalhau.api.routes import agent, jobs, legacy, nodes
+from bacalhau.api.routes import agent, jobs, legacy, logs, nodes
 from bacalhau.errors import BacalhauError
 
 
@@ -36,8 +36,9 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(BacalhauError, errors.handle_bacalhau_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
     app.add_exception_handler(Exception, errors.handle_unexpected)
-    if context.jobs is not None:
+    if context.jobs is not None and context.logs is not None:
         app.include_router(jobs.router(context.jobs))
+        app.include_router(logs.router(context.jobs, context.logs))
     if context.nodes is not None:
         app.include_router(nodes.router(context.nodes))
     app.include_router(agent.router(context))

@@ -8,6 +8,7 @@ from typing import Any
 
 from bacalhau.models.node import NodeInfo, NodeState
 from bacalhau.orchestrator.jobs import JobService
+from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.nodes import NodeManager
 
 
@@ -18,3 +19,4 @@ class ApiContext:
     config: Callable[[], dict[str, Any]] = field(default=dict)
     jobs: JobService | None = None
     nodes: NodeManager | None = None
+    logs: LogProxy | None = None

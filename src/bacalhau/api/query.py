@@ -3,7 +3,7 @@ means zero or false, booleans as Go's ParseBool reads them (``1 t T TRUE true Tr
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection as Request
 
 from bacalhau.errors import BacalhauError
 

@@ -358,6 +358,16 @@ def _print_description(
             click.echo(text.rstrip("\n"))
 
 
+@job_group.command("logs", help="Print a job's output (stdout and stderr) from the node that runs it.")
+@click.argument("job_id")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the execution ends.")
+@click.option("-t", "--tail", is_flag=True, help="Start from the end: print only new output.")
+@click.option("-e", "--execution-id", default="", help="This execution's output (default: the latest one).")
+def job_logs(job_id: str, follow: bool, tail: bool, execution_id: str) -> None:
+    for line in cli_context().client().logs(job_id, follow=follow, tail=tail, execution_id=execution_id):
+        click.echo(line, nl=False)
+
+
 @job_group.command("stop", help="Stop a running job.")
 @click.argument("job_id")
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake
+from websockets.sync.client import connect
 
 from bacalhau.errors import BacalhauError
 from bacalhau.models.execution import Execution
@@ -102,6 +107,22 @@ class ApiClient:
     def results(self, job_id: str) -> list[SpecConfig]:
         body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/results")
         return [SpecConfig.model_validate(item) for item in body.get("Items") or []]
+
+    def logs(self, job_id: str, *, follow: bool, tail: bool, execution_id: str = "") -> Iterator[str]:
+        """An execution's output lines, over the logs WebSocket."""
+        params = {"follow": str(follow).lower(), "tail": str(tail).lower(), "execution_id": execution_id}
+        url = self.base_url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{job_id}/logs?{urlencode(params)}"
+        try:
+            with connect(url, open_timeout=10, max_size=None) as socket:
+                for frame in socket:
+                    message = json.loads(frame)
+                    if message.get("error"):
+                        raise ApiError(str(message["error"]), code="NotFound")
+                    yield str(message["value"]["Line"])
+        except ConnectionClosedOK:
+            return
+        except (OSError, InvalidHandshake, ConnectionClosedError) as exc:
+            raise ApiError(f"cannot stream the logs from {self.base_url}: {exc}", code="NetworkFailure") from None
 
     # ---- nodes and agent
     def nodes(self, **params: Any) -> list[NodeState]:

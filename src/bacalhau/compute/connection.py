@@ -48,8 +48,11 @@ class OrchestratorConnection:
         node_info: Callable[[], NodeInfo],
         heartbeat: Callable[[], messages.HeartbeatRequest],
         handle: Callable[[str, dict[str, Any]], Awaitable[None]],
+        services: dict[str, Callable[[Msg], Awaitable[None]]] | None = None,
     ) -> None:
+        """``services``: more subjects this node answers on (e.g. log requests), by subject."""
         self._config = config
+        self._services = services or {}
         self._store = store
         self._node_info = node_info
         self._heartbeat_request = heartbeat
@@ -65,6 +68,10 @@ class OrchestratorConnection:
     @property
     def node_id(self) -> str:
         return self._node_info().node_id
+
+    @property
+    def nats(self) -> NATS | None:
+        return self._nc
 
     @property
     def connected(self) -> bool:
@@ -97,6 +104,8 @@ class OrchestratorConnection:
         self._nc = await self._connect()
         node_id = self.node_id
         await self._nc.subscribe(subjects.to_compute(node_id), cb=self._on_stream_batch)
+        for subject, callback in self._services.items():
+            await self._nc.subscribe(subject, cb=callback)
         self._sender = StreamSender(self._nc, subjects.to_orchestrator(node_id), "", self._store, self._store.epoch)
         backoff = 0.2
         while True:

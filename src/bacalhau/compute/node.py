@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +14,17 @@ from bacalhau.compute.connection import ConnectionConfig, OrchestratorConnection
 from bacalhau.compute.executors import default_executors
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs import default_inputs
+from bacalhau.compute.logs import LogServer, LogStore
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.lib.tasks import spawn
 from bacalhau.models.job import JobType
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
 from bacalhau.models.state import ExecutionStateType
-from bacalhau.transport import messages
+from bacalhau.transport import messages, subjects
 from bacalhau.version import build_info, goarch, goos
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class ComputeConfig:
     allocated: AllocatedCapacity = field(default_factory=AllocatedCapacity)
     local_publisher_address: str = "127.0.0.1"
     local_publisher_port: int = 6001
+    log_retention: float = 3600.0
     token: str = ""
     durable: bool = True
 
@@ -56,28 +60,36 @@ class ComputeNode:
         self.publishers: dict[str, Publisher] = {"noop": NoopPublisher(), "local": self.local_publisher}
         self.maximum = allocate(machine_resources(root), config.allocated)
         self.capacity = CapacityTracker(self.maximum)
+        self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
         runner = ExecutionRunner(
-            self.store, self.executors, self.inputs, self.publishers, RunnerConfig(root / "executions")
+            self.store, self.executors, self.inputs, self.publishers, RunnerConfig(root / "executions", self.logs)
         )
         self.buffer = ExecutorBuffer(runner, self.capacity)
         self.handler = OrchestratorMessageHandler(
             self.store, Bidder(self.executors, self.inputs, self.publishers, self.maximum), self.buffer
         )
+        self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished)
         self.connection = OrchestratorConnection(
             ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
             self.store,
             self.node_info,
             self.heartbeat,
             self.handler.handle,
+            services={subjects.logs(config.node_id): self.log_server.on_request},
         )
+        self._janitor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
         await self.local_publisher.start()
         await self._recover()
         self.connection.start()
+        self._janitor = spawn(self._prune_logs(), "prune-logs")
 
     async def stop(self) -> None:
+        if self._janitor is not None:
+            self._janitor.cancel()
+        await self.log_server.stop()
         await self.connection.stop()
         await self.buffer.stop()
         await self.local_publisher.stop()
@@ -104,6 +116,16 @@ class ComputeNode:
             ),
             bacalhau_version=build_info(),
         )
+
+    async def _finished(self, execution_id: str) -> bool:
+        execution = await self.store.get(execution_id)
+        return execution is None or execution.is_terminal
+
+    async def _prune_logs(self) -> None:
+        interval = min(max(self.logs.retention / 10, 1.0), 60.0)
+        while True:
+            await asyncio.to_thread(self.logs.prune)
+            await asyncio.sleep(interval)
 
     def heartbeat(self) -> messages.HeartbeatRequest:
         return messages.HeartbeatRequest(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bacalhau.compute.executors.base import Executor, ExecutorError, Mount, RunOutcome, RunRequest
 from bacalhau.compute.inputs.base import InputError, InputProvider
+from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.models.execution import Execution, RunCommandResult
@@ -61,6 +62,7 @@ class ExecutionFailed(Exception):
 @dataclass
 class RunnerConfig:
     executions_dir: Path
+    logs: LogStore
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -131,7 +133,12 @@ class ExecutionRunner:
             log.exception("execution %s failed unexpectedly", execution.id)
             await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING, retryable=True))
         finally:
-            await asyncio.to_thread(shutil.rmtree, base, True)
+            await asyncio.to_thread(self._clean_up, execution.id, base)
+
+    def _clean_up(self, execution_id: str, base: Path) -> None:
+        """Keep the output files for ``job logs``, drop everything else the execution used."""
+        self._config.logs.keep(execution_id, base / "results")
+        shutil.rmtree(base, ignore_errors=True)
 
     async def _execute(self, execution: Execution, job: Job, base: Path) -> tuple[RunCommandResult, SpecConfig]:
         task = job.task

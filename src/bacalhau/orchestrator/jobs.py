@@ -303,6 +303,22 @@ class JobService:
                 return not execution.is_terminal
         return False
 
+    async def execution_for_logs(self, job_ref: str, execution_id: str = "") -> Execution:
+        """The execution whose logs to show: the one asked for, else the latest one not discarded."""
+        job = await self.get_job(job_ref)
+        executions = await self._store.get_executions(job.id)
+        if execution_id:
+            matches = [e for e in executions if e.id.startswith(execution_id)]
+            if len(matches) != 1:
+                raise BacalhauError(
+                    f"execution {execution_id} not found for job {job.id}", code="NotFound", component="JobStore"
+                )
+            return matches[0]
+        candidates = [e for e in executions if not e.state.is_discarded]
+        if not candidates:
+            raise BacalhauError(f"no executions found for job {job.id}", code="NotFound", component="JobStore")
+        return max(candidates, key=lambda e: (e.modify_time, e.id))
+
     async def results(self, job_ref: str) -> list[SpecConfig]:
         job = await self.get_job(job_ref)
         if job.type not in (JobType.BATCH.value, JobType.OPS.value):

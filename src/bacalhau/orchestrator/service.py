@@ -18,6 +18,7 @@ from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
+from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
@@ -50,6 +51,7 @@ class Orchestrator:
         self.jobs = JobService(self.store, node_info.node_id, config.job_defaults)
         self.schedulers: dict[str, Scheduler] = schedulers(self.store, self.nodes, self.selector, config.scheduler)
         self._endpoint: ComputeEndpoint | None = None
+        self.logs: LogProxy | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, nc: NATS) -> None:
@@ -60,6 +62,7 @@ class Orchestrator:
         self.nodes.on_join(self._on_node_joined)
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
+        self.logs = LogProxy(nc)
         self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler(self.store))
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
 from bacalhau.api.body import field_of, read_json, validate_model
 from bacalhau.api.query import binding_error, get_all, get_bool, get_int, get_str, get_uint
@@ -113,9 +113,5 @@ def router(jobs: JobService) -> APIRouter:
     async def results(request: Request, job_id: str) -> Response:
         items = await jobs.results(job_id)
         return json_response(request, {"NextToken": "", "Items": [spec.to_wire() for spec in items]}, escape_html=False)
-
-    @api.get(PREFIX + "/{job_id}/logs", summary="Stream a job's logs (WebSocket)")
-    async def logs_without_upgrade(request: Request, job_id: str) -> Response:
-        return PlainTextResponse("Bad Request", status_code=400)
 
     return api
