@@ -14,6 +14,7 @@ from bacalhau.compute.capacity import CapacityTracker
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs.inline import InlineInput
+from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.store import ExecutionStore
@@ -107,7 +108,13 @@ async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
     try:
         maximum = Resources(cpu=2, memory=2**30, disk=2**30)
         executors, inputs, publishers = {"noop": NoopExecutor()}, {"inline": InlineInput()}, {"noop": NoopPublisher()}
-        runner = ExecutionRunner(store, executors, inputs, publishers, RunnerConfig(tmp_path / "executions"))
+        runner = ExecutionRunner(
+            store,
+            executors,
+            inputs,
+            publishers,
+            RunnerConfig(tmp_path / "executions", LogStore(tmp_path / "executions", tmp_path / "logs", 60)),
+        )
         buffer = ExecutorBuffer(runner, CapacityTracker(maximum))
         handler = OrchestratorMessageHandler(store, Bidder(executors, inputs, publishers, maximum), buffer)
         job = Job.model_validate(
