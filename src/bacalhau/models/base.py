@@ -11,12 +11,14 @@ from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
+    GetJsonSchemaHandler,
     ConfigDict,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
 
 _SPECIAL_WORDS = {
     "id": "ID",
@@ -111,6 +113,13 @@ class WireModel(BaseModel):
                 if _is_empty(getattr(self, name)):
                     data.pop(alias if info.by_alias else name, None)
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Document the fields themselves: the omit-empty wrapper would otherwise hide them from the schema."""
+        if handler.mode == "serialization" and "serialization" in core_schema:
+            core_schema = {key: value for key, value in core_schema.items() if key != "serialization"}
+        return handler(core_schema)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict of this model, exactly as sent on the wire."""

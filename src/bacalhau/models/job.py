@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.plugins import ENGINES
 from bacalhau.models.resources import ResourcesConfig
 from bacalhau.models.spec import (
     InputSource,
@@ -51,7 +52,10 @@ def _with_prefix(prefix: str, errors: list[str]) -> list[str]:
 
 class Task(WireModel):
     name: str = ""
-    engine: SpecConfig | None = None
+    engine: Annotated[
+        SpecConfig | None,
+        Field(json_schema_extra={"properties": {"Type": {"enum": sorted(ENGINES)}}, "required": ["Type"]}),
+    ] = None
     publisher: SpecConfig | None = None
     env: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)
     meta: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)
@@ -163,14 +167,16 @@ class Job(WireModel):
     id: str = ""
     name: str = ""
     namespace: str = ""
-    type: str = ""
+    type: Annotated[str, Field(json_schema_extra={"enum": sorted(JOB_TYPES)})] = ""
     priority: int = 0
     # None until normalised: a batch or service job that leaves Count out runs once (v1.7+ behaviour).
     count: int | None = None
     constraints: list[LabelSelectorRequirement] = Field(default_factory=list)
     meta: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
-    tasks: list[Task] = Field(default_factory=list)
+    tasks: Annotated[list[Task], Field(json_schema_extra={"minItems": 1, "maxItems": 1})] = Field(
+        default_factory=list
+    )
     state: JobState = Field(default_factory=JobState)
     version: int = 0
     revision: int = 0

@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from bacalhau.api.context import ApiContext
 from bacalhau.api.render import json_response
+from bacalhau.api.schemas import AgentConfigResponse, AgentNodeResponse, AliveResponse
+from bacalhau.models.node import BuildVersionInfo
 from bacalhau.version import build_info
 
 PREFIX = "/api/v1/agent"
@@ -24,23 +26,31 @@ def node_document(context: ApiContext) -> dict[str, Any]:
 def router(context: ApiContext) -> APIRouter:
     api = APIRouter(tags=["Agent"])
 
-    @api.get(PREFIX + "/alive", summary="Is the node alive")
+    @api.get(PREFIX + "/alive", summary="Is the node alive", responses={200: {"model": AliveResponse}})
     async def alive(request: Request) -> Response:
         return json_response(request, {"Status": "OK"})
 
-    @api.get(PREFIX + "/version", summary="Server version")
+    @api.get(PREFIX + "/version", summary="Server version", responses={200: {"model": BuildVersionInfo}})
     async def version(request: Request) -> Response:
         return json_response(request, build_info().to_wire())
 
-    @api.get(PREFIX + "/node", summary="This node's info")
+    @api.get(PREFIX + "/node", summary="This node's info", responses={200: {"model": AgentNodeResponse}})
     async def node(request: Request) -> Response:
         return json_response(request, node_document(context))
 
-    @api.get(PREFIX + "/debug", summary="Debug information")
+    @api.get(
+        PREFIX + "/debug",
+        summary="Debug information",
+        responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
     async def debug(request: Request) -> Response:
         return json_response(request, {})
 
-    @api.get(PREFIX + "/config", summary="The node's configuration, secrets masked")
+    @api.get(
+        PREFIX + "/config",
+        summary="The node's configuration, secrets masked",
+        responses={200: {"model": AgentConfigResponse}},
+    )
     async def config(request: Request) -> Response:
         return json_response(request, {"config": context.config()})
 

@@ -11,6 +11,20 @@ from starlette.responses import Response
 from bacalhau.api.body import field_of, read_json, validate_model
 from bacalhau.api.query import binding_error, get_all, get_bool, get_int, get_str, get_uint
 from bacalhau.api.render import json_response
+from bacalhau.api.schemas import (
+    ERRORS,
+    ExecutionsPage,
+    GetJobResponse,
+    HistoryPage,
+    ListJobsResponse,
+    PutJobRequest,
+    PutJobResponse,
+    ResultsPage,
+    StopJobRequest,
+    StopJobResponse,
+    body,
+    query,
+)
 from bacalhau.models.job import Job
 from bacalhau.models.selector import SelectorError, matches, parse_selector
 from bacalhau.orchestrator.jobs import HistoryQuery, JobService, validation_error
@@ -46,9 +60,28 @@ def router(jobs: JobService) -> APIRouter:
             {"JobID": result.job_id, "EvaluationID": result.evaluation_id, "Warnings": result.warnings or None},
         )
 
-    api.add_api_route(PREFIX, submit, methods=["PUT", "POST"], summary="Submit a job")
+    api.add_api_route(
+        PREFIX,
+        submit,
+        methods=["PUT", "POST"],
+        summary="Submit a job",
+        responses={200: {"model": PutJobResponse}, **ERRORS},
+        openapi_extra=body(PutJobRequest),
+    )
 
-    @api.get(PREFIX, summary="List jobs")
+    @api.get(
+        PREFIX,
+        summary="List jobs",
+        responses={200: {"model": ListJobsResponse}, **ERRORS},
+        openapi_extra=query(
+            ("namespace", "string", "A namespace; empty or * for all"),
+            ("limit", "integer", "Page size; 0 for no limit"),
+            ("next_token", "string", "Continue a previous page (overrides order_by, reverse and limit)"),
+            ("order_by", "string", "created_at (default) or modified_at"),
+            ("reverse", "boolean", "Newest first"),
+            ("labels", "string", "A label selector, e.g. env=prod"),
+        ),
+    )
     async def list_jobs(request: Request) -> Response:
         selector_text = ",".join(get_all(request, "labels"))
         try:
@@ -65,7 +98,12 @@ def router(jobs: JobService) -> APIRouter:
         )
         return json_response(request, {"NextToken": token, "Items": [job.to_wire() for job in items]})
 
-    @api.get(PREFIX + "/{job_id}", summary="Get a job")
+    @api.get(
+        PREFIX + "/{job_id}",
+        summary="Get a job (by ID or unique ID prefix)",
+        responses={200: {"model": GetJobResponse}, **ERRORS},
+        openapi_extra=query(("include", "string", "history, executions, or both (comma separated)")),
+    )
     async def get_job(request: Request, job_id: str) -> Response:
         job = await jobs.get_job(job_id)
         response: dict[str, Any] = {"Job": job.to_wire()}
@@ -79,14 +117,28 @@ def router(jobs: JobService) -> APIRouter:
             response["Executions"] = {"NextToken": "", "Items": [e.to_wire() for e in executions]}
         return json_response(request, response)
 
-    @api.delete(PREFIX + "/{job_id}", summary="Stop a job")
+    @api.delete(
+        PREFIX + "/{job_id}",
+        summary="Stop a job",
+        responses={200: {"model": StopJobResponse}, **ERRORS},
+        openapi_extra={**body(StopJobRequest, required=False), **query(("reason", "string", "Why"))},
+    )
     async def stop_job(request: Request, job_id: str) -> Response:
         body = await read_json(request)
         reason = field_of(body, "reason") or get_str(request, "reason")
         evaluation_id = await jobs.stop(job_id, str(reason or ""))
         return json_response(request, {"EvaluationID": evaluation_id})
 
-    @api.get(PREFIX + "/{job_id}/executions", summary="List a job's executions")
+    @api.get(
+        PREFIX + "/{job_id}/executions",
+        summary="List a job's executions",
+        responses={200: {"model": ExecutionsPage}, **ERRORS},
+        openapi_extra=query(
+            ("limit", "integer", "At most this many; 0 for all"),
+            ("order_by", "string", "created_at (default) or modified_at"),
+            ("reverse", "boolean", "Newest first"),
+        ),
+    )
     async def executions(request: Request, job_id: str) -> Response:
         items = await jobs.executions(
             job_id,
@@ -96,7 +148,18 @@ def router(jobs: JobService) -> APIRouter:
         )
         return json_response(request, {"NextToken": "", "Items": [e.to_wire() for e in items]})
 
-    @api.get(PREFIX + "/{job_id}/history", summary="List a job's history")
+    @api.get(
+        PREFIX + "/{job_id}/history",
+        summary="List a job's history",
+        responses={200: {"model": HistoryPage}, **ERRORS},
+        openapi_extra=query(
+            ("since", "integer", "Only events at or after this Unix time (seconds)"),
+            ("event_type", "string", "all (default), job or execution"),
+            ("execution_id", "string", "Only this execution's events (ID or prefix)"),
+            ("limit", "integer", "Page size; 0 for 100"),
+            ("next_token", "string", "Continue a previous page"),
+        ),
+    )
     async def history(request: Request, job_id: str) -> Response:
         query = HistoryQuery(
             since=get_int(request, "since"),
@@ -109,7 +172,11 @@ def router(jobs: JobService) -> APIRouter:
         items = _history_compat(request, [item.to_wire() for item in page.items])
         return json_response(request, {"NextToken": page.next_token, "Items": items})
 
-    @api.get(PREFIX + "/{job_id}/results", summary="List a job's published results")
+    @api.get(
+        PREFIX + "/{job_id}/results",
+        summary="List a job's published results",
+        responses={200: {"model": ResultsPage}, **ERRORS},
+    )
     async def results(request: Request, job_id: str) -> Response:
         items = await jobs.results(job_id)
         return json_response(request, {"NextToken": "", "Items": [spec.to_wire() for spec in items]}, escape_html=False)

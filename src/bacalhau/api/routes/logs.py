@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from bacalhau.api.query import get_bool, get_str
+from bacalhau.api.schemas import query
 from bacalhau.errors import BacalhauError
 from bacalhau.orchestrator.jobs import JobService
 from bacalhau.orchestrator.logs import LogProxy
@@ -25,7 +26,18 @@ PATH = "/api/v1/orchestrator/jobs/{job_id}/logs"
 def router(jobs: JobService, logs: LogProxy) -> APIRouter:
     api = APIRouter(tags=["Orchestrator"])
 
-    @api.get(PATH, summary="Stream a job's logs (WebSocket only)")
+    @api.get(
+        PATH,
+        summary="Stream a job's logs (a WebSocket: a plain GET is a 400)",
+        responses={
+            400: {"description": "Not a WebSocket upgrade", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        },
+        openapi_extra=query(
+            ("follow", "boolean", "Keep streaming until the execution ends"),
+            ("tail", "boolean", "Start from the end"),
+            ("execution_id", "string", "This execution (default: the latest one)"),
+        ),
+    )
     async def logs_without_upgrade(request: Request, job_id: str) -> Response:
         return PlainTextResponse("Bad Request", status_code=400)
 

@@ -11,6 +11,16 @@ from starlette.responses import Response
 from bacalhau.api.body import field_of, read_json
 from bacalhau.api.query import binding_error, get_all, get_bool, get_str, get_uint
 from bacalhau.api.render import json_response
+from bacalhau.api.schemas import (
+    ERRORS,
+    ApiError,
+    GetNodeResponse,
+    ListNodesResponse,
+    NodeActionRequest,
+    NodeActionResponse,
+    body,
+    query,
+)
 from bacalhau.errors import BacalhauError
 from bacalhau.models.node import NodeState
 from bacalhau.models.selector import SelectorError, matches, parse_selector
@@ -43,7 +53,19 @@ def _sorted(nodes: list[NodeState], order_by: str, reverse: bool) -> list[NodeSt
 def router(nodes: NodeManager) -> APIRouter:
     api = APIRouter(tags=["Orchestrator"])
 
-    @api.get(PREFIX, summary="List nodes")
+    @api.get(
+        PREFIX,
+        summary="List nodes",
+        responses={200: {"model": ListNodesResponse}, **ERRORS},
+        openapi_extra=query(
+            ("limit", "integer", "At most this many; 0 for all"),
+            ("order_by", "string", "id, type, approval, status, available_cpu, available_memory, ..."),
+            ("reverse", "boolean", "Reverse the order"),
+            ("filter-approval", "string", "pending, approved or rejected"),
+            ("filter-status", "string", "connected or disconnected"),
+            ("labels", "string", "A label selector, e.g. zone=eu"),
+        ),
+    )
     async def list_nodes(request: Request) -> Response:
         try:
             selector = parse_selector(",".join(get_all(request, "labels")))
@@ -63,7 +85,11 @@ def router(nodes: NodeManager) -> APIRouter:
         items = [node.to_wire() for node in (found[:limit] if limit else found)]
         return json_response(request, {"NextToken": "", "Nodes": items, "nodes": items})
 
-    @api.get(PREFIX + "/{node_id}", summary="Get a node")
+    @api.get(
+        PREFIX + "/{node_id}",
+        summary="Get a node (by ID or unique ID prefix)",
+        responses={200: {"model": GetNodeResponse}, **ERRORS},
+    )
     async def get_node(request: Request, node_id: str) -> Response:
         node = nodes.resolve(node_id).to_wire()
         return json_response(request, {"Node": node, "node": node})
@@ -80,11 +106,21 @@ def router(nodes: NodeManager) -> APIRouter:
             raise BacalhauError(f"unsupported action: {action!r}", code="BadRequest", component="NodeManager")
         return json_response(request, {"Success": True, "success": True})
 
-    @api.put(PREFIX + "/{node_id}", summary="Approve, reject or delete a node")
+    @api.put(
+        PREFIX + "/{node_id}",
+        summary="Approve, reject or delete a node",
+        responses={200: {"model": NodeActionResponse}, 409: {"model": ApiError}, **ERRORS},
+        openapi_extra=body(NodeActionRequest),
+    )
     async def update_node(request: Request, node_id: str) -> Response:
         return await act(request, node_id, await read_json(request))
 
-    @api.post(PREFIX, summary="Node action (the path the official Python client uses)")
+    @api.post(
+        PREFIX,
+        summary="Node action (the path the official Python client uses)",
+        responses={200: {"model": NodeActionResponse}, 409: {"model": ApiError}, **ERRORS},
+        openapi_extra=body(NodeActionRequest),
+    )
     async def update_node_by_body(request: Request) -> Response:
         body = await read_json(request)
         node_id = str(field_of(body, "nodeID") or "")
