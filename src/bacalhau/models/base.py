@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
-    GetJsonSchemaHandler,
     ConfigDict,
+    GetJsonSchemaHandler,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     model_serializer,

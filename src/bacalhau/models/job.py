@@ -174,9 +174,7 @@ class Job(WireModel):
     constraints: list[LabelSelectorRequirement] = Field(default_factory=list)
     meta: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
-    tasks: Annotated[list[Task], Field(json_schema_extra={"minItems": 1, "maxItems": 1})] = Field(
-        default_factory=list
-    )
+    tasks: Annotated[list[Task], Field(json_schema_extra={"minItems": 1, "maxItems": 1})] = Field(default_factory=list)
     state: JobState = Field(default_factory=JobState)
     version: int = 0
     revision: int = 0
