@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from bacalhau_apiclient import OrchestratorApi
 
-from tests.api.support import JOBS, assert_api_error, decode_token, docker_job, finish, get, unique
+from tests.api.support import JOBS, assert_api_error, decode_token, docker_job, finish, get, noop_job, unique
 from tests.helpers import submit
 
 
@@ -48,9 +48,12 @@ def test_first_page_is_the_oldest_five(orchestrator: OrchestratorApi, seven_jobs
 def test_next_token_encodes_sort_reverse_limit_and_offset(
     orchestrator: OrchestratorApi, seven_jobs: tuple[str, list[str]]
 ) -> None:
-    """The token is unpadded base64url of ``<sortBy>:<Y|N>:<limit>:<offset>`` (§3.1)."""
-    page = orchestrator.orchestratorlist_jobs(namespace=seven_jobs[0], limit=5, order_by="created_at", reverse=False)
-    assert decode_token(page.next_token) == "created_at:N:5:5"
+    """The token is unpadded base64url of ``<sortBy>:<Y|N>:<limit>:<offset>`` (§3.1), plus the position of the page's
+    last job (our addition, so that pages never repeat or skip a job)."""
+    namespace, job_ids = seven_jobs
+    page = orchestrator.orchestratorlist_jobs(namespace=namespace, limit=5, order_by="created_at", reverse=False)
+    assert decode_token(page.next_token).startswith("created_at:N:5:5:")
+    assert decode_token(page.next_token).endswith(f":{job_ids[4]}")
 
 
 def test_next_token_overrides_the_limit(orchestrator: OrchestratorApi, seven_jobs: tuple[str, list[str]]) -> None:
@@ -60,6 +63,19 @@ def test_next_token_overrides_the_limit(orchestrator: OrchestratorApi, seven_job
     second = orchestrator.orchestratorlist_jobs(namespace=namespace, next_token=first.next_token, limit=1)
     assert ids(second.items) == job_ids[5:]
     assert second.next_token == ""
+
+
+def test_pages_never_repeat_jobs_submitted_meanwhile(base_url: str) -> None:
+    """Newest first, with new jobs arriving between pages: offsets would repeat jobs; positions do not."""
+    namespace = unique("keyset")
+    first_ids = [submit(base_url, noop_job(Namespace=namespace)) for _ in range(4)]
+    first = get(base_url, JOBS, namespace=namespace, limit=2, reverse="true").json()
+    for _ in range(3):
+        submit(base_url, noop_job(Namespace=namespace))
+    second = get(base_url, JOBS, namespace=namespace, next_token=first["NextToken"]).json()
+    listed = [job["ID"] for job in first["Items"] + second["Items"]]
+    assert listed == first_ids[::-1]
+    assert second["NextToken"] == ""
 
 
 def test_invalid_next_token_is_a_400(base_url: str) -> None:

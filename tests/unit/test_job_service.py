@@ -115,7 +115,7 @@ async def test_list_pages_follow_tokens_without_repeats(service: JobService) -> 
     ids = [(await service.submit(spec())).job_id for _ in range(7)]
     page, token = await service.list_jobs(limit=5, order_by="created_at")
     assert [j.id for j in page] == ids[:5]
-    assert PagingToken.decode(token) == PagingToken("created_at", False, 5, 5)
+    assert PagingToken.decode(token) == PagingToken("created_at", False, 5, 5, (page[-1].create_time, ids[4]))
     rest, last = await service.list_jobs(limit=1, next_token=token)
     assert [j.id for j in rest] == ids[5:] and last == ""
     newest, _ = await service.list_jobs(limit=2, reverse=True)

@@ -209,8 +209,9 @@ class JobService:
             except InvalidPagingToken as exc:
                 raise BacalhauError(str(exc), code="InternalError", component="APIServer", status=400) from exc
             order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
+            after = token.after
         else:
-            offset = 0
+            offset, after = 0, None
         if order_by in ("", "created_at"):
             column = "create_time"
         elif order_by == "modified_at":
@@ -228,11 +229,14 @@ class JobService:
             reverse=reverse,
             offset=offset,
             limit=limit,
+            after=after,
             keep=keep,
         )
         token_out = ""
         if more:
-            token_out = PagingToken(order_by or "created_at", reverse, limit, offset + limit).encode()
+            last = jobs[-1]
+            position = (last.modify_time if column == "modify_time" else last.create_time, last.id)
+            token_out = PagingToken(order_by or "created_at", reverse, limit, offset + limit, position).encode()
         return jobs, token_out
 
     async def executions(

@@ -386,12 +386,23 @@ class JobStore:
         reverse: bool = False,
         offset: int = 0,
         limit: int = 0,
+        after: tuple[int, str] | None = None,
         keep: Callable[[Job], bool] | None = None,
     ) -> tuple[list[Job], bool]:
-        """A page of jobs and whether more follow. ``keep`` filters in order (used for label selectors)."""
+        """A page of jobs and whether more follow: those after the ``after`` (sort key, ID) position when given,
+        else from ``offset``. ``keep`` filters in order (used for label selectors)."""
         column = "modify_time" if order_by == "modify_time" else "create_time"
         direction = "DESC" if reverse else "ASC"
-        where, args = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
+        conditions: list[str] = []
+        args: list[Any] = []
+        if namespace:
+            conditions.append("namespace = ?")
+            args.append(namespace)
+        if after is not None:
+            conditions.append(f"({column}, id) {'<' if reverse else '>'} (?, ?)")
+            args += list(after)
+            offset = 0
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT body FROM jobs {where} ORDER BY {column} {direction}, id {direction}"
 
         def query(conn: sqlite3.Connection) -> tuple[list[Job], bool]:
