@@ -176,6 +176,7 @@ class Node:
                     local_publisher_address=config.publishers.types.local.address,
                     local_publisher_port=config.publishers.types.local.port,
                     log_retention=parse_duration(config.compute.logs.retention),
+                    disabled_engines=list(config.engines.disabled),
                     token=config.compute.auth.token or config.orchestrator.auth.token,
                 )
             )

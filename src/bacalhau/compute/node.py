@@ -12,6 +12,7 @@ from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.capacity import AllocatedCapacity, CapacityTracker, allocate, machine_resources
 from bacalhau.compute.connection import ConnectionConfig, OrchestratorConnection
 from bacalhau.compute.executors import default_executors
+from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs import default_inputs
 from bacalhau.compute.logs import LogServer, LogStore
@@ -43,6 +44,7 @@ class ComputeConfig:
     local_publisher_address: str = "127.0.0.1"
     local_publisher_port: int = 6001
     log_retention: float = 3600.0
+    disabled_engines: list[str] = field(default_factory=list)
     token: str = ""
     durable: bool = True
 
@@ -52,7 +54,7 @@ class ComputeNode:
         self.config = config
         root = config.data_dir / "compute"
         self.store = ExecutionStore(root / "executions.db", durable=config.durable)
-        self.executors = default_executors()
+        self.executors = default_executors(config.node_id, config.disabled_engines)
         self.inputs = default_inputs()
         self.local_publisher = LocalPublisher(
             root / "results" / "local-publisher", config.local_publisher_address, config.local_publisher_port
@@ -81,6 +83,11 @@ class ComputeNode:
 
     async def start(self) -> None:
         await self.store.open()
+        docker = self.executors.get("docker")
+        if isinstance(docker, DockerExecutor):
+            removed = await asyncio.to_thread(docker.remove_leftovers)
+            if removed:
+                log.info("removed %d containers left by an earlier run of this node", removed)
         await self.local_publisher.start()
         await self._recover()
         self.connection.start()

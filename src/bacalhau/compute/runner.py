@@ -31,6 +31,7 @@ SUMMARY_LIMIT = 2048  # bytes of stdout/stderr returned in RunOutput, as the ori
 TOPIC_INPUTS = "Downloading Inputs"
 TOPIC_RUNNING = "Running Execution"
 TOPIC_PUBLISHING = "Publishing Results"
+TOPIC_PREPARING = "Preparing Environment"
 TIMEOUT_HINT = "Increase the task timeout or allocate more resources"
 
 
@@ -162,6 +163,10 @@ class ExecutionRunner:
             resources=resources,
             network=task.network_config,
         )
+        try:
+            await executor.prepare(request, lambda event: self._report_events(execution, event))
+        except ExecutorError as exc:
+            raise ExecutionFailed(str(exc), TOPIC_PREPARING) from None
         timeout = 0 if job.is_long_running else task.timeouts_config.effective_execution_timeout()
         try:
             if timeout > 0:
@@ -227,6 +232,13 @@ class ExecutionRunner:
             tx.report(messages.wrap(progress))
 
         await self._store.transact(change)
+
+    async def _report_events(self, execution: Execution, *events: Event) -> None:
+        """Progress worth showing in the job's history (e.g. an image pull), without a state change."""
+        report = messages.ExecutionProgress(
+            execution_id=execution.id, job_id=execution.job_id, state=ExecutionStateType.RUNNING, events=list(events)
+        )
+        await self._store.transact(lambda tx: tx.report(messages.wrap(report)))
 
     async def _complete(self, execution: Execution, run_output: RunCommandResult, published: SpecConfig) -> None:
         def change(tx: ComputeTx) -> None:

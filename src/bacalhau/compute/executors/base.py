@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from bacalhau.models.history import Event
 from bacalhau.models.resources import Resources
 from bacalhau.models.spec import NetworkConfig, ResultPath, SpecConfig
+
+Reporter = Callable[[Event], Awaitable[None]]
 
 
 class ExecutorError(Exception):
@@ -64,5 +68,9 @@ class Executor(Protocol):
     def is_installed(self) -> bool: ...
 
     def validate(self, engine: SpecConfig) -> list[str]: ...
+
+    async def prepare(self, request: RunRequest, report: Reporter) -> None:
+        """Get ready before the execution's timeout starts (e.g. pull an image); ``report`` records progress."""
+        ...
 
     async def run(self, request: RunRequest) -> RunOutcome: ...

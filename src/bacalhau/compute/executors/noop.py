@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bacalhau.compute.executors.base import RunOutcome, RunRequest
+from bacalhau.compute.executors.base import Reporter, RunOutcome, RunRequest
 from bacalhau.models.spec import SpecConfig
 
 
@@ -14,6 +14,9 @@ class NoopExecutor:
 
     def validate(self, engine: SpecConfig) -> list[str]:
         return []
+
+    async def prepare(self, request: RunRequest, report: Reporter) -> None:
+        return
 
     async def run(self, request: RunRequest) -> RunOutcome:
         (request.results_dir / "stdout").write_bytes(b"")

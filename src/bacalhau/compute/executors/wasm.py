@@ -20,7 +20,7 @@ from pathlib import Path
 
 import wasmtime
 
-from bacalhau.compute.executors.base import ExecutorError, Mount, RunOutcome, RunRequest
+from bacalhau.compute.executors.base import ExecutorError, Mount, Reporter, RunOutcome, RunRequest
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.spec import SpecConfig
 
@@ -57,6 +57,9 @@ class WasmExecutor:
 
     def validate(self, engine: SpecConfig) -> list[str]:
         return WasmParams(engine).errors()
+
+    async def prepare(self, request: RunRequest, report: Reporter) -> None:
+        return
 
     async def run(self, request: RunRequest) -> RunOutcome:
         params = WasmParams(request.engine)
