@@ -12,6 +12,7 @@ from bacalhau import __version__
 from bacalhau.cli.agent import agent_group, version_command
 from bacalhau.cli.context import CliContext
 from bacalhau.cli.devstack import devstack_command
+from bacalhau.cli.docker import docker_group
 from bacalhau.cli.job import job_group
 from bacalhau.cli.node import node_group
 from bacalhau.cli.serve import serve_command
@@ -68,6 +69,7 @@ cli.add_command(serve_command)
 cli.add_command(devstack_command)
 cli.add_command(job_group)
 cli.add_command(wasm_group)
+cli.add_command(docker_group)
 cli.add_command(agent_group)
 cli.add_command(node_group)
 cli.add_command(version_command)

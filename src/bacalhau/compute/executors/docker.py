@@ -34,6 +34,7 @@ LABEL_EXECUTOR = "bacalhau-executor"
 LABEL_JOB = "bacalhau-jobID"
 LABEL_EXECUTION = "bacalhau-executionID"
 STOP_GRACE = 10
+KILLED = 137  # 128 + SIGKILL
 TOPIC_PULL = "Preparing Environment"
 
 
@@ -151,7 +152,7 @@ class DockerExecutor:
             ]
             status = await asyncio.shield(asyncio.to_thread(container.wait))
             await asyncio.to_thread(container.reload)
-            return self._outcome(container, status)
+            return self._outcome(container, status, limited=bool(request.resources.memory))
         except asyncio.CancelledError:
             await asyncio.to_thread(_stop, container)
             raise
@@ -202,11 +203,11 @@ class DockerExecutor:
             raise ExecutorError(f"docker could not create the container: {_reason(exc)}") from None
 
     @staticmethod
-    def _outcome(container: Container, status: Mapping[str, Any]) -> RunOutcome:
+    def _outcome(container: Container, status: Mapping[str, Any], *, limited: bool) -> RunOutcome:
+        """A SIGKILL we did not send, under a memory limit, is the limit (Podman does not always set OOMKilled)."""
         code = int(status.get("StatusCode", -1))
-        with contextlib.suppress(DockerException):
-            if container.attrs.get("State", {}).get("OOMKilled"):
-                return RunOutcome(exit_code=code, error="memory limit exceeded")
+        if container.attrs.get("State", {}).get("OOMKilled") or (limited and code == KILLED):
+            return RunOutcome(exit_code=code, error="memory limit exceeded")
         error = status.get("Error") or {}
         message = error.get("Message") if isinstance(error, dict) else ""
         return RunOutcome(exit_code=code, error=str(message or ""))

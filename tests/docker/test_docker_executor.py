@@ -1,0 +1,144 @@
+"""The Docker engine against a real Docker-compatible API (Podman): output, exit codes, mounts, env, limits,
+networks, timeouts, stops, and no container left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import docker
+from bacalhau.compute.executors.base import ExecutorError, Mount, RunOutcome, RunRequest
+from bacalhau.compute.executors.docker import DockerExecutor
+from bacalhau.models.history import Event
+from bacalhau.models.resources import Resources
+from bacalhau.models.spec import Network, NetworkConfig, ResultPath, SpecConfig
+from tests.docker.conftest import IMAGE, containers_labelled
+
+NODE = "n-docker-test"
+
+
+def request(tmp_path: Path, *command: str, **extra: Any) -> RunRequest:
+    params: dict[str, Any] = {"Image": IMAGE, "Parameters": list(command), **extra.pop("params", {})}
+    results = tmp_path / "results"
+    results.mkdir(exist_ok=True)
+    return RunRequest(
+        execution_id=f"e-{time.monotonic_ns()}",
+        job_id="j-docker",
+        engine=SpecConfig(type="docker", params=params),
+        results_dir=results,
+        work_dir=tmp_path / "work",
+        **extra,
+    )
+
+
+async def run(executor: DockerExecutor, req: RunRequest) -> RunOutcome:
+    events: list[Event] = []
+
+    async def report(event: Event) -> None:
+        events.append(event)
+
+    await executor.prepare(req, report)
+    return await executor.run(req)
+
+
+@pytest.fixture
+def executor(engine: docker.DockerClient) -> DockerExecutor:
+    return DockerExecutor(NODE)
+
+
+async def test_output_and_exit_code(executor: DockerExecutor, tmp_path: Path, engine: docker.DockerClient) -> None:
+    req = request(tmp_path, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert await run(executor, req) == RunOutcome(exit_code=3)
+    assert (req.results_dir / "stdout").read_text() == "out\n"
+    assert (req.results_dir / "stderr").read_text() == "err\n"
+    assert containers_labelled(engine, f"bacalhau-executor={NODE}") == []
+
+
+async def test_inputs_outputs_env_and_workdir(executor: DockerExecutor, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("hello")
+    script = 'cat /data/in.txt > /outputs/copy.txt; echo "$GREETING" > /outputs/env.txt; pwd; touch /data/x || echo ro'
+    req = request(
+        tmp_path, "sh", "-c", script,
+        params={"WorkingDirectory": "/tmp", "EnvironmentVariables": ["GREETING=hi"]},
+        inputs=[Mount(data, "/data")],
+        outputs=[ResultPath(name="outputs", path="/outputs")],
+        env={"BACALHAU_JOB_ID": "j-docker"},
+    )  # fmt: skip
+    assert (await run(executor, req)).exit_code == 0
+    assert (req.results_dir / "outputs" / "copy.txt").read_text() == "hello"
+    assert (req.results_dir / "outputs" / "env.txt").read_text() == "hi\n"
+    assert (req.results_dir / "stdout").read_text().splitlines()[0] == "/tmp"
+    assert "ro" in (req.results_dir / "stdout").read_text()
+    assert not (data / "x").exists()
+
+
+async def test_a_read_write_input_can_be_written(executor: DockerExecutor, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    req = request(tmp_path, "sh", "-c", "echo written > /data/new.txt", inputs=[Mount(data, "/data", read_write=True)])
+    assert (await run(executor, req)).exit_code == 0
+    assert (data / "new.txt").read_text() == "written\n"
+
+
+async def test_memory_limit_is_enforced(executor: DockerExecutor, tmp_path: Path) -> None:
+    req = request(tmp_path, "dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1",
+                  resources=Resources(memory=32 * 1024 * 1024))  # fmt: skip
+    outcome = await run(executor, req)
+    assert outcome.error == "memory limit exceeded"
+
+
+@pytest.mark.parametrize(("network", "expect"), [(Network.NONE, "lo"), (Network.HOST, "eth")])
+async def test_network_modes(executor: DockerExecutor, tmp_path: Path, network: Network, expect: str) -> None:
+    req = request(tmp_path, "sh", "-c", "ls /sys/class/net", network=NetworkConfig(type=network))
+    assert (await run(executor, req)).exit_code == 0
+    interfaces = (req.results_dir / "stdout").read_text().split()
+    if network == Network.NONE:
+        assert interfaces == ["lo"]
+    else:
+        assert len(interfaces) > 1
+
+
+async def test_cancelling_stops_and_removes_the_container(
+    executor: DockerExecutor, tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    req = request(tmp_path, "sleep", "600")
+    task = asyncio.ensure_future(run(executor, req))
+    label = f"bacalhau-executionID={req.execution_id}"
+    for _ in range(200):
+        if containers_labelled(engine, label):
+            break
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 20
+    assert containers_labelled(engine, label) == []
+
+
+async def test_a_missing_image_is_a_clear_error(executor: DockerExecutor, tmp_path: Path) -> None:
+    req = request(tmp_path, "true", params={"Image": "localhost/no-such-image:1"})
+    with pytest.raises(ExecutorError, match=r"could not pull image localhost/no-such-image:1|not found"):
+        await run(executor, req)
+
+
+def test_parameters_are_validated(executor: DockerExecutor) -> None:
+    assert executor.validate(SpecConfig(type="docker", params={})) == ["docker engine requires Image"]
+    problems = executor.validate(
+        SpecConfig(
+            type="docker", params={"Image": "x", "WorkingDirectory": "rel", "EnvironmentVariables": ["BACALHAU_X=1"]}
+        )
+    )
+    assert len(problems) == 2
+
+
+def test_leftover_containers_of_this_node_are_removed(executor: DockerExecutor, engine: docker.DockerClient) -> None:
+    engine.containers.create(IMAGE, ["true"], labels={"bacalhau-executor": NODE})
+    assert executor.remove_leftovers() == 1
+    assert containers_labelled(engine, f"bacalhau-executor={NODE}") == []
