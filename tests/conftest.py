@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +132,15 @@ class ServeProcess:
             self.process.wait(10)
 
     def cli(
-        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+        unset: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
-        """Run the ``bacalhau`` CLI against this node."""
-        env = self.env()
+        """Run the ``bacalhau`` CLI against this node (without the ``unset`` environment variables)."""
+        env = {key: value for key, value in self.env().items() if key not in unset}
         env["BACALHAU_API_PORT"] = str(self.port)
         result = subprocess.run(
             [sys.executable, "-m", "bacalhau", *args],
@@ -171,3 +179,61 @@ def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProce
     node = ServeProcess(tmp_path_factory.mktemp("shared") / "node", "--orchestrator", "--compute").start()
     yield node
     node.stop()
+
+
+@dataclass
+class S3Bucket:
+    """A fresh bucket on the session's moto S3 server, with a boto3 client for arranging and checking objects."""
+
+    endpoint: str
+    name: str
+    client: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a ``bacalhau serve`` process needs to reach this S3 server."""
+        return {key: os.environ[key] for key in S3_CREDENTIALS}
+
+    def put(self, key: str, body: bytes) -> str:
+        """Store an object; returns its version ID (buckets are versioned)."""
+        return str(self.client.put_object(Bucket=self.name, Key=key, Body=body)["VersionId"])
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.name, Key=key)["Body"].read())
+
+    def keys(self) -> list[str]:
+        response = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(item["Key"] for item in response.get("Contents", []))
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 HTTP endpoint (moto) on a loopback port chosen by the kernel."""
+    from moto.server import ThreadedMotoServer  # imported here: only S3 tests pay for loading moto
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
+    import boto3
+
+    for key, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    name = f"bucket-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return S3Bucket(s3_endpoint, name, client)

@@ -91,12 +91,18 @@ class LogsSection(WireModel):
     retention: str = "1h"
 
 
+class EnvSection(WireModel):
+    allow_list: list[str] = Field(default_factory=list)
+
+
 class ComputeSection(WireModel):
     enabled: bool = False
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
     auth: AuthSection = Field(default_factory=AuthSection)
     heartbeat: HeartbeatSection = Field(default_factory=HeartbeatSection)
     allocated_capacity: CapacitySection = Field(default_factory=CapacitySection)
+    allow_listed_local_paths: list[str] = Field(default_factory=list)
+    env: EnvSection = Field(default_factory=EnvSection)
     logs: LogsSection = Field(default_factory=LogsSection)
 
 
@@ -105,8 +111,14 @@ class LocalPublisherSection(WireModel):
     port: int = 6001
 
 
+class S3PublisherSection(WireModel):
+    pre_signed_url_disabled: bool = Field(default=False, alias="PreSignedURLDisabled")
+    pre_signed_url_expiration: str = Field(default="1h", alias="PreSignedURLExpiration")
+
+
 class PublisherTypesSection(WireModel):
     local: LocalPublisherSection = Field(default_factory=LocalPublisherSection)
+    s3: S3PublisherSection = Field(default_factory=S3PublisherSection, alias="S3")
 
 
 class PublishersSection(WireModel):
@@ -116,6 +128,12 @@ class PublishersSection(WireModel):
 
 class DisabledSection(WireModel):
     disabled: list[str] = Field(default_factory=list)
+
+
+class InputSourcesSection(WireModel):
+    disabled: list[str] = Field(default_factory=list)
+    max_retry_count: int = 3
+    max_download_size: str = "10gb"
 
 
 class ResourcesDefaults(WireModel):
@@ -170,7 +188,7 @@ class BacalhauConfig(WireModel):
     compute: ComputeSection = Field(default_factory=ComputeSection)
     labels: dict[str, str] = Field(default_factory=dict)
     publishers: PublishersSection = Field(default_factory=PublishersSection)
-    input_sources: DisabledSection = Field(default_factory=DisabledSection)
+    input_sources: InputSourcesSection = Field(default_factory=InputSourcesSection)
     engines: DisabledSection = Field(default_factory=DisabledSection)
     job_defaults: JobDefaultsSection = Field(default_factory=JobDefaultsSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)

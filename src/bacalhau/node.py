@@ -23,6 +23,7 @@ from bacalhau.errors import BacalhauError
 from bacalhau.identity import node_identity
 from bacalhau.lib.httpserver import HttpServer, bind
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
+from bacalhau.models.resources import parse_bytes
 from bacalhau.orchestrator.jobs import TaskDefaults
 from bacalhau.orchestrator.nodes import NodeManagerConfig
 from bacalhau.orchestrator.scheduler import SchedulerConfig
@@ -159,6 +160,8 @@ class Node:
                 scheduler=SchedulerConfig(max_retries=config.orchestrator.scheduler.max_retries),
                 housekeeping_interval=parse_duration(config.orchestrator.scheduler.housekeeping_interval),
                 job_defaults=_job_defaults(config),
+                presign_results=not config.publishers.types.s3.pre_signed_url_disabled,
+                presign_expiration=int(parse_duration(config.publishers.types.s3.pre_signed_url_expiration)),
             )
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)
@@ -177,6 +180,12 @@ class Node:
                     local_publisher_port=config.publishers.types.local.port,
                     log_retention=parse_duration(config.compute.logs.retention),
                     disabled_engines=list(config.engines.disabled),
+                    disabled_inputs=list(config.input_sources.disabled),
+                    disabled_publishers=list(config.publishers.disabled),
+                    allow_listed_local_paths=list(config.compute.allow_listed_local_paths),
+                    env_allow_list=list(config.compute.env.allow_list),
+                    max_download_bytes=parse_bytes(config.input_sources.max_download_size.lower()),
+                    download_retries=config.input_sources.max_retry_count,
                     token=config.compute.auth.token or config.orchestrator.auth.token,
                 )
             )

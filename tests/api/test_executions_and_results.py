@@ -22,10 +22,11 @@ def execution_items(base_url: str, job_id: str, **params: Any) -> list[dict[str,
 
 @pytest.fixture(scope="module")
 def retried_job(base_url: str, wasm: Callable[[str], bytes]) -> str:
-    """A job with two executions: one of its inputs cannot be fetched (a data URL without a comma), a retryable
-    failure, so the job is retried once on the same node before it fails."""
-    job = wasm_job(wasm("hello"), inputs={"/data/broken": b""}, Namespace=unique("retried"))
-    job["Tasks"][0]["InputSources"][1]["Source"]["Params"]["URL"] = "data:no-comma"
+    """A job with two executions: its S3 input's endpoint refuses connections, a failure that another attempt could
+    get past, so the job is retried on the same node before it fails."""
+    job = wasm_job(wasm("hello"), Namespace=unique("retried"))
+    unreachable = {"Bucket": "data", "Key": "input.txt", "Endpoint": "http://127.0.0.1:9"}
+    job["Tasks"][0]["InputSources"].append({"Source": {"Type": "s3", "Params": unreachable}, "Target": "/data"})
     job_id = submit(base_url, job)
     finish(base_url, job_id, "Failed")
     assert len(execution_items(base_url, job_id)) >= 2, "this check needs a job with at least two executions"

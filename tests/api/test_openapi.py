@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -43,7 +43,7 @@ def test_every_operation_conforms_to_the_document(fuzz_node: ServeProcess) -> No
         @given(case=operation.as_strategy())
         @settings(
             max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-            suppress_health_check=list(HealthCheck),
+            suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
         )  # fmt: skip
         def conforms(case: schemathesis.Case) -> None:
             case.call_and_validate(timeout=10, checks=CHECKS)

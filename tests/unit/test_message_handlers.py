@@ -17,6 +17,7 @@ from bacalhau.compute.inputs.inline import InlineInput
 from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
+from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import Job
@@ -113,10 +114,14 @@ async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
             executors,
             inputs,
             publishers,
-            RunnerConfig(tmp_path / "executions", LogStore(tmp_path / "executions", tmp_path / "logs", 60)),
+            RunnerConfig(
+                tmp_path / "executions", LogStore(tmp_path / "executions", tmp_path / "logs", 60), EnvResolver([])
+            ),
         )
         buffer = ExecutorBuffer(runner, CapacityTracker(maximum))
-        handler = OrchestratorMessageHandler(store, Bidder(executors, inputs, publishers, maximum), buffer)
+        handler = OrchestratorMessageHandler(
+            store, Bidder(executors, inputs, publishers, maximum, EnvResolver([])), buffer
+        )
         job = Job.model_validate(
             {"ID": "j-1", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import httpx
@@ -89,6 +89,45 @@ def _merge(source: Path, target: Path) -> None:
         shutil.copy2(path, destination)
 
 
+def _fetch(result: SpecConfig, raw_dir: Path, fallback_name: str, deadline: float, show_progress: bool) -> Path:
+    """Bring one published result into ``raw_dir``; returns the file or folder it became."""
+    if result.is_type("urlDownload") or result.is_type("s3PreSigned"):
+        url = str(result.param("URL") or result.param("PreSignedURL") or "")
+        target = raw_dir / (Path(urlparse(url).path).name or fallback_name)
+        _download(url, target, deadline, show_progress)
+        return target
+    if result.is_type("s3"):
+        return _download_s3(result, raw_dir, fallback_name)
+    raise DownloadError(f"no downloader for results of type {result.type!r}")
+
+
+def _download_s3(result: SpecConfig, raw_dir: Path, fallback_name: str) -> Path:
+    """An ``s3`` result the orchestrator did not pre-sign, fetched with this machine's own AWS credentials."""
+    from bacalhau.lib import s3client  # boto3 is slow to import and only needed here
+
+    bucket, key = str(result.param("Bucket", "")), str(result.param("Key", ""))
+    try:
+        s3 = s3client.client(result)
+        if not key.endswith("/"):
+            target = raw_dir / (PurePosixPath(key).name or fallback_name)
+            s3.download_file(bucket, key, str(target))
+            return target
+        folder = raw_dir / (PurePosixPath(key).name or fallback_name)
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Contents", []):
+                path = folder / item["Key"].removeprefix(key)
+                if item["Key"].endswith("/") or not path.resolve().is_relative_to(folder.resolve()):
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, item["Key"], str(path))
+        return folder
+    except s3client.S3Error as exc:
+        raise DownloadError(
+            f"downloading s3://{bucket}/{key} failed: {s3client.describe(exc)}",
+            hint="results published to S3 without a pre-signed URL are read with this machine's AWS credentials",
+        ) from None
+
+
 def download_results(
     results: list[SpecConfig], output_dir: Path, *, raw: bool, timeout: float, show_progress: bool
 ) -> None:
@@ -97,13 +136,8 @@ def download_results(
     deadline = time.monotonic() + timeout
     folders = []
     for index, result in enumerate(results):
-        if result.type not in ("urlDownload", "s3PreSigned"):
-            raise DownloadError(f"no downloader for results of type {result.type!r}")
-        url = str(result.param("URL") or result.param("PreSignedURL") or "")
-        name = Path(urlparse(url).path).name or f"result-{index}"
-        target = raw_dir / name
-        _download(url, target, deadline, show_progress)
-        folders.append(_unpack(target) if name.endswith((".tar.gz", ".tgz")) else target)
+        target = _fetch(result, raw_dir, f"result-{index}", deadline, show_progress)
+        folders.append(_unpack(target) if target.name.endswith((".tar.gz", ".tgz")) else target)
     if raw:
         return
     for folder in folders:

@@ -12,6 +12,7 @@ from bacalhau.compute.capacity import task_usage
 from bacalhau.compute.executors.base import Executor
 from bacalhau.compute.inputs.base import InputProvider
 from bacalhau.compute.publishers.base import Publisher
+from bacalhau.compute.secrets import EnvResolver
 from bacalhau.models.execution import Execution
 from bacalhau.models.resources import Resources
 
@@ -30,7 +31,9 @@ class Bidder:
         inputs: dict[str, InputProvider],
         publishers: dict[str, Publisher],
         maximum: Resources,
+        env: EnvResolver,
     ) -> None:
+        self._env = env
         self._executors = executors
         self._inputs = inputs
         self._publishers = publishers
@@ -55,6 +58,7 @@ class Bidder:
             kind = source.source.type if source.source else ""
             if kind not in self._inputs:
                 reasons.append(f"node does not support input source {kind}")
+        reasons += self._env.problems(task.env)
         requested, errors = task.resources_config.parse()
         reasons += errors
         usage = task_usage(requested)

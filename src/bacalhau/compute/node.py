@@ -19,7 +19,9 @@ from bacalhau.compute.logs import LogServer, LogStore
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.publishers.s3results import S3Publisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
+from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.job import JobType
@@ -45,6 +47,12 @@ class ComputeConfig:
     local_publisher_port: int = 6001
     log_retention: float = 3600.0
     disabled_engines: list[str] = field(default_factory=list)
+    disabled_inputs: list[str] = field(default_factory=list)
+    disabled_publishers: list[str] = field(default_factory=list)
+    allow_listed_local_paths: list[str] = field(default_factory=list)
+    env_allow_list: list[str] = field(default_factory=list)
+    max_download_bytes: int = 10 * 10**9
+    download_retries: int = 3
     token: str = ""
     durable: bool = True
 
@@ -55,20 +63,33 @@ class ComputeNode:
         root = config.data_dir / "compute"
         self.store = ExecutionStore(root / "executions.db", durable=config.durable)
         self.executors = default_executors(config.node_id, config.disabled_engines)
-        self.inputs = default_inputs()
+        self.inputs = default_inputs(
+            allow_listed_paths=config.allow_listed_local_paths,
+            max_download_bytes=config.max_download_bytes,
+            retries=config.download_retries,
+            disabled=config.disabled_inputs,
+        )
         self.local_publisher = LocalPublisher(
             root / "results" / "local-publisher", config.local_publisher_address, config.local_publisher_port
         )
-        self.publishers: dict[str, Publisher] = {"noop": NoopPublisher(), "local": self.local_publisher}
+        off = {name.lower() for name in config.disabled_publishers}
+        publishers: list[Publisher] = [NoopPublisher(), self.local_publisher, S3Publisher(config.node_id)]
+        self.publishers = {p.name: p for p in publishers if p.name.lower() not in off}
         self.maximum = allocate(machine_resources(root), config.allocated)
         self.capacity = CapacityTracker(self.maximum)
         self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
         runner = ExecutionRunner(
-            self.store, self.executors, self.inputs, self.publishers, RunnerConfig(root / "executions", self.logs)
+            self.store,
+            self.executors,
+            self.inputs,
+            self.publishers,
+            RunnerConfig(root / "executions", self.logs, EnvResolver(config.env_allow_list)),
         )
         self.buffer = ExecutorBuffer(runner, self.capacity)
         self.handler = OrchestratorMessageHandler(
-            self.store, Bidder(self.executors, self.inputs, self.publishers, self.maximum), self.buffer
+            self.store,
+            Bidder(self.executors, self.inputs, self.publishers, self.maximum, EnvResolver(config.env_allow_list)),
+            self.buffer,
         )
         self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished)
         self.connection = OrchestratorConnection(
@@ -88,7 +109,8 @@ class ComputeNode:
             removed = await asyncio.to_thread(docker.remove_leftovers)
             if removed:
                 log.info("removed %d containers left by an earlier run of this node", removed)
-        await self.local_publisher.start()
+        if "local" in self.publishers:
+            await self.local_publisher.start()
         await self._recover()
         self.connection.start()
         self._janitor = spawn(self._prune_logs(), "prune-logs")

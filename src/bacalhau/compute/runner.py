@@ -17,6 +17,7 @@ from bacalhau.compute.executors.base import Executor, ExecutorError, Mount, RunO
 from bacalhau.compute.inputs.base import InputError, InputProvider
 from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.base import Publisher, PublishError
+from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
@@ -64,6 +65,7 @@ class ExecutionFailed(Exception):
 class RunnerConfig:
     executions_dir: Path
     logs: LogStore
+    env: EnvResolver
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -151,6 +153,10 @@ class ExecutionRunner:
         if executor is None:
             raise ExecutionFailed(f"engine {task.engine_spec.type} is not supported by this node", TOPIC_RUNNING)
         resources, _ = task.resources_config.parse()
+        try:
+            task_env = self._config.env.resolve(task.env)
+        except ValueError as exc:
+            raise ExecutionFailed(str(exc), TOPIC_PREPARING) from None
         request = RunRequest(
             execution_id=execution.id,
             job_id=job.id,
@@ -159,7 +165,7 @@ class ExecutionRunner:
             work_dir=work_dir,
             inputs=mounts,
             outputs=list(task.result_paths),
-            env={**task.env, **system_env(execution, job)},
+            env={**task_env, **system_env(execution, job)},
             resources=resources,
             network=task.network_config,
         )
@@ -214,7 +220,7 @@ class ExecutionRunner:
                 return await provider.prepare(source, dest)
             except InputError as exc:
                 raise ExecutionFailed(
-                    f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS, retryable=True
+                    f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS, retryable=exc.retryable
                 ) from None
 
         return list(await asyncio.gather(*(prepare(i) for i in range(len(job.task.input_sources)))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,10 +74,17 @@ def validation_error(messages: list[str]) -> BacalhauError:
 
 
 class JobService:
-    def __init__(self, store: JobStore, orchestrator_id: str, defaults: dict[str, TaskDefaults]) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        orchestrator_id: str,
+        defaults: dict[str, TaskDefaults],
+        transform_result: Callable[[SpecConfig], SpecConfig] = lambda result: result,
+    ) -> None:
         self._store = store
         self._orchestrator_id = orchestrator_id
         self._defaults = defaults
+        self._transform_result = transform_result
 
     # ---- writes
     async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
@@ -333,8 +341,9 @@ class JobService:
                 status=500,
             )
         executions = await self._store.get_executions(job.id)
-        return [
+        published = [
             e.published_result
             for e in executions
             if e.state == ExecutionStateType.COMPLETED and e.published_result.type
         ]
+        return [await asyncio.to_thread(self._transform_result, result) for result in published]

@@ -20,6 +20,7 @@ from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
+from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
@@ -37,6 +38,8 @@ class OrchestratorConfig:
     node_manager: NodeManagerConfig = field(default_factory=NodeManagerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     job_defaults: dict[str, TaskDefaults] = field(default_factory=dict)
+    presign_results: bool = True
+    presign_expiration: int = 3600
 
 
 class Orchestrator:
@@ -48,7 +51,8 @@ class Orchestrator:
         self.tracker = CapacityTracker()
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
         self.broker = EvaluationBroker()
-        self.jobs = JobService(self.store, node_info.node_id, config.job_defaults)
+        transform = ResultTransformer(presign=config.presign_results, expires_in=config.presign_expiration)
+        self.jobs = JobService(self.store, node_info.node_id, config.job_defaults, transform)
         self.schedulers: dict[str, Scheduler] = schedulers(self.store, self.nodes, self.selector, config.scheduler)
         self._endpoint: ComputeEndpoint | None = None
         self.logs: LogProxy | None = None

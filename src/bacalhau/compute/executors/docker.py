@@ -20,11 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
+import docker
 from bacalhau.compute.executors.base import ExecutorError, RunOutcome, RunRequest
+from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.history import Event
 from bacalhau.models.spec import Network, SpecConfig
 
@@ -122,7 +123,7 @@ class DockerExecutor:
         await report(Event.new(TOPIC_PULL, f"Pulling image {image}"))
         started = time.monotonic()
         try:
-            await asyncio.to_thread(self.client.images.pull, image)
+            await run_in_daemon_thread(f"pull-{request.execution_id}", self.client.images.pull, image)
         except ImageNotFound:
             raise ExecutorError(
                 f"image {image} not found: check its name and tag, and that the registry has it"
@@ -150,7 +151,8 @@ class DockerExecutor:
                 _pump(container, stdout=True, target=request.results_dir / "stdout"),
                 _pump(container, stdout=False, target=request.results_dir / "stderr"),
             ]
-            status = await asyncio.shield(asyncio.to_thread(container.wait))
+            # its own thread: a wait lasts as long as the job, and would starve the shared pool
+            status = await asyncio.shield(run_in_daemon_thread(f"wait-{request.execution_id}", container.wait))
             await asyncio.to_thread(container.reload)
             return self._outcome(container, status, limited=bool(request.resources.memory))
         except asyncio.CancelledError:

@@ -1,11 +1,27 @@
-"""Input sources, by the type name used in job specs."""
+"""Input sources, by the type names used in job specs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bacalhau.compute.inputs.base import InputProvider
 from bacalhau.compute.inputs.inline import InlineInput
+from bacalhau.compute.inputs.localdir import LocalDirectoryInput
+from bacalhau.compute.inputs.s3objects import S3Input
+from bacalhau.compute.inputs.urldownload import UrlDownloadInput
 
 
-def default_inputs() -> dict[str, InputProvider]:
-    providers: list[InputProvider] = [InlineInput()]
-    return {p.name: p for p in providers if p.is_installed()}
+def default_inputs(
+    *, allow_listed_paths: list[str], max_download_bytes: int, retries: int, disabled: Iterable[str] = ()
+) -> dict[str, InputProvider]:
+    """The input sources this node offers: every installed one the configuration does not disable."""
+    off = {name.lower() for name in disabled}
+    local = LocalDirectoryInput(allow_listed_paths)
+    candidates: list[tuple[str, InputProvider]] = [
+        ("inline", InlineInput()),
+        ("urlDownload", UrlDownloadInput(max_bytes=max_download_bytes, retries=retries)),
+        ("localDirectory", local),
+        ("local", local),
+        ("s3", S3Input()),
+    ]
+    return {name: p for name, p in candidates if name.lower() not in off and p.is_installed()}

@@ -25,14 +25,14 @@ def parse_data_url(url: str) -> tuple[str, bytes]:
         return "text/plain", url.encode()
     header, sep, payload = url[5:].partition(",")
     if not sep:
-        raise InputError("inline data URL has no comma separating its header from its data")
+        raise InputError("inline data URL has no comma separating its header from its data", retryable=False)
     parts = header.split(";")
     media_type = parts[0] or "text/plain"
     if "base64" in parts[1:]:
         try:
             return media_type, base64.b64decode(payload, validate=False)
         except (binascii.Error, ValueError) as exc:
-            raise InputError(f"inline data is not valid base64: {exc}") from None
+            raise InputError(f"inline data is not valid base64: {exc}", retryable=False) from None
     return media_type, urllib.parse.unquote_to_bytes(payload)
 
 
@@ -57,7 +57,7 @@ class InlineInput:
             try:
                 await asyncio.to_thread(_extract, data, target_dir)
             except (tarfile.TarError, OSError, EOFError) as exc:
-                raise InputError(f"inline archive could not be unpacked: {exc}") from None
+                raise InputError(f"inline archive could not be unpacked: {exc}", retryable=False) from None
             return Mount(source=target_dir, target=source.target)
         target_file = dest / "inline"
         await asyncio.to_thread(target_file.write_bytes, data)
