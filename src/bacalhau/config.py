@@ -130,8 +130,17 @@ class DisabledSection(WireModel):
     disabled: list[str] = Field(default_factory=list)
 
 
+class IpfsSection(WireModel):
+    endpoint: str = ""
+
+
+class InputSourceTypesSection(WireModel):
+    ipfs: IpfsSection = Field(default_factory=IpfsSection, alias="IPFS")
+
+
 class InputSourcesSection(WireModel):
     disabled: list[str] = Field(default_factory=list)
+    types: InputSourceTypesSection = Field(default_factory=InputSourceTypesSection)
     max_retry_count: int = 3
     max_download_size: str = "10gb"
 

@@ -129,6 +129,9 @@ class Node:
         self._lock.acquire()
         try:
             await self._start()
+        except ValueError as exc:  # a setting that parsed as a string but means nothing (a duration, an address)
+            await self.stop()
+            raise BacalhauError(f"invalid configuration: {exc}", code="ConfigurationError") from None
         except BaseException:
             await self.stop()
             raise
@@ -186,6 +189,7 @@ class Node:
                     env_allow_list=list(config.compute.env.allow_list),
                     max_download_bytes=parse_bytes(config.input_sources.max_download_size.lower()),
                     download_retries=config.input_sources.max_retry_count,
+                    ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
                     token=config.compute.auth.token or config.orchestrator.auth.token,
                 )
             )

@@ -24,11 +24,13 @@ def taken_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def serve_once(data_dir: Path, *config: str) -> subprocess.CompletedProcess[str]:
+def serve_once(
+    data_dir: Path, *config: str, roles: tuple[str, ...] = ("--orchestrator",)
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "bacalhau", "--data-dir", str(data_dir), "-c", "API.Port=0"]
     for item in config:
         command += ["-c", item]
-    return subprocess.run([*command, "serve", "--orchestrator"], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*command, "serve", *roles], capture_output=True, text=True, timeout=60)
 
 
 def test_a_taken_nats_port_is_a_clear_error(tmp_path: Path, taken_port: int) -> None:
@@ -43,6 +45,24 @@ def test_a_taken_api_port_is_a_clear_error(tmp_path: Path, taken_port: int) -> N
     result = serve_once(tmp_path / "node", "Orchestrator.Port=0", f"API.Port={taken_port}")
     assert result.returncode == 1
     assert "cannot start the API server" in result.stderr and "--api-port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("Orchestrator.Scheduler.HousekeepingInterval=soon", "invalid configuration: invalid duration 'soon'"),
+        ("InputSources.Types.IPFS.Endpoint=localhost:5001", "IPFS endpoint 'localhost:5001' is neither a multiaddr"),
+        ("InputSources.MaxDownloadSize=lots", "invalid configuration:"),
+    ],
+)
+def test_meaningless_settings_are_clear_errors(tmp_path: Path, setting: str, message: str) -> None:
+    result = serve_once(
+        tmp_path / "node", "Orchestrator.Port=0", "Publishers.Types.Local.Port=0", setting,
+        roles=("--orchestrator", "--compute"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -53,6 +53,7 @@ class ComputeConfig:
     env_allow_list: list[str] = field(default_factory=list)
     max_download_bytes: int = 10 * 10**9
     download_retries: int = 3
+    ipfs_endpoint: str = ""
     token: str = ""
     durable: bool = True
 
@@ -67,6 +68,7 @@ class ComputeNode:
             allow_listed_paths=config.allow_listed_local_paths,
             max_download_bytes=config.max_download_bytes,
             retries=config.download_retries,
+            ipfs_endpoint=config.ipfs_endpoint,
             disabled=config.disabled_inputs,
         )
         self.local_publisher = LocalPublisher(

@@ -6,13 +6,19 @@ from collections.abc import Iterable
 
 from bacalhau.compute.inputs.base import InputProvider
 from bacalhau.compute.inputs.inline import InlineInput
+from bacalhau.compute.inputs.ipfs import IpfsInput
 from bacalhau.compute.inputs.localdir import LocalDirectoryInput
 from bacalhau.compute.inputs.s3objects import S3Input
 from bacalhau.compute.inputs.urldownload import UrlDownloadInput
 
 
 def default_inputs(
-    *, allow_listed_paths: list[str], max_download_bytes: int, retries: int, disabled: Iterable[str] = ()
+    *,
+    allow_listed_paths: list[str],
+    max_download_bytes: int,
+    retries: int,
+    ipfs_endpoint: str = "",
+    disabled: Iterable[str] = (),
 ) -> dict[str, InputProvider]:
     """The input sources this node offers: every installed one the configuration does not disable."""
     off = {name.lower() for name in disabled}
@@ -23,5 +29,6 @@ def default_inputs(
         ("localDirectory", local),
         ("local", local),
         ("s3", S3Input()),
+        ("ipfs", IpfsInput(ipfs_endpoint, max_bytes=max_download_bytes)),
     ]
     return {name: p for name, p in candidates if name.lower() not in off and p.is_installed()}
