@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ServeProcess
-from tests.helpers import executions, submit, wait_for_state, wasm_job
+from tests.helpers import executions, get_job, submit, wait_for_state, wasm_job
 
 pytestmark = pytest.mark.e2e
 
@@ -105,3 +107,22 @@ def test_wait_false_prints_only_the_id_and_a_failed_wait_exits_non_zero(
     waited = hybrid.cli("wasm", "run", str(module), "--timeout", "1", check=False)
     assert waited.returncode == 1
     assert "Error: job failed" in waited.stderr
+
+
+def test_job_logs_follow_prints_lines_while_the_job_runs(hybrid: ServeProcess, wasm: Callable[[str], bytes]) -> None:
+    job_id = submit(hybrid.url, wasm_job(wasm("ticker"), "5", "400"))
+    wait_for_state(hybrid.url, job_id, ("Running",))
+    env = hybrid.env() | {"BACALHAU_API_PORT": str(hybrid.port)}
+    with subprocess.Popen(
+        [sys.executable, "-m", "bacalhau", "job", "logs", "-f", job_id], env=env, stdout=subprocess.PIPE, text=True
+    ) as follower:
+        assert follower.stdout is not None
+        first = follower.stdout.readline()
+        assert first.startswith(("out 1", "err 1"))
+        assert get_job(hybrid.url, job_id)["Job"]["State"]["StateType"] == "Running", "the first line came live"
+        rest = follower.stdout.read()
+        assert follower.wait(30) == 0
+    lines = [first, *rest.splitlines(keepends=True)]
+    assert [line for line in lines if line.startswith("out")] == [f"out {i}\n" for i in range(1, 6)]
+    assert [line for line in lines if line.startswith("err")] == [f"err {i}\n" for i in range(1, 6)]
+    assert wait_for_state(hybrid.url, job_id)["State"]["StateType"] == "Completed"

@@ -21,6 +21,7 @@ from bacalhau.cli.output import (
     print_table,
     relative_time,
 )
+from bacalhau.cli.params import duration_seconds
 from bacalhau.cli.progress import follow_events, print_hints
 from bacalhau.client.http import ApiClient
 from bacalhau.errors import BacalhauError
@@ -393,8 +394,15 @@ def stop_job(job_id: str, quiet: bool) -> None:
     help="Write results here (it must exist); default ./job-<id>.",
 )
 @click.option("--raw", is_flag=True, help="Keep each result as downloaded, without merging.")
-@click.option("--download-timeout-secs", type=int, default=300, show_default=True)
-def get_results(job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: int) -> None:
+@click.option(
+    "--download-timeout-secs",
+    default="5m",
+    callback=duration_seconds,
+    metavar="DURATION",
+    show_default=True,
+    help="Give up if the download takes longer (a duration such as 90s or 10m, or seconds).",
+)
+def get_results(job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: float) -> None:
     job_id, _, inner_path = job_ref.partition("/")
     client = cli_context().client()
     click.echo(f"Fetching results of job '{job_id}'...", err=True)
