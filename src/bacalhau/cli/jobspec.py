@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
@@ -135,6 +136,28 @@ def _split_target(spec: str) -> tuple[str, str]:
     return spec, ""
 
 
+_S3_OPTIONS = {
+    "endpoint": "Endpoint",
+    "region": "Region",
+    "versionID": "VersionID",  # the original's spellings; matched without regard to case
+    "version-id": "VersionID",
+    "version_id": "VersionID",
+    "checksum-256": "ChecksumSHA256",
+    "checksum256": "ChecksumSHA256",
+    "checksum_256": "ChecksumSHA256",
+    "filter": "Filter",
+}
+
+
+def _go_bool(text: str) -> bool:
+    """Go's ``strconv.ParseBool``."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise SpecError(f"failed to parse read-write option: {text!r} is not a boolean")
+
+
 def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     options = options or {}
     if uri.startswith("ipfs://"):
@@ -143,19 +166,21 @@ def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str,
         return {"Type": "urlDownload", "Params": {"URL": uri}}
     if uri.startswith("s3://"):
         bucket, _, key = uri[len("s3://") :].partition("/")
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        for name, param in (
-            ("endpoint", "Endpoint"),
-            ("region", "Region"),
-            ("versionid", "VersionID"),
-            ("checksum-256", "ChecksumSHA256"),
-            ("filter", "Filter"),
-        ):
-            if name in options:
-                params[param] = options[name]
+        if not bucket:
+            raise SpecError(f"invalid s3 storage params in {uri!r}: bucket cannot be empty")
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key.lstrip("/")}
+        for name, setting in options.items():
+            param = next((p for option, p in _S3_OPTIONS.items() if option.lower() == name.lower()), None)
+            if param is None:
+                raise SpecError(f"unknown option {name!r} for storage s3: use {', '.join(sorted(set(_S3_OPTIONS)))}")
+            params[param] = setting
         return {"Type": "s3", "Params": params}
     if uri.startswith("file://"):
-        read_write = options.get("rw", "false").lower() in ("true", "1", "yes")
+        read_write = False
+        for name, setting in options.items():
+            if name.lower() not in ("rw", "read-write", "read_write", "readwrite"):
+                raise SpecError(f"unknown option {name!r} for storage file: use rw=true")
+            read_write = _go_bool(setting)
         return {"Type": "localDirectory", "Params": {"SourcePath": uri[len("file://") :], "ReadWrite": read_write}}
     if uri.startswith(("git://", "gitlfs://")):
         raise SpecError(f"unsupported storage schema in {uri!r}")
@@ -163,29 +188,36 @@ def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str,
 
 
 def parse_input(value: str, default_target: str = "/inputs") -> dict[str, Any]:
-    """``-i`` values: ``URI[:dst]`` or ``src=URI,dst=PATH[,opt=k=v...]``."""
-    if "=" in value.split(",")[0] and not value.startswith(("http://", "https://")):
-        fields: dict[str, str] = {}
-        options: dict[str, str] = {}
-        for part in value.split(","):
-            key, _, rest = part.partition("=")
-            key = key.strip().lower()
-            if key in ("opt", "option"):
-                name, _, option = rest.partition("=")
-                options[name.strip().lower()] = option
-            elif key in ("source", "src"):
-                fields["src"] = rest
-            elif key in ("target", "dst", "destination"):
-                fields["dst"] = rest
-            else:
-                raise SpecError(f"unknown input option {key!r} in {value!r}")
-        if "src" not in fields:
-            raise SpecError(f"input {value!r} has no source (src=...)")
-        uri, target = fields["src"], fields.get("dst", default_target)
-    else:
-        uri, target = _split_target(value)
-        options = {}
-        target = target or default_target
+    """``-i`` values, comma-separated fields as the original reads them: the first may be ``URI[:dst]``; the others
+    (or all) are ``src=URI``, ``dst=PATH`` and ``opt=name=value``, e.g. ``s3://bucket/data/,opt=region=eu-west-1``."""
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        raise SpecError(f"invalid input {value!r}") from None
+    uri, target = "", default_target
+    options: dict[str, str] = {}
+    for index, part in enumerate(fields):
+        key, sep, setting = part.partition("=")
+        if not sep or (index == 0 and "://" in key):
+            if index:
+                raise SpecError(f"invalid storage option: {part}. Must be a key=value pair")
+            uri, explicit_target = _split_target(part)
+            target = explicit_target or target
+            continue
+        key = key.strip().lower()
+        if key in ("source", "src"):
+            uri = setting
+        elif key in ("target", "dst", "destination"):
+            target = setting
+        elif key in ("opt", "option"):
+            name, _, option = setting.partition("=")
+            if name:
+                options[name.strip()] = option
+        else:
+            raise SpecError(f"unexpected key {key} in field {part}")
+    uri, target = uri.strip(" '\""), target.strip(" '\"")
+    if not uri:
+        raise SpecError(f"input {value!r} has no source: use URI[:target] or src=URI,dst=PATH")
     return {"Source": storage_source(uri, options), "Alias": uri, "Target": target}
 
 
