@@ -102,3 +102,33 @@ def test_inline_data_urls_in_specs(hybrid: ServeProcess, wasm: Callable[[str], b
     run = hybrid.cli("job", "run", "--id-only", input=json.dumps(job))
     [execution] = get_job(hybrid.url, run.stdout.strip(), include="executions")["Executions"]["Items"]
     assert execution["RunOutput"]["Stdout"] == "abc"
+
+
+def test_run_follow_streams_the_output(hybrid: ServeProcess, wasm: Callable[[str], bytes], tmp_path: Path) -> None:
+    module = tmp_path / "ticker.wasm"
+    module.write_bytes(wasm("ticker"))
+    result = hybrid.cli("wasm", "run", "-f", str(module), "--", "3", "50")
+    assert result.stdout.startswith("Job successfully submitted. Job ID: j-")
+    assert "Waiting for logs... (Enter Ctrl+C to exit at any time, your job will continue running):" in result.stdout
+    body = result.stdout.split("running):\n\n", 1)[1]
+    assert sorted(body.splitlines()) == ["err 1", "err 2", "err 3", "out 1", "out 2", "out 3"]
+
+
+def test_node_details_and_failure_exit_codes(
+    hybrid: ServeProcess, wasm: Callable[[str], bytes], tmp_path: Path
+) -> None:
+    hello = tmp_path / "hello.wasm"
+    hello.write_bytes(wasm("hello"))
+    detailed = hybrid.cli("wasm", "run", "--node-details", str(hello), "--", "x")
+    assert "\nJob Results By Node:\n• Node n-" in detailed.stdout
+    assert ": Hello, world! x\n" in detailed.stdout
+
+    spin = tmp_path / "spin.wasm"
+    spin.write_bytes(wasm("spin"))
+    failed = hybrid.cli("wasm", "run", "--timeout", "1", str(spin), check=False)
+    assert failed.returncode == 1
+    assert "Error: job failed" in failed.stderr
+    assert "bacalhau job describe" in failed.stdout, "the hints are printed all the same"
+    tolerated = hybrid.cli("wasm", "run", "--timeout", "1", "--ignore-job-failure", str(spin), check=False)
+    assert tolerated.returncode == 0
+    assert "Error: job failed" in tolerated.stderr

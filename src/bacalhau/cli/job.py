@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from bacalhau.cli.output import (
     relative_time,
 )
 from bacalhau.cli.params import duration_seconds
-from bacalhau.cli.progress import follow_events, print_hints
+from bacalhau.cli.progress import follow_events, print_hints, print_node_details
 from bacalhau.client.http import ApiClient
 from bacalhau.errors import BacalhauError
 from bacalhau.models.execution import Execution
@@ -63,6 +64,13 @@ def runtime_flags(func: Any) -> Any:
                 help="How long to follow the job's progress, in seconds (0 waits forever).",
             ),
             click.option("--id-only", is_flag=True, help="Print only the job ID."),
+            click.option("-f", "--follow", is_flag=True, help="Stream the job's output instead of its events."),
+            click.option("--node-details", is_flag=True, help="Print each node's result when the job ends."),
+            click.option(
+                "--ignore-job-failure",
+                is_flag=True,
+                help="Exit 0 even when the job fails, as the original CLI does.",
+            ),
             click.option("--dry-run", is_flag=True, help="Print the job spec instead of submitting it."),
             click.option("--hide-warnings", is_flag=True, help="Do not print submission warnings."),
         ]
@@ -83,30 +91,55 @@ def submit_and_follow(client: ApiClient, spec: dict[str, Any], options: dict[str
         click.echo(job_id)
         if not options["wait"]:
             return
-    else:
-        click.echo(f"Job successfully submitted. Job ID: {job_id}")
-        click.echo("Checking job status... (Enter Ctrl+C to exit at any time, your job will continue running):")
-        click.echo()
-    long_running = spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value)
     try:
+        if options["follow"]:
+            _follow_logs(client, job_id, quiet=options["id_only"])
+            return
+        if not options["id_only"]:
+            click.echo(f"Job successfully submitted. Job ID: {job_id}")
+            click.echo("Checking job status... (Enter Ctrl+C to exit at any time, your job will continue running):")
+            click.echo()
         job = follow_events(
             client,
             job_id,
             quiet=options["id_only"],
-            long_running=long_running,
+            long_running=spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value),
             timeout=float(options["wait_timeout_secs"]),
         )
     except KeyboardInterrupt:
-        click.secho(
-            f"\nWarning: Progress tracking canceled. The job is still running.\nTo stop it: bacalhau job stop {job_id}",
-            fg="yellow",
-            err=True,
-        )
+        _still_running(job_id, "Progress tracking canceled.")
         return
+    except TimeoutError:
+        _still_running(job_id, f"Progress tracking timed out after {options['wait_timeout_secs']}s.")
+        return
+    if options["node_details"]:
+        print_node_details(client.executions(job_id))
     if not options["id_only"]:
         print_hints(job)
     if job.state.state_type == JobStateType.FAILED:
-        raise JobFailed(f"job failed: {job.state.message}" if job.state.message else "job failed")
+        failure = JobFailed(f"job failed: {job.state.message}" if job.state.message else "job failed")
+        if not options["ignore_job_failure"]:
+            raise failure
+        failure.show()
+
+
+def _still_running(job_id: str, why: str) -> None:
+    click.secho(
+        f"\nWarning: {why} The job is still running.\nTo stop it: bacalhau job stop {job_id}", fg="yellow", err=True
+    )
+
+
+def _follow_logs(client: ApiClient, job_id: str, *, quiet: bool) -> None:
+    """``--follow``: the job's output as it is written, once it has left Pending (as the original, up to 10 s)."""
+    if not quiet:
+        click.echo(f"Job successfully submitted. Job ID: {job_id}")
+        click.echo("Waiting for logs... (Enter Ctrl+C to exit at any time, your job will continue running):")
+        click.echo()
+    deadline = time.monotonic() + 10
+    while client.job(job_id).state.state_type == JobStateType.PENDING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for line in client.logs(job_id, follow=True, tail=False):
+        click.echo(line, nl=False)
 
 
 @job_group.command("run", help="Submit a job spec (YAML or JSON) from a file or stdin.")

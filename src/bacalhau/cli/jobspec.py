@@ -323,7 +323,12 @@ class JobFlags:
         }
         if resources:
             task["Resources"] = resources
-        network = Network.parse(self.network) if self.network else Network.DEFAULT
+        try:
+            network = Network.parse(self.network) if self.network else Network.DEFAULT
+        except ValueError:
+            raise SpecError(
+                f"invalid --network {self.network!r}: use none, host, full, http, bridge or default"
+            ) from None
         if self.domains and network == Network.NONE:
             raise SpecError("--domain cannot be used with --network none")
         if network != Network.DEFAULT or self.domains:

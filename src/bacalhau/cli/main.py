@@ -97,23 +97,35 @@ def go_style_bools(args: list[str]) -> list[str]:
     return result
 
 
-def main() -> None:
+def run(args: list[str]) -> int:
+    """Run one command line; returns the exit code (errors printed as the original prints them)."""
     try:
-        cli.main(args=go_style_bools(sys.argv[1:]), standalone_mode=False)
+        cli.main(args=go_style_bools(args), prog_name="bacalhau", standalone_mode=False)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except BacalhauError as exc:
         click.secho(f"\nError: {exc.message}", fg="red", bold=True, err=True)
         if exc.hint:
             click.secho(f"Hint:  {exc.hint}", fg="green", err=True)
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    except Exception as exc:  # a bug: still one clear line, with the traceback a flag away
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        click.secho(f"\nError: unexpected {type(exc).__name__}: {exc}", fg="red", bold=True, err=True)
+        click.secho("Hint:  run again with --log-level debug for the full details", fg="green", err=True)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

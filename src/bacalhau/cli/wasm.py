@@ -27,7 +27,9 @@ def job_flags(func: Any) -> Any:
                 show_default=True,
                 help="any: one node (batch); all: every matching node (ops).",
             ),
-            click.option("-s", "--constraints", default="", help="Node label selector, e.g. 'region=eu,gpu!=true'."),
+            click.option("--concurrency", type=int, default=None, hidden=True),
+            click.option("--constraints", default="", help="Node label selector, e.g. 'region=eu,gpu!=true'."),
+            click.option("-s", "--selector", default=None, hidden=True),
             click.option("-l", "--labels", multiple=True, help="Job labels, key=value (repeatable)."),
             click.option("--task-name", default="main", show_default=True),
             click.option("-e", "--env", multiple=True, help="Environment variable NAME=value (repeatable)."),
@@ -60,7 +62,21 @@ def job_flags(func: Any) -> Any:
     return func
 
 
+# The original's deprecated spellings: (old flag, its replacement, the JobFlags field both set).
+DEPRECATED_FLAGS = (("concurrency", "count", "count"), ("selector", "constraints", "constraints"))
+
+
 def flags_from(options: dict[str, Any]) -> JobFlags:
+    """The shared flags as JobFlags, with a deprecated spelling standing in for its replacement (never both)."""
+    ctx = click.get_current_context()
+    for old, new, field_name in DEPRECATED_FLAGS:
+        value = options.pop(old)
+        if value is None:
+            continue
+        if ctx.get_parameter_source(new) == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"--{old} and --{new} cannot be used together: use --{new}")
+        click.echo(f"Flag --{old} has been deprecated, use --{new}")
+        options[field_name] = value
     names = JobFlags.__dataclass_fields__
     return JobFlags(**{k: options.pop(k) for k in list(options) if k in names})
 
