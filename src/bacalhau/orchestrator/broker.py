@@ -43,6 +43,8 @@ class EvaluationBroker:
         self._inflight: dict[str, Delivery] = {}
         self._waiting: dict[str, list[Evaluation]] = {}
         self._blocked: dict[str, Evaluation] = {}
+        # The blocked evaluations in release order; entries no longer in ``_blocked`` are skipped when popped.
+        self._blocked_order: list[tuple[tuple[int, int], int, Evaluation]] = []
         self._attempts: dict[str, int] = {}
         self._counter = itertools.count()
         self._available = asyncio.Condition()
@@ -67,15 +69,15 @@ class EvaluationBroker:
 
     def unblock(self, limit: int | None = None) -> int:
         """Release blocked evaluations (highest priority, oldest first) because capacity may have appeared."""
-        if not self._blocked:
-            return 0
-        chosen = sorted(self._blocked.values(), key=_order)
-        if limit is not None:
-            chosen = chosen[:limit]
-        for evaluation in chosen:
-            self._blocked.pop(evaluation.job_id, None)
+        released = 0
+        while self._blocked_order and (limit is None or released < limit):
+            _, _, evaluation = heapq.heappop(self._blocked_order)
+            if self._blocked.get(evaluation.job_id) is not evaluation:
+                continue  # already released, or replaced by a newer evaluation
+            del self._blocked[evaluation.job_id]
             self._make_ready(evaluation)
-        return len(chosen)
+            released += 1
+        return released
 
     @property
     def blocked_count(self) -> int:
@@ -146,6 +148,12 @@ class EvaluationBroker:
         if previous is not None and previous.id != evaluation.id:
             self._waiting.setdefault(job_id, []).append(previous)
         self._blocked[job_id] = evaluation
+        heapq.heappush(self._blocked_order, (_order(evaluation), next(self._counter), evaluation))
+        if len(self._blocked_order) > 2 * len(self._blocked) + 64:  # drop the skipped entries now and then
+            self._blocked_order = [
+                entry for entry in self._blocked_order if self._blocked.get(entry[2].job_id) is entry[2]
+            ]
+            heapq.heapify(self._blocked_order)
         if evaluation.wait_until:
             self._later(evaluation, evaluation.wait_until, while_blocked=True)
 

@@ -83,7 +83,9 @@ class NodeManager:
         return self._nodes.get(node_id)
 
     def all(self) -> list[NodeState]:
-        return [node.model_copy(deep=True) for node in self._nodes.values()]
+        """The live node states, not copies (copying them cost more than scheduling itself): read them, do not
+        change them, and do not keep them across an ``await``."""
+        return list(self._nodes.values())
 
     def resolve(self, prefix: str) -> NodeState:
         """A node by ID or unique ID prefix."""

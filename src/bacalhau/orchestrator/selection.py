@@ -58,27 +58,43 @@ def execution_resources(execution: Execution) -> Resources:
 
 @dataclass
 class CapacityTracker:
-    """What the orchestrator has committed to each node: the resources of its live executions."""
+    """What the orchestrator has committed to each node: the resources of its live executions, with a running
+    total per node so that ranking a node costs the same however many executions it holds."""
 
     allocations: dict[str, dict[str, Resources]] = field(default_factory=dict)
+    _totals: dict[str, Resources] = field(default_factory=dict)
 
     def load(self, live_by_node: dict[str, list[Execution]]) -> None:
-        for node_id, executions in live_by_node.items():
+        for executions in live_by_node.values():
             for execution in executions:
-                self.allocations.setdefault(node_id, {})[execution.id] = execution_resources(execution)
+                self._allocate(execution)
 
     def on_commit(self, effects: CommitEffects) -> None:
         for execution in effects.created_executions:
             if not execution.is_terminal:
-                self.allocations.setdefault(execution.node_id, {})[execution.id] = execution_resources(execution)
+                self._allocate(execution)
         for execution in effects.ended_executions:
-            self.allocations.get(execution.node_id, {}).pop(execution.id, None)
+            self._release(execution)
+
+    def _allocate(self, execution: Execution) -> None:
+        node = self.allocations.setdefault(execution.node_id, {})
+        if execution.id in node:
+            return
+        node[execution.id] = resources = execution_resources(execution)
+        self._totals[execution.node_id] = self.used(execution.node_id).add(resources)
+
+    def _release(self, execution: Execution) -> None:
+        resources = self.allocations.get(execution.node_id, {}).pop(execution.id, None)
+        if resources is None:
+            return
+        if self.allocations[execution.node_id]:
+            self._totals[execution.node_id] = self.used(execution.node_id).sub(resources)
+        else:  # nothing left: start again from exact zero rather than from accumulated rounding
+            del self.allocations[execution.node_id]
+            self._totals.pop(execution.node_id, None)
 
     def used(self, node_id: str) -> Resources:
-        total = Resources()
-        for resources in self.allocations.get(node_id, {}).values():
-            total = total.add(resources)
-        return total
+        return self._totals.get(node_id) or Resources()
 
 
 class NodeSelector:
