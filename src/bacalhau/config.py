@@ -6,42 +6,99 @@ defaults < config file (``--config`` or ``$BACALHAU_DIR/config.yaml``) < ``BACAL
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_origin
 
 import yaml
-from pydantic import Field
+from pydantic import AfterValidator, Field, ValidationError
 
 from bacalhau.errors import BacalhauError
 from bacalhau.models.base import WireModel
 
 DEFAULT_DATA_DIR = Path("~/.bacalhau")
 ENV_PREFIX = "BACALHAU_"
+CONFIG_FILE_NAME = "config.yaml"
+LIST_KEYS_HINT = "run 'bacalhau config list' for the complete list of valid config keys"
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.ParseDuration units, in nanoseconds (both micro signs: U+00B5 and U+03BC).
+_UNIT_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
+_UNIT_NS["h"] = 60 * _UNIT_NS["m"]
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]+)")
+_BARE_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def parse_duration_ns(text: str) -> int:
+    """Go's ``time.ParseDuration`` in nanoseconds; a bare number is taken as seconds (our documented extension)."""
+    value = text.strip()
+    if _BARE_NUMBER.fullmatch(value):
+        return int(Fraction(value) * 10**9)
+    negative = value.startswith("-")
+    rest = value[1:] if value[:1] in ("-", "+") else value
+    if rest == "0":
+        return 0
+    if not rest:
+        raise ValueError(f"invalid duration {text!r}")
+    total, position = Fraction(0), 0
+    while position < len(rest):
+        match = _DURATION_PART.match(rest, position)
+        whole, fraction, unit = match.groups() if match else ("", None, "")
+        if not (whole or fraction) or unit not in _UNIT_NS:
+            raise ValueError(f"invalid duration {text!r}")
+        assert match is not None
+        total += Fraction(f"{whole or 0}.{fraction or 0}") * _UNIT_NS[unit]
+        position = match.end()
+    nanoseconds = int(total)
+    return -nanoseconds if negative else nanoseconds
 
 
 def parse_duration(text: str) -> float:
     """Go's ``time.ParseDuration`` (seconds as a float); a bare number is taken as seconds."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    sign = -1.0 if value.startswith("-") else 1.0
-    value = value.lstrip("+-")
-    if not value:
-        raise ValueError(f"invalid duration {text!r}")
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            raise ValueError(f"invalid duration {text!r}")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(value):
-        raise ValueError(f"invalid duration {text!r}")
-    return sign * total
+    return parse_duration_ns(text) / 1e9
+
+
+def format_duration(nanoseconds: int) -> str:
+    """Go's ``Duration.String()``: ``1m30s``, ``24h0m0s``, ``1.5s``, ``300ms``, ``0s``."""
+    if nanoseconds == 0:
+        return "0s"
+    sign, ns = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("\u00b5s", 10**3), ("ns", 1)):
+            if ns >= size:
+                return sign + _decimal(ns, size) + unit
+    hours, ns = divmod(ns, 3600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    seconds = _decimal(ns, 10**9) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{seconds}"
+    if minutes:
+        return f"{sign}{minutes}m{seconds}"
+    return sign + seconds
+
+
+def _decimal(value: int, size: int) -> str:
+    whole, rest = divmod(value, size)
+    if not rest:
+        return str(whole)
+    digits = len(str(size)) - 1
+    return f"{whole}.{rest:0{digits}d}".rstrip("0")
+
+
+class DurationMarker:
+    """Marks a ``str`` config field that holds a Go duration (``config set`` normalises it, files are checked)."""
+
+
+def _valid_duration(value: str) -> str:
+    parse_duration_ns(value)  # ValueError: invalid duration '...'
+    return value
+
+
+Duration = Annotated[str, DurationMarker(), AfterValidator(_valid_duration)]
 
 
 class ApiSection(WireModel):
@@ -54,14 +111,14 @@ class AuthSection(WireModel):
 
 
 class NodeManagerSection(WireModel):
-    disconnect_timeout: str = "1m"
+    disconnect_timeout: Duration = "1m"
     manual_approval: bool = False
 
 
 class SchedulerSection(WireModel):
     worker_count: int = 4
-    queue_backoff: str = "1m"
-    housekeeping_interval: str = "30s"
+    queue_backoff: Duration = "1m"
+    housekeeping_interval: Duration = "30s"
     max_retries: int = 2
 
 
@@ -76,8 +133,8 @@ class OrchestratorSection(WireModel):
 
 
 class HeartbeatSection(WireModel):
-    interval: str = "15s"
-    info_update_interval: str = "1m"
+    interval: Duration = "15s"
+    info_update_interval: Duration = "1m"
 
 
 class CapacitySection(WireModel):
@@ -88,7 +145,7 @@ class CapacitySection(WireModel):
 
 
 class LogsSection(WireModel):
-    retention: str = "1h"
+    retention: Duration = "1h"
 
 
 class EnvSection(WireModel):
@@ -113,7 +170,7 @@ class LocalPublisherSection(WireModel):
 
 class S3PublisherSection(WireModel):
     pre_signed_url_disabled: bool = Field(default=False, alias="PreSignedURLDisabled")
-    pre_signed_url_expiration: str = Field(default="1h", alias="PreSignedURLExpiration")
+    pre_signed_url_expiration: Duration = Field(default="1h", alias="PreSignedURLExpiration")
 
 
 class PublisherTypesSection(WireModel):
@@ -157,9 +214,9 @@ class PublisherDefault(WireModel):
 
 
 class TimeoutDefaults(WireModel):
-    execution_timeout: str = "0s"
-    total_timeout: str = "0s"
-    queue_timeout: str = "0s"
+    execution_timeout: Duration = "0s"
+    total_timeout: Duration = "0s"
+    queue_timeout: Duration = "0s"
 
 
 class TaskDefaults(WireModel):
@@ -186,7 +243,7 @@ class LoggingSection(WireModel):
 
 
 class UpdateConfigSection(WireModel):
-    interval: str = "24h0m0s"
+    interval: Duration = "24h0m0s"
 
 
 class BacalhauConfig(WireModel):
@@ -216,7 +273,7 @@ class BacalhauConfig(WireModel):
         return data
 
 
-def _canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str = "") -> dict[str, Any]:
+def canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str = "") -> dict[str, Any]:
     """``layer`` with each key spelled as in ``defaults`` (matched case-insensitively); unknown keys are errors."""
     lookup = {key.lower(): key for key in defaults}
     result: dict[str, Any] = {}
@@ -227,53 +284,83 @@ def _canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str 
             raise BacalhauError(f"{path!r} is not a valid config key", code="ConfigurationError")
         default = defaults[canonical]
         if isinstance(default, dict) and isinstance(value, dict) and canonical != "Labels":
-            result[canonical] = _canonical_keys(default, value, path)
+            result[canonical] = canonical_keys(default, value, path)
         else:
             result[canonical] = value
     return result
 
 
-def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+def merge_layers(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in layer.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "Labels":
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_layers(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-def resolve_key(defaults: dict[str, Any], dotted: str) -> tuple[list[str], Any]:
-    """A dotted key (``api.port``) as its canonical path, with the default value there."""
-    path, node = [], defaults
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            raise BacalhauError(f"{dotted!r} is not a valid config key", code="ConfigurationError")
-        canonical = {k.lower(): k for k in node}.get(part.lower())
-        if canonical is None:
-            raise BacalhauError(
-                f"{dotted!r} is not a valid config key",
-                code="ConfigurationError",
-                hint="run 'bacalhau config list' to see the valid keys",
-            )
-        path.append(canonical)
-        node = node[canonical]
-    return path, node
+@dataclass(frozen=True)
+class ConfigKey:
+    """One settable config key (a leaf of the config tree): its canonical path, value kind and default."""
+
+    path: tuple[str, ...]
+    kind: str  # "string", "int", "bool", "duration", "list" or "map"
+    default: Any
+
+    @property
+    def name(self) -> str:
+        """The dotted name as the original spells it: ``API.Host``, ``Compute.Heartbeat.Interval``."""
+        return ".".join(self.path)
 
 
-def _env_key(defaults: dict[str, Any], words: list[str]) -> list[str] | None:
-    """Match ``API_HOST``-style words against the key tree (keys never contain underscores)."""
-    if not words:
-        return []
-    for key, value in defaults.items():
-        if key.lower() == words[0].lower():
-            if len(words) == 1:
-                return [key]
-            if isinstance(value, dict) and key != "Labels":
-                rest = _env_key(value, words[1:])
-                if rest is not None:
-                    return [key, *rest]
-    return None
+def _kind(annotation: Any, metadata: list[Any]) -> str:
+    if any(isinstance(item, DurationMarker) for item in metadata):
+        return "duration"
+    origin = get_origin(annotation) or annotation
+    return {bool: "bool", int: "int", list: "list", dict: "map"}.get(origin, "string")
+
+
+def _leaves(model: type[WireModel], instance: WireModel, prefix: tuple[str, ...]) -> list[ConfigKey]:
+    keys: list[ConfigKey] = []
+    for name, field in model.model_fields.items():
+        path = (*prefix, field.alias or name)
+        value = getattr(instance, name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, WireModel):
+            keys.extend(_leaves(annotation, value, path))
+        else:
+            keys.append(ConfigKey(path, _kind(annotation, field.metadata), value))
+    return keys
+
+
+@cache
+def config_keys() -> dict[str, ConfigKey]:
+    """Every settable key, by its lower-case dotted name (keys match case-insensitively everywhere)."""
+    return {key.name.lower(): key for key in _leaves(BacalhauConfig, BacalhauConfig(), ())}
+
+
+def lookup_key(dotted: str) -> ConfigKey:
+    """A dotted key (any case) as a config key; structs (``Compute.Heartbeat``) and unknown names are errors."""
+    key = config_keys().get(dotted.strip().lower())
+    if key is None:
+        raise BacalhauError(
+            f"{go_quote(dotted.strip().lower())} is not a valid config key",
+            code="ConfigurationError",
+            component="config",
+            hint=LIST_KEYS_HINT,
+        )
+    return key
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q``: a double-quoted string with escapes (as the original's error messages quote keys)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _env_keys() -> dict[str, ConfigKey]:
+    """``API_HOST``-style names for every key (keys never contain underscores, so the mapping is unambiguous)."""
+    return {name.replace(".", "_").upper(): key for name, key in config_keys().items()}
 
 
 def coerce(text: str, default: Any) -> Any:
@@ -298,11 +385,25 @@ def coerce(text: str, default: Any) -> Any:
     return text
 
 
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> dict[str, Any]:
+def set_path(data: dict[str, Any], path: tuple[str, ...] | list[str], value: Any) -> dict[str, Any]:
     layer: dict[str, Any] = value
     for key in reversed(path):
         layer = {key: layer}
-    return _merge(data, layer)
+    return merge_layers(data, layer)
+
+
+def parse_override(item: str) -> tuple[ConfigKey, Any]:
+    """One ``-c Key=Value`` (or bare ``-c Key``, meaning true for a boolean key) as a key and typed value."""
+    name, sep, text = item.partition("=")
+    key = lookup_key(name)
+    if not sep and key.kind != "bool":
+        raise BacalhauError(
+            f"config flag key {name.strip()!r} requires a value",
+            code="ConfigurationError",
+            component="config",
+            hint=f"give it one, e.g. --config {name.strip()}=<value>",
+        )
+    return key, coerce(text if sep else "true", key.default)
 
 
 def load_config(
@@ -320,42 +421,52 @@ def load_config(
     data["DataDir"] = directory
 
     files = list(config_files or [])
-    default_file = Path(directory).expanduser() / "config.yaml"
+    default_file = Path(directory).expanduser() / CONFIG_FILE_NAME
     if not files and default_file.exists():
         files = [str(default_file)]
     for name in files:
-        data = _merge(data, _canonical_keys(defaults, _read_yaml(Path(name))))
+        data = merge_layers(data, canonical_keys(defaults, read_yaml_file(Path(name))))
 
+    env_keys = _env_keys()
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == "BACALHAU_DIR":
             continue
-        path = _env_key(defaults, name[len(ENV_PREFIX) :].split("_"))
-        if path:
-            data = _set_path(data, path, coerce(value, _default_at(defaults, path)))
+        key = env_keys.get(name[len(ENV_PREFIX) :].upper())
+        if key is not None:
+            data = set_path(data, key.path, coerce(value, key.default))
 
     for dotted, value in (flags or {}).items():
         if value is not None:
-            path, _ = resolve_key(defaults, dotted)
-            data = _set_path(data, path, value)
+            data = set_path(data, lookup_key(dotted).path, value)
 
     for item in overrides or []:
-        key, sep, text = item.partition("=")
-        path, default = resolve_key(defaults, key.strip())
-        data = _set_path(data, path, coerce(text if sep else "true", default))
+        key, value = parse_override(item)
+        data = set_path(data, key.path, value)
 
     if data_dir:
         data["DataDir"] = data_dir
-    return BacalhauConfig.model_validate(data)
+    return validate_config(data)
 
 
-def _default_at(defaults: dict[str, Any], path: list[str]) -> Any:
-    node: Any = defaults
-    for key in path:
-        node = node[key]
-    return node
+def validate_config(data: dict[str, Any]) -> BacalhauConfig:
+    """The config model from merged layers; a value of the wrong type is one clear configuration error."""
+    try:
+        return BacalhauConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+        hint = "durations look like 30s, 5m or 1h30m" if "duration" in message else ""
+        raise BacalhauError(
+            f"invalid configuration: {message} for {where}",
+            code="ConfigurationError",
+            component="config",
+            hint=hint or "run 'bacalhau config list' to see every key with its current value",
+        ) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_file(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.expanduser().read_text()) or {}
     except OSError as exc:

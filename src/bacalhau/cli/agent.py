@@ -48,24 +48,28 @@ def agent_config(**kwargs: Any) -> None:
     print_data(body.get("config", body), options_from(kwargs))
 
 
-@click.command("version", help="Print the client and server versions.")
-@click.option("--client", "client_only", is_flag=True, help="Only the client version.")
-@output_flags(choices=("table", "json", "yaml"))
+SERVER_VERSION_TIMEOUT = 3.0  # seconds: an unreachable server must not hold up the client's own version
+
+
+@click.command("version", help="Get the client and server version.")
+@click.option("--client", "client_only", is_flag=True, help="Only the client version (no server required).")
+@output_flags(choices=("table", "csv", "json", "yaml"))
 def version_command(client_only: bool, **kwargs: Any) -> None:
     options = options_from(kwargs)
     client = build_info()
     server = None
     if not client_only:
+        context = cli_context()
         try:
-            server = cli_context().client().version()
+            server = context.client(timeout=SERVER_VERSION_TIMEOUT).version()
         except BacalhauError as exc:
             click.secho(f"Warning: could not get the server version: {exc.message}", fg="yellow", err=True)
+            click.secho("Hint:  showing the client version only; use --client to skip the server", err=True)
     if options.format in ("json", "yaml"):
-        data = {
-            "clientVersion": client.to_wire(),
-            "serverVersion": server.to_wire() if server else None,
-            "pythonPackageVersion": __version__,
-        }
+        data: dict[str, Any] = {"clientVersion": client.to_wire()}
+        if server is not None:
+            data["serverVersion"] = server.to_wire()
+        data["pythonPackageVersion"] = __version__
         print_data(data, options)
         return
     headers = ["Client"] + (["Server"] if server else [])

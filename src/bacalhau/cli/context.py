@@ -1,7 +1,14 @@
-"""What every command gets: the global flags, the loaded config, and an API client built from them."""
+"""What every command gets: the global flags, the loaded config, and an API client built from them.
+
+Where the client connects, highest first: ``--api-host``/``--api-port`` (or ``-c API.Host=...``), then
+``BACALHAU_API_HOST``/``BACALHAU_API_PORT``, then the profile (``--profile``, ``BACALHAU_PROFILE``, or the selected
+one), then the config file, then ``127.0.0.1:1234``.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +16,33 @@ from typing import Any
 import click
 
 from bacalhau.client.http import ApiClient
-from bacalhau.config import BacalhauConfig, load_config
+from bacalhau.config import BacalhauConfig, go_quote, load_config, lookup_key, parse_duration
+from bacalhau.errors import BacalhauError
+from bacalhau.profiles import Profile, ProfileStore
+
+log = logging.getLogger("bacalhau.cli")
+DEFAULT_API_PORT = 1234
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how the CLI talks to a node."""
+
+    url: str
+    token: str = ""
+    timeout: float = 30.0
+    insecure: bool = False
+    profile: str = ""  # the profile it came from, if any
+
+
+def base_url(host: str, port: int | None) -> str:
+    """``host``/``port`` as a URL; a host given as a URL keeps its own port unless one is given."""
+    if host.startswith(("http://", "https://")):
+        base = host.rstrip("/")
+        return base if port is None or base.count(":") > 1 else f"{base}:{port}"
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port or DEFAULT_API_PORT}"
 
 
 @dataclass
@@ -19,6 +52,7 @@ class CliContext:
     data_dir: str | None = None
     config_values: tuple[str, ...] = ()
     log_level: str | None = None
+    profile: str | None = None
     _client: ApiClient | None = field(default=None, repr=False)
 
     def split_config_values(self) -> tuple[list[str], list[str]]:
@@ -35,18 +69,68 @@ class CliContext:
         files, overrides = self.split_config_values()
         return load_config(data_dir=self.data_dir, config_files=files, overrides=overrides, flags=flags)
 
-    def api_url(self) -> str:
-        host = self.api_host or ""
-        if host.startswith(("http://", "https://")):
-            base = host.rstrip("/")
-            return base if self.api_port is None or base.count(":") > 1 else f"{base}:{self.api_port}"
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1"
-        return f"http://{host}:{self.api_port or 1234}"
+    def api_flags(self) -> dict[str, Any]:
+        """The global ``--api-host``/``--api-port`` as config flags (None when not given)."""
+        return {"API.Host": self.api_host, "API.Port": self.api_port}
 
-    def client(self) -> ApiClient:
+    def profile_store(self, config: BacalhauConfig | None = None) -> ProfileStore:
+        return ProfileStore((config or self.config()).data_path / "profiles")
+
+    def _api_set_explicitly(self) -> bool:
+        if self.api_host is not None or self.api_port is not None:
+            return True
+        _, overrides = self.split_config_values()
+        names = {lookup_key("API.Host").name, lookup_key("API.Port").name}
+        return any(lookup_key(item.partition("=")[0]).name in names for item in overrides)
+
+    def selected_profile(self, store: ProfileStore) -> tuple[str, Profile | None]:
+        """``--profile`` (or ``BACALHAU_PROFILE``) must name a saved profile; a broken selection is ignored."""
+        if self.profile:
+            return self.profile, store.load(self.profile)
+        name = store.current()
+        if not name:
+            return "", None
+        try:
+            return name, store.load(name)
+        except BacalhauError as exc:
+            log.debug("ignoring the selected profile %r: %s", name, exc)
+            return "", None
+
+    def endpoint(self) -> Endpoint:
+        config = self.config(self.api_flags())
+        api_key = os.environ.get("BACALHAU_API_KEY", "").strip()
+        if not self._api_set_explicitly():
+            name, profile = self.selected_profile(self.profile_store(config))
+            if profile is not None:
+                return Endpoint(
+                    profile.url,
+                    token=api_key or profile.token,
+                    timeout=parse_duration(profile.effective_timeout),
+                    insecure=profile.insecure,
+                    profile=name,
+                )
+        port = self.api_port if self.api_port is not None else config.api.port
+        given_port = None if port == DEFAULT_API_PORT and self.api_port is None else port
+        return Endpoint(base_url(config.api.host, given_port), token=api_key)
+
+    def api_url(self) -> str:
+        return self.endpoint().url
+
+    def client(self, timeout: float | None = None) -> ApiClient:
         if self._client is None:
-            self._client = ApiClient(self.api_url())
+            endpoint = self.endpoint()
+            self._client = ApiClient(
+                endpoint.url,
+                timeout=endpoint.timeout if timeout is None else timeout,
+                token=endpoint.token,
+                verify=not endpoint.insecure,
+                unreachable_hint=(
+                    f"it comes from the profile {go_quote(endpoint.profile)}: check it with 'bacalhau profile show "
+                    f"{endpoint.profile}', or override it with --api-host/--api-port"
+                    if endpoint.profile
+                    else ""
+                ),
+            )
         return self._client
 
     def close(self) -> None:

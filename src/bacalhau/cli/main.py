@@ -10,17 +10,28 @@ import click
 
 from bacalhau import __version__
 from bacalhau.cli.agent import agent_group, version_command
+from bacalhau.cli.completion import completion_command
+from bacalhau.cli.configcmd import config_group
 from bacalhau.cli.context import CliContext
 from bacalhau.cli.devstack import devstack_command
 from bacalhau.cli.docker import docker_group
+from bacalhau.cli.globalargs import hoist_global_options
 from bacalhau.cli.job import job_group
 from bacalhau.cli.node import node_group
+from bacalhau.cli.profile import profile_group
 from bacalhau.cli.serve import serve_command
 from bacalhau.cli.wasm import wasm_group
 from bacalhau.errors import BacalhauError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class BacalhauGroup(click.Group):
+    """The root group: lets the global options come after the command too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+@click.group(cls=BacalhauGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--api-host",
     envvar="BACALHAU_API_HOST",
@@ -48,6 +59,12 @@ from bacalhau.errors import BacalhauError
     help="A config file, or Key=Value (a bare Key means true). Repeatable.",
 )
 @click.option("--log-level", envvar="LOG_LEVEL", default=None, help="debug, info, warn or error.")
+@click.option(
+    "--profile",
+    envvar="BACALHAU_PROFILE",
+    default=None,
+    help="Use this saved connection profile (see 'bacalhau profile'). [env: BACALHAU_PROFILE]",
+)
 @click.version_option(__version__, "--version", prog_name="bacalhau (Python)")
 @click.pass_context
 def cli(
@@ -57,9 +74,10 @@ def cli(
     data_dir: str | None,
     config_values: tuple[str, ...],
     log_level: str | None,
+    profile: str | None,
 ) -> None:
     """Compute over data: submit jobs to a Bacalhau network and get their results."""
-    ctx.obj = CliContext(api_host, api_port, data_dir, config_values, log_level)
+    ctx.obj = CliContext(api_host, api_port, data_dir, config_values, log_level, profile)
     ctx.call_on_close(ctx.obj.close)
     if log_level:
         logging.basicConfig(level=log_level.upper() if log_level.upper() != "TRACE" else "DEBUG")
@@ -73,6 +91,9 @@ cli.add_command(docker_group)
 cli.add_command(agent_group)
 cli.add_command(node_group)
 cli.add_command(version_command)
+cli.add_command(config_group)
+cli.add_command(profile_group)
+cli.add_command(completion_command)
 
 
 _GO_BOOL = re.compile(r"^--([a-z][a-z0-9-]*)=(true|false|True|False|TRUE|FALSE|1|0|t|f|T|F)$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -43,11 +44,38 @@ def _server_error(response: httpx.Response) -> ApiError:
     return ApiError(f"server answered {response.status_code}: {text}", status=response.status_code)
 
 
+UNREACHABLE_HINT = (
+    "start a node with 'bacalhau serve', or point the CLI at one with --api-host/--api-port "
+    "(BACALHAU_API_HOST/BACALHAU_API_PORT) or --profile"
+)
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    """TLS without certificate checks, for profiles saved with --insecure (self-signed test clusters)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        token: str = "",
+        verify: bool = True,
+        unreachable_hint: str = "",
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._unreachable_hint = unreachable_hint or UNREACHABLE_HINT
         headers = {"X-Bacalhau-Git-Version": build_info().git_version, "Content-Type": "application/json"}
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._verify = verify
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -66,8 +94,7 @@ class ApiClient:
             raise ApiError(
                 f"cannot reach the Bacalhau API at {self.base_url}",
                 code="NetworkFailure",
-                hint="start a node with 'bacalhau serve', or point the CLI at one with --api-host/--api-port "
-                "(BACALHAU_API_HOST/BACALHAU_API_PORT)",
+                hint=self._unreachable_hint,
             ) from None
         except httpx.HTTPError as exc:
             raise ApiError(f"request to {self.base_url}{path} failed: {exc}", code="NetworkFailure") from None
@@ -113,7 +140,11 @@ class ApiClient:
         params = {"follow": str(follow).lower(), "tail": str(tail).lower(), "execution_id": execution_id}
         url = self.base_url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{job_id}/logs?{urlencode(params)}"
         try:
-            with connect(url, open_timeout=10, max_size=None) as socket:
+            auth = (
+                {"Authorization": self._http.headers["Authorization"]} if "Authorization" in self._http.headers else {}
+            )
+            unverified = _unverified_tls() if url.startswith("wss:") and not self._verify else None
+            with connect(url, open_timeout=10, max_size=None, additional_headers=auth, ssl=unverified) as socket:
                 for frame in socket:
                     message = json.loads(frame)
                     if message.get("error"):
