@@ -64,14 +64,13 @@ class NodeProcess:
         raise RuntimeError(f"node did not become ready within {START_TIMEOUT:.0f}s")
 
     @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    @property
     def nats_url(self) -> str:
         return (self.data_dir / "bacalhau.run").read_text().split("BACALHAU_COMPUTE_ORCHESTRATORS=")[1].split()[0]
-
-    def rss_bytes(self) -> int:
-        assert self.process is not None
-        import psutil
-
-        return int(psutil.Process(self.process.pid).memory_info().rss)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

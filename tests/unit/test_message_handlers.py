@@ -58,16 +58,16 @@ async def snapshot(store: JobStore, job: Job) -> tuple[Any, ...]:
     return execution.state, execution.revision, history, evaluations
 
 
-async def twice(handler: ComputeMessageHandler, message: messages.ComputeReport) -> None:
+async def twice(store: JobStore, handler: ComputeMessageHandler, message: messages.ComputeReport) -> None:
     for _ in range(2):
-        await handler.handle("n-1", messages.wrap(message))
+        await store.transact(lambda tx: handler.handle(tx, "n-1", messages.wrap(message)))
 
 
 async def test_orchestrator_applies_each_report_once(store: JobStore) -> None:
     job, execution = await placed_execution(store)
-    handler = ComputeMessageHandler(store)
+    handler = ComputeMessageHandler()
 
-    await twice(handler, messages.BidResult(execution_id=execution.id, job_id=job.id, accepted=True))
+    await twice(store, handler, messages.BidResult(execution_id=execution.id, job_id=job.id, accepted=True))
     state, revision, history, evaluations = await snapshot(store, job)
     assert state == ExecutionStateType.ASK_FOR_BID_ACCEPTED and revision == 2
     assert evaluations.count("exec-update") == 1
@@ -82,8 +82,9 @@ async def test_orchestrator_applies_each_report_once(store: JobStore) -> None:
         )
 
     await store.transact(approve)
-    await twice(handler, messages.ExecutionProgress(execution_id=execution.id, job_id=job.id))
+    await twice(store, handler, messages.ExecutionProgress(execution_id=execution.id, job_id=job.id))
     await twice(
+        store,
         handler,
         messages.RunResult(execution_id=execution.id, job_id=job.id, run_output=RunCommandResult(stdout="hi")),
     )
@@ -92,14 +93,15 @@ async def test_orchestrator_applies_each_report_once(store: JobStore) -> None:
     assert history.count("Completed successfully") == 1
     assert evaluations.count("exec-update") == 2
 
-    await twice(handler, messages.ComputeError(execution_id=execution.id, job_id=job.id, message="late"))
+    await twice(store, handler, messages.ComputeError(execution_id=execution.id, job_id=job.id, message="late"))
     assert (await snapshot(store, job))[0] == ExecutionStateType.COMPLETED
 
 
 async def test_reports_from_another_node_are_ignored(store: JobStore) -> None:
     job, execution = await placed_execution(store)
-    handler = ComputeMessageHandler(store)
-    await handler.handle("n-impostor", messages.wrap(messages.BidResult(execution_id=execution.id, accepted=True)))
+    handler = ComputeMessageHandler()
+    report = messages.wrap(messages.BidResult(execution_id=execution.id, accepted=True))
+    await store.transact(lambda tx: handler.handle(tx, "n-impostor", report))
     assert (await snapshot(store, job))[0] == ExecutionStateType.NEW
 
 
@@ -129,15 +131,19 @@ async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
         execution = Execution(id="e-1", job_id="j-1", node_id="n-1", job=job)
 
         for _ in range(2):
-            await handler.handle("", messages.wrap(messages.AskForBid(execution=execution)))
+            await store.transact(
+                lambda tx: handler.handle(tx, "", messages.wrap(messages.AskForBid(execution=execution)))
+            )
         [report] = await store.outbox("", 0, 10)
         assert '"BidResult"' in report[1]
         assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
 
         for _ in range(2):
-            await handler.handle("", messages.wrap(messages.CancelExecution(execution_id="e-1")))
+            await store.transact(
+                lambda tx: handler.handle(tx, "", messages.wrap(messages.CancelExecution(execution_id="e-1")))
+            )
         assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
-        await handler.handle("", messages.wrap(messages.BidAccepted(execution_id="e-1")))
+        await store.transact(lambda tx: handler.handle(tx, "", messages.wrap(messages.BidAccepted(execution_id="e-1"))))
         assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
         assert buffer.running_count == 0 and buffer.queued_count == 0
     finally:

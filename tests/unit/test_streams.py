@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 from nats.aio.client import Client as NATS
 
+from bacalhau.lib.sqlite import Database, Transaction
 from bacalhau.transport import envelope
 from bacalhau.transport.natsserver import EmbeddedNatsServer
 from bacalhau.transport.stream import StreamReceiver, StreamSender
@@ -34,27 +39,60 @@ class MemoryOutbox:
         self.acked = max(self.acked, seq)
 
 
-class Applied:
-    """The receiver's side: what it applied, and its persisted position."""
+@dataclass
+class NoEffects:
+    pass
 
-    def __init__(self, epoch: str = "epoch-1") -> None:
-        self.handled: list[int] = []
-        self.position = 0
-        self.epoch = epoch
+
+APPLIED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS handled (n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS position (peer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+
+class Applied:
+    """The receiver's side, in a real SQLite file: what it applied, and its persisted position."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = Database(path, APPLIED_SCHEMA, durable=False)
+        self.epoch = "epoch-1"
         self.fail_once: set[int] = set()
 
-    async def handle(self, peer: str, body: dict[str, Any]) -> None:
+    async def transact(self, fn: Callable[[Transaction[NoEffects]], int]) -> int:
+        return await self.db.write(lambda conn: fn(Transaction(conn, NoEffects())))
+
+    def handle(self, tx: Transaction[NoEffects], peer: str, body: dict[str, Any]) -> None:
         number = int(body["n"])
-        if number in self.fail_once:
+        tx.conn.execute("INSERT INTO handled (n) VALUES (?)", (number,))
+        if number in self.fail_once:  # after a write, which must be undone with the failed message
             self.fail_once.discard(number)
             raise RuntimeError("transient failure")
-        self.handled.append(number)
 
     async def load(self, peer: str) -> tuple[int, str]:
-        return self.position, self.epoch
+        return await self.db.read(lambda conn: (self._position(conn, peer), self.epoch))
 
-    async def save(self, peer: str, seq: int) -> None:
-        self.position = seq
+    @staticmethod
+    def _position(conn: sqlite3.Connection, peer: str) -> int:
+        row = conn.execute("SELECT seq FROM position WHERE peer = ?", (peer,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def record(tx: Transaction[NoEffects], peer: str, seq: int) -> None:
+        tx.conn.execute("INSERT OR REPLACE INTO position (peer, seq) VALUES (?, ?)", (peer, seq))
+
+    @property
+    def handled(self) -> list[int]:
+        with contextlib.closing(sqlite3.connect(self.path)) as conn:
+            return [int(row[0]) for row in conn.execute("SELECT n FROM handled ORDER BY rowid")]
+
+
+@pytest.fixture
+async def applied(tmp_path: Path) -> AsyncIterator[Applied]:
+    receiver_side = Applied(tmp_path / "applied.db")
+    await receiver_side.db.open()
+    yield receiver_side
+    receiver_side.db.close()
 
 
 @pytest.fixture
@@ -68,7 +106,7 @@ async def nats_client() -> AsyncIterator[NATS]:
 
 
 async def serve_receiver(client: NATS, applied: Applied, subject: str = "stream.test") -> StreamReceiver:
-    receiver = StreamReceiver(applied.handle, applied.load, applied.save)
+    receiver = StreamReceiver(applied.transact, applied.handle, applied.load, applied.record)
 
     async def on_batch(msg: Any) -> None:
         await receiver.on_request("peer", msg)
@@ -88,8 +126,7 @@ async def eventually(condition: Any, timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_messages_arrive_in_order_exactly_once(nats_client: NATS) -> None:
-    applied = Applied()
+async def test_messages_arrive_in_order_exactly_once(nats_client: NATS, applied: Applied) -> None:
     await serve_receiver(nats_client, applied)
     outbox = MemoryOutbox()
     outbox.add(*({"n": i} for i in range(1, 301)))
@@ -104,19 +141,17 @@ async def test_messages_arrive_in_order_exactly_once(nats_client: NATS) -> None:
     assert outbox.acked == 301
 
 
-async def test_a_sender_waits_for_a_receiver_and_resends(nats_client: NATS) -> None:
+async def test_a_sender_waits_for_a_receiver_and_resends(nats_client: NATS, applied: Applied) -> None:
     outbox = MemoryOutbox()
     outbox.add({"n": 1}, {"n": 2})
     sender = StreamSender(nats_client, "stream.late", "peer", outbox, "epoch-1")
     sender.start(0)  # no receiver yet: the sender keeps retrying (backing off), losing nothing
-    applied = Applied()
     await serve_receiver(nats_client, applied, "stream.late")
     await eventually(lambda: applied.handled == [1, 2])
     await sender.stop()
 
 
-async def test_replayed_and_duplicated_batches_change_nothing_twice(nats_client: NATS) -> None:
-    applied = Applied()
+async def test_replayed_and_duplicated_batches_change_nothing_twice(nats_client: NATS, applied: Applied) -> None:
     await serve_receiver(nats_client, applied)
     batch = envelope.encode(
         {"Epoch": "epoch-1", "Messages": [{"Seq": 1, "Message": {"n": 1}}, {"Seq": 2, "Message": {"n": 2}}]}
@@ -134,8 +169,7 @@ async def test_replayed_and_duplicated_batches_change_nothing_twice(nats_client:
     await sender.stop()
 
 
-async def test_a_failing_handler_is_retried_before_the_stream_moves_on(nats_client: NATS) -> None:
-    applied = Applied()
+async def test_a_failing_handler_is_retried_before_the_stream_moves_on(nats_client: NATS, applied: Applied) -> None:
     applied.fail_once = {2}
     await serve_receiver(nats_client, applied)
     outbox = MemoryOutbox()
@@ -146,8 +180,8 @@ async def test_a_failing_handler_is_retried_before_the_stream_moves_on(nats_clie
     await sender.stop()
 
 
-async def test_batches_from_another_epoch_are_refused(nats_client: NATS) -> None:
-    applied = Applied(epoch="current")
+async def test_batches_from_another_epoch_are_refused(nats_client: NATS, applied: Applied) -> None:
+    applied.epoch = "current"
     await serve_receiver(nats_client, applied)
     stale = envelope.encode({"Epoch": "old", "Messages": [{"Seq": 1, "Message": {"n": 1}}]})
     reply = envelope.decode((await nats_client.request("stream.test", stale, timeout=5)).data)

@@ -20,7 +20,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from bacalhau.compute.store import ExecutionStore
+from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.timefmt import now_ns
@@ -47,7 +47,7 @@ class OrchestratorConnection:
         store: ExecutionStore,
         node_info: Callable[[], NodeInfo],
         heartbeat: Callable[[], messages.HeartbeatRequest],
-        handle: Callable[[str, dict[str, Any]], Awaitable[None]],
+        handle: Callable[[ComputeTx, str, dict[str, Any]], None],
         services: dict[str, Callable[[Msg], Awaitable[None]]] | None = None,
     ) -> None:
         """``services``: more subjects this node answers on (e.g. log requests), by subject."""
@@ -56,7 +56,9 @@ class OrchestratorConnection:
         self._store = store
         self._node_info = node_info
         self._heartbeat_request = heartbeat
-        self._receiver = StreamReceiver(handle, self._load_applied, self._save_applied)
+        self._receiver: StreamReceiver[ComputeTx] = StreamReceiver(
+            store.transact, handle, self._load_applied, lambda tx, _peer, seq: store.record_applied(tx, seq)
+        )
         self._nc: NATS | None = None
         self._sender: StreamSender | None = None
         self._task: asyncio.Task[None] | None = None
@@ -174,6 +176,8 @@ class OrchestratorConnection:
             return False
         if reply.orchestrator_epoch != orchestrator_epoch:
             await self._store.set_orchestrator_epoch(reply.orchestrator_epoch)
+            applied = 0
+        self._receiver.reset("", applied, reply.orchestrator_epoch)
         assert self._sender is not None
         self._sender.start(reply.last_compute_seq_num)
         self._connected.set()
@@ -207,6 +211,3 @@ class OrchestratorConnection:
 
     async def _load_applied(self, _peer: str) -> tuple[int, str]:
         return await self._store.applied()
-
-    async def _save_applied(self, _peer: str, seq: int) -> None:
-        await self._store.save_applied(seq)

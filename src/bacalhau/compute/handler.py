@@ -24,28 +24,29 @@ TOPIC_SCANNING = "Exec Scanning"
 
 class OrchestratorMessageHandler:
     def __init__(self, store: ExecutionStore, bidder: Bidder, buffer: ExecutorBuffer) -> None:
-        self._store = store
         self._bidder = bidder
         self._buffer = buffer
-        store.on_commit(self._run_accepted)
+        store.on_commit(self._after_commit)
 
-    async def handle(self, _peer: str, body: dict[str, Any]) -> None:
+    def handle(self, tx: ComputeTx, _peer: str, body: dict[str, Any]) -> None:
+        """Apply one message inside ``tx`` (the stream applies a whole batch in one transaction)."""
         message = messages.unwrap(body)
         if isinstance(message, messages.AskForBid):
-            await self._store.transact(lambda tx: self._ask_for_bid(tx, message))
+            self._ask_for_bid(tx, message)
         elif isinstance(message, messages.BidAccepted):
-            await self._store.transact(lambda tx: self._bid_accepted(tx, message.execution_id))
+            self._bid_accepted(tx, message.execution_id)
         elif isinstance(message, messages.BidRejected):
-            if await self._store.transact(lambda tx: self._bid_rejected(tx, message.execution_id, message.reason)):
-                self._buffer.cancel(message.execution_id)
+            self._bid_rejected(tx, message.execution_id, message.reason)
         elif isinstance(message, messages.CancelExecution):
-            await self._cancel(message.execution_id, message.reason)
+            self._cancel(tx, message.execution_id, message.reason)
         else:
             log.warning("unexpected %s message from the orchestrator", type(message).__name__)
 
-    def _run_accepted(self, effects: ComputeEffects) -> None:
+    def _after_commit(self, effects: ComputeEffects) -> None:
         for execution in effects.to_run:
             self._buffer.enqueue(execution)
+        for execution_id in effects.to_cancel:
+            self._buffer.cancel(execution_id)
 
     def _ask_for_bid(self, tx: ComputeTx, request: messages.AskForBid) -> None:
         execution = request.execution
@@ -89,11 +90,11 @@ class OrchestratorMessageHandler:
         tx.run_after_commit(execution)
 
     @staticmethod
-    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> bool:
-        """True if the execution was already running here (a rejection that raced its start) and must stop."""
+    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> None:
+        """An execution already running here (a rejection that raced its start) is stopped."""
         execution = tx.get(execution_id)
         if execution is None or execution.is_terminal:
-            return False
+            return
         started = execution.state.is_executing
         execution.compute_state.state_type = (
             ExecutionStateType.CANCELLED if started else ExecutionStateType.BID_REJECTED
@@ -101,18 +102,16 @@ class OrchestratorMessageHandler:
         execution.compute_state.message = reason
         execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
         tx.save(execution)
-        return started
+        if started:
+            tx.cancel_after_commit(execution_id)
 
-    async def _cancel(self, execution_id: str, reason: str) -> None:
-        def mark(tx: ComputeTx) -> bool:
-            execution = tx.get(execution_id)
-            if execution is None or execution.is_terminal:
-                return False
-            execution.compute_state.state_type = ExecutionStateType.CANCELLED
-            execution.compute_state.message = reason
-            execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
-            tx.save(execution)
-            return True
-
-        if await self._store.transact(mark):
-            self._buffer.cancel(execution_id)
+    @staticmethod
+    def _cancel(tx: ComputeTx, execution_id: str, reason: str) -> None:
+        execution = tx.get(execution_id)
+        if execution is None or execution.is_terminal:
+            return
+        execution.compute_state.state_type = ExecutionStateType.CANCELLED
+        execution.compute_state.message = reason
+        execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+        tx.save(execution)
+        tx.cancel_after_commit(execution_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bacalhau.lib.sqlite import Database, store_epoch
+from bacalhau.lib.sqlite import Database, Transaction, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.execution import Execution
 
@@ -46,12 +46,12 @@ def _execution(body: str) -> Execution:
 class ComputeEffects:
     outbox: bool = False
     to_run: list[Execution] = field(default_factory=list)
+    to_cancel: list[str] = field(default_factory=list)
 
 
-class ComputeTx:
+class ComputeTx(Transaction[ComputeEffects]):
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.effects = ComputeEffects()
+        super().__init__(conn, ComputeEffects())
 
     def get(self, execution_id: str) -> Execution | None:
         row = self.conn.execute("SELECT body FROM executions WHERE id = ?", (execution_id,)).fetchone()
@@ -76,6 +76,10 @@ class ComputeTx:
 
     def run_after_commit(self, execution: Execution) -> None:
         self.effects.to_run.append(execution)
+
+    def cancel_after_commit(self, execution_id: str) -> None:
+        """Stop the execution's run, if one is in progress, once its cancellation is durable."""
+        self.effects.to_cancel.append(execution_id)
 
 
 class ExecutionStore:
@@ -135,10 +139,9 @@ class ExecutionStore:
 
         return await self.db.read(query)
 
-    async def save_applied(self, seq: int) -> None:
-        await self.db.write(
-            lambda conn: conn.execute("UPDATE stream SET applied_seq = max(applied_seq, ?) WHERE id = 1", (seq,))
-        )
+    @staticmethod
+    def record_applied(tx: ComputeTx, seq: int) -> None:
+        tx.conn.execute("UPDATE stream SET applied_seq = max(applied_seq, ?) WHERE id = 1", (seq,))
 
     async def set_orchestrator_epoch(self, epoch: str) -> None:
         """A different orchestrator store: its message numbers start again."""

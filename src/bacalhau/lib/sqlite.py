@@ -9,17 +9,24 @@ can acknowledge a change knowing it is on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
+import dataclasses
 import logging
 import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
+E = TypeVar("E", bound="DataclassInstance")
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
@@ -137,15 +144,12 @@ class Database:
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, future in batch:
-                conn.execute("SAVEPOINT op")
                 try:
-                    result = fn(conn)
+                    with savepoint(conn, "op"):
+                        result = fn(conn)
                 except BaseException as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
                     outcomes.append((future, None, exc))
                 else:
-                    conn.execute("RELEASE op")
                     outcomes.append((future, result, None))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -154,6 +158,42 @@ class Database:
                 conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
         return outcomes
+
+
+@contextlib.contextmanager
+def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Undo the block's writes (and only those) if it raises."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
+
+
+class Transaction(Generic[E]):
+    """Base of the stores' transaction objects: the connection, and ``effects``, a dataclass saying what the commit
+    will mean to the rest of the process (told to listeners once it is durable)."""
+
+    def __init__(self, conn: sqlite3.Connection, effects: E) -> None:
+        self.conn = conn
+        self.effects = effects
+
+    @contextlib.contextmanager
+    def part(self) -> Iterator[None]:
+        """A part of the transaction that can fail alone: its writes and its effects are undone if it raises, and
+        the rest of the transaction goes on (e.g. one message of a batch applied in one commit)."""
+        before = copy.copy(self.effects)
+        for item in dataclasses.fields(before):
+            setattr(before, item.name, copy.copy(getattr(before, item.name)))
+        try:
+            with savepoint(self.conn, "part"):
+                yield
+        except BaseException:
+            self.effects = before
+            raise
 
 
 def store_epoch(conn: sqlite3.Connection) -> str:

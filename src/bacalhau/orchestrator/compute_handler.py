@@ -18,7 +18,7 @@ from bacalhau.models.job import JobType
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.plan import RETRYABLE
-from bacalhau.orchestrator.store import JobStore, Tx
+from bacalhau.orchestrator.store import Tx
 from bacalhau.transport import messages
 
 log = logging.getLogger(__name__)
@@ -35,22 +35,21 @@ _LIVE_DESIRED = (ExecutionDesiredStateType.PENDING, ExecutionDesiredStateType.RU
 
 
 class ComputeMessageHandler:
-    def __init__(self, store: JobStore) -> None:
-        self._store = store
-
-    async def handle(self, node_id: str, body: dict[str, Any]) -> None:
+    def handle(self, tx: Tx, node_id: str, body: dict[str, Any]) -> None:
+        """Apply one report inside ``tx`` (the stream applies a whole batch of reports in one transaction)."""
         message = messages.unwrap(body)
         try:
-            if isinstance(message, messages.BidResult):
-                await self._store.transact(lambda tx: self._bid_result(tx, node_id, message))
-            elif isinstance(message, messages.ExecutionProgress):
-                await self._store.transact(lambda tx: self._progress(tx, node_id, message))
-            elif isinstance(message, messages.RunResult):
-                await self._store.transact(lambda tx: self._run_result(tx, node_id, message))
-            elif isinstance(message, messages.ComputeError):
-                await self._store.transact(lambda tx: self._compute_error(tx, node_id, message))
-            else:
-                log.warning("node %s sent an unexpected %s message", node_id, type(message).__name__)
+            with tx.part():
+                if isinstance(message, messages.BidResult):
+                    self._bid_result(tx, node_id, message)
+                elif isinstance(message, messages.ExecutionProgress):
+                    self._progress(tx, node_id, message)
+                elif isinstance(message, messages.RunResult):
+                    self._run_result(tx, node_id, message)
+                elif isinstance(message, messages.ComputeError):
+                    self._compute_error(tx, node_id, message)
+                else:
+                    log.warning("node %s sent an unexpected %s message", node_id, type(message).__name__)
         except BacalhauError as exc:
             # The execution moved on (a replay, or the orchestrator already decided otherwise): nothing to do.
             log.debug("ignoring %s from %s: %s", type(message).__name__, node_id, exc)

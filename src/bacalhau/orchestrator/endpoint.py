@@ -29,9 +29,10 @@ class ComputeEndpoint:
         self._nodes = nodes
         self._handler = handler
         self._senders: dict[str, StreamSender] = {}
-        self._applied: dict[str, tuple[int, str]] = {}
         self._subscriptions: list[Subscription] = []
-        self._receiver = StreamReceiver(handler.handle, self._load_applied, self._save_applied)
+        self._receiver: StreamReceiver[Tx] = StreamReceiver(
+            store.transact, handler.handle, self._load_applied, self._record_applied
+        )
         store.on_commit(self._on_commit)
         nodes.on_leave(self._on_node_left)
 
@@ -69,20 +70,14 @@ class ComputeEndpoint:
         await self._receiver.on_request(node_id, msg)
 
     async def _load_applied(self, node_id: str) -> tuple[int, str]:
-        if node_id not in self._applied:
-            stream = await self._store.stream(node_id)
-            self._applied[node_id] = (stream.applied_seq, stream.peer_epoch)
-        return self._applied[node_id]
+        stream = await self._store.stream(node_id)
+        return stream.applied_seq, stream.peer_epoch
 
-    async def _save_applied(self, node_id: str, seq: int) -> None:
-        def save(tx: Tx) -> None:
-            stream = tx.stream(node_id)
-            stream.applied_seq = max(stream.applied_seq, seq)
-            tx.save_stream(stream)
-
-        await self._store.transact(save)
-        _, epoch = self._applied.get(node_id, (0, ""))
-        self._applied[node_id] = (seq, epoch)
+    @staticmethod
+    def _record_applied(tx: Tx, node_id: str, seq: int) -> None:
+        stream = tx.stream(node_id)
+        stream.applied_seq = max(stream.applied_seq, seq)
+        tx.save_stream(stream)
 
     # ---- control plane
     async def _on_control(self, msg: Msg) -> None:
@@ -124,7 +119,7 @@ class ComputeEndpoint:
             return stream.applied_seq
 
         applied = await self._store.transact(reset_if_new_epoch)
-        self._applied[node_id] = (applied, request.epoch)
+        self._receiver.reset(node_id, applied, request.epoch)
         resume_after = request.last_orchestrator_seq_num if request.orchestrator_epoch == self._store.epoch else 0
         sender = self._senders.get(node_id)
         if sender is None:
@@ -144,7 +139,7 @@ class ComputeEndpoint:
             request.running_executions,
             request.enqueued_executions,
         )
-        applied, _ = self._applied.get(request.node_id, (0, ""))
+        applied = self._receiver.applied(request.node_id)
         return messages.HeartbeatResponse(handshake_required=not alive, last_compute_seq_num=applied).to_wire()
 
 

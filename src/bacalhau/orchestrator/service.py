@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class OrchestratorConfig:
     data_dir: Path
-    workers: int = 4
+    workers: int = 16
     durable: bool = True
     over_subscription: float = 1.5
     housekeeping_interval: float = 5.0
@@ -67,7 +67,7 @@ class Orchestrator:
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
         self.logs = LogProxy(nc)
-        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler(self.store))
+        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler())
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
         self._tasks = [spawn(self._work(), f"scheduler-worker-{i}") for i in range(self.config.workers)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
-from bacalhau.lib.sqlite import Database, store_epoch
+from bacalhau.lib.sqlite import Database, Transaction, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
 from bacalhau.models.execution import Execution
@@ -117,12 +117,11 @@ class StreamState:
     peer_epoch: str = ""
 
 
-class Tx:
+class Tx(Transaction[CommitEffects]):
     """The operations available inside one store transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.effects = CommitEffects()
+        super().__init__(conn, CommitEffects())
         self.now = now_ns()
 
     # ---- jobs

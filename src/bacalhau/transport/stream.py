@@ -14,13 +14,14 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from bacalhau.lib.sqlite import Transaction
 from bacalhau.lib.tasks import spawn
 from bacalhau.transport import envelope
 
@@ -30,6 +31,8 @@ BATCH_SIZE = 256
 REQUEST_TIMEOUT = 10.0
 ACK_FLUSH_INTERVAL = 2.0
 MAX_HANDLER_ATTEMPTS = 5
+
+TxT = TypeVar("TxT", bound=Transaction[Any])
 
 
 class Outbox(Protocol):
@@ -121,20 +124,38 @@ class StreamSender:
             self._flushed = acked
 
 
-class StreamReceiver:
-    """Applies a peer's messages once each, in order, and answers with the highest number applied."""
+class StreamReceiver(Generic[TxT]):
+    """Applies a peer's messages once each, in order, and answers with the highest number applied.
+
+    A batch is applied in one transaction, together with the new position, so a burst of messages costs one commit.
+    Each message is a part of that transaction: one that fails is undone alone and retried with the next batch
+    (skipped after ``MAX_HANDLER_ATTEMPTS``), and the messages before it still count as applied.
+    """
 
     def __init__(
         self,
-        handle: Callable[[str, dict[str, Any]], Awaitable[None]],
+        transact: Callable[[Callable[[TxT], int]], Awaitable[int]],
+        handle: Callable[[TxT, str, dict[str, Any]], None],
         load_applied: Callable[[str], Awaitable[tuple[int, str]]],
-        save_applied: Callable[[str, int], Awaitable[None]],
+        record_applied: Callable[[TxT, str, int], None],
     ) -> None:
+        """``load_applied`` reads a peer's (position, epoch) from the store; ``record_applied`` writes the position
+        inside the batch's transaction."""
+        self._transact = transact
         self._handle = handle
         self._load_applied = load_applied
-        self._save_applied = save_applied
+        self._record_applied = record_applied
+        self._positions: dict[str, tuple[int, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._failures: dict[tuple[str, int], int] = {}
+
+    def reset(self, peer: str, applied: int, epoch: str) -> None:
+        """The position agreed in a handshake (already stored): where the next batch must follow on from."""
+        self._positions[peer] = (applied, epoch)
+
+    def applied(self, peer: str) -> int:
+        """The last message number applied from ``peer`` (0 before its first handshake or batch)."""
+        return self._positions.get(peer, (0, ""))[0]
 
     async def on_request(self, peer: str, msg: Msg) -> None:
         try:
@@ -149,16 +170,27 @@ class StreamReceiver:
             await msg.respond(envelope.encode(answer))
 
     async def _apply(self, peer: str, batch: dict[str, Any]) -> dict[str, Any]:
-        applied, expected_epoch = await self._load_applied(peer)
+        position = self._positions.get(peer)
+        if position is None:
+            position = self._positions[peer] = await self._load_applied(peer)
+        applied, expected_epoch = position
         if expected_epoch and batch.get("Epoch") != expected_epoch:
             return {"Ack": 0, "Error": "handshake required: stream epoch changed"}
+        fresh = [(int(item.get("Seq", 0)), item.get("Message") or {}) for item in batch.get("Messages", [])]
+        fresh = [(seq, message) for seq, message in fresh if seq > applied]
+        if not fresh:
+            return {"Ack": applied}
+        applied = await self._transact(lambda tx: self._apply_in(tx, peer, applied, fresh))
+        if self._positions.get(peer) is position:  # no handshake reset it meanwhile
+            self._positions[peer] = (applied, expected_epoch)
+        return {"Ack": applied}
+
+    def _apply_in(self, tx: TxT, peer: str, applied: int, messages: list[tuple[int, dict[str, Any]]]) -> int:
         start = applied
-        for item in batch.get("Messages", []):
-            seq = int(item.get("Seq", 0))
-            if seq <= applied:
-                continue
+        for seq, message in messages:
             try:
-                await self._handle(peer, item.get("Message") or {})
+                with tx.part():
+                    self._handle(tx, peer, message)
             except Exception:
                 attempts = self._failures.get((peer, seq), 0) + 1
                 self._failures[(peer, seq)] = attempts
@@ -169,5 +201,5 @@ class StreamReceiver:
             self._failures.pop((peer, seq), None)
             applied = seq
         if applied > start:
-            await self._save_applied(peer, applied)
-        return {"Ack": applied}
+            self._record_applied(tx, peer, applied)
+        return applied

@@ -1,0 +1,119 @@
+"""The benchmark suite: real `bacalhau serve` processes on free ports, driven over the REST API.
+
+    python -m bench                  # every figure, under 10 minutes
+    python -m bench --quick          # smaller runs, under a minute
+    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store
+    python -m bench --json out.json  # also write the figures as JSON
+
+Timings of jobs come from the orchestrator's own clock (a job's CreateTime to the ModifyTime of its last change),
+so the benchmark's polling does not add to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bench import suite
+
+SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
+    "startup": suite.startup,
+    "submit": suite.submit_throughput,
+    "e2e": suite.end_to_end,
+    "latency": suite.latency,
+    "store": suite.large_store,
+}
+
+
+def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, measured, target) rows for the sections that ran."""
+    rows: list[tuple[str, str, str]] = []
+    if "startup" in results:
+        r = results["startup"]
+        rows.append(("serve to ready", f"{r['serve_to_ready_s']} s", ""))
+        rows.append(("idle node resident memory", f"{r['idle_rss_mb']} MB (+ NATS {r['nats_rss_mb']} MB)", "< 150 MB"))
+    for r in results.get("submit", []):
+        target = ">= 500/s" if r["concurrency"] == 64 else ""
+        rows.append((f"submit, {r['concurrency']} concurrent clients", f"{r['accepted_per_s']} jobs/s", target))
+    for r in results.get("e2e", []):
+        target = ">= 300/s" if r["compute_nodes"] == 1 else ""
+        rows.append((f"noop completed, {r['layout']}", f"{r['completed_per_s']} jobs/s", target))
+    for r in results.get("latency", []):
+        if "skipped" in r:
+            rows.append((f"latency {r['engine']}", f"skipped: {r['skipped']}", ""))
+            continue
+        target = "p50 < 20 ms" if r["engine"] == "noop" else ""
+        measured = f"p50 {r['p50_ms']} / p90 {r['p90_ms']} / p99 {r['p99_ms']} ms"
+        rows.append((f"submit to Completed, {r['engine']}", measured, target))
+    if "store" in results:
+        r = results["store"]
+        n = f"{r['stored_jobs']:,} jobs"
+        rows.append(
+            (
+                f"GET /jobs page of 100, {n}",
+                f"p50 {r['first_page_ms_p50']} / p99 {r['first_page_ms_p99']} ms",
+                "< 50 ms",
+            )
+        )
+        rows.append((f"  newest first, {n}", f"p50 {r['newest_first_ms_p50']} / p99 {r['newest_first_ms_p99']} ms", ""))
+        rows.append(
+            (
+                f"  following NextToken, {n}",
+                f"p50 {r['next_token_pages_ms_p50']} / p99 {r['next_token_pages_ms_p99']} ms",
+                "",
+            )
+        )
+        rows.append((f"serve to ready, {n}", f"{r['serve_to_ready_s']} s", ""))
+        rows.append((f"resident memory, {n}", f"{r['rss_mb']} MB", ""))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs, under a minute")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    sizes = suite.QUICK if args.quick else suite.FULL
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+        },
+        "mode": "quick" if args.quick else "full",
+    }
+    started = time.perf_counter()
+    for name in chosen:
+        section_started = time.perf_counter()
+        print(f"bench: {name}...", file=sys.stderr, flush=True)
+        results[name] = SECTIONS[name](sizes)
+        print(f"bench: {name} took {time.perf_counter() - section_started:.0f}s", file=sys.stderr, flush=True)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    rows = table(results)
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    print(f"{'FIGURE':<{width}}  {'MEASURED':<{value_width}}  TARGET")
+    for figure, measured, target in rows:
+        print(f"{figure:<{width}}  {measured:<{value_width}}  {target}".rstrip())
+    print(f"({results['mode']} run, {results['seconds']} s, {results['machine']['cpus']} CPUs)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""The measurements, each starting its own real node processes and returning plain figures."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.load import (
+    completed_per_second,
+    docker_true_job,
+    latencies_ms,
+    noop_job,
+    percentile,
+    submit_many,
+    wait_one,
+    wait_terminal,
+    wasm_hello_job,
+)
+from bench.nodes import NodeProcess, Stack
+from bench.seed import clone_jobs
+
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does: ``--quick`` runs the small set, the default the full one."""
+
+    startups: int
+    submit_jobs: int
+    e2e_jobs: int
+    node_counts: tuple[int, ...]
+    noop_latency_jobs: int
+    wasm_latency_jobs: int
+    docker_latency_jobs: int
+    stored_jobs: int
+    list_requests: int
+
+
+QUICK = Sizes(1, 300, 300, (1, 10), 40, 10, 3, 10_000, 20)
+FULL = Sizes(3, 2000, 2000, (1, 10, 100), 300, 100, 30, 100_000, 200)
+
+
+def rss_mb(pid: int, *, with_children: bool = False) -> float:
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    if with_children:
+        total += sum(child.memory_info().rss for child in process.children(recursive=True))
+    return round(total / MB, 1)
+
+
+def startup(sizes: Sizes) -> dict[str, Any]:
+    """Seconds from `bacalhau serve` to a ready API, and the idle node's memory a few seconds later."""
+    ready: list[float] = []
+    idle_rss = nats_rss = 0.0
+    for _ in range(sizes.startups):
+        stack = Stack(0)
+        try:
+            ready.append(stack.orchestrator.ready_after)
+            _settle(stack.url)
+            pid = stack.orchestrator.pid
+            idle_rss = rss_mb(pid)
+            nats_rss = round(rss_mb(pid, with_children=True) - idle_rss, 1)
+        finally:
+            stack.stop()
+    return {"serve_to_ready_s": round(statistics.median(ready), 2), "idle_rss_mb": idle_rss, "nats_rss_mb": nats_rss}
+
+
+def _settle(url: str, seconds: float = 3.0) -> None:
+    """Let start-up work (first heartbeats, node registration) finish before measuring an idle node."""
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=url) as client:
+        while time.monotonic() < deadline:
+            client.get("/api/v1/agent/alive")
+            time.sleep(0.5)
+
+
+def submit_throughput(sizes: Sizes, concurrency_levels: tuple[int, ...] = (1, 8, 64)) -> list[dict[str, Any]]:
+    """Jobs accepted per second by a hybrid node, at each client concurrency (the previous burst drained first)."""
+    rows = []
+    stack = Stack(0)
+    try:
+        for concurrency in concurrency_levels:
+            count = sizes.submit_jobs if concurrency > 1 else max(100, sizes.submit_jobs // 4)
+            ids, seconds = asyncio.run(submit_many(stack.url, noop_job(f"submit-{concurrency}"), count, concurrency))
+            rows.append({"concurrency": concurrency, "jobs": count, "accepted_per_s": round(count / seconds, 1)})
+            wait_terminal(stack.url, ids)
+    finally:
+        stack.stop()
+    return rows
+
+
+def end_to_end(sizes: Sizes) -> list[dict[str, Any]]:
+    """Noop jobs reaching Completed per second: a hybrid node, then an orchestrator with N compute nodes."""
+    rows = []
+    for nodes in sizes.node_counts:
+        stack = Stack(0 if nodes == 1 else nodes)
+        try:
+            ids, seconds = asyncio.run(submit_many(stack.url, noop_job("e2e"), sizes.e2e_jobs, 64))
+            jobs = wait_terminal(stack.url, ids)
+            latencies = latencies_ms(jobs)
+            rows.append(
+                {
+                    "compute_nodes": nodes,
+                    "layout": "hybrid node" if nodes == 1 else f"orchestrator + {nodes} compute processes",
+                    "jobs": len(jobs),
+                    "completed": sum(j["State"]["StateType"] == "Completed" for j in jobs),
+                    "accepted_per_s": round(len(ids) / seconds, 1),
+                    "completed_per_s": round(completed_per_second(jobs), 1),
+                    "latency_ms_p50": round(percentile(latencies, 0.5), 1),
+                    "latency_ms_p99": round(percentile(latencies, 0.99), 1),
+                }
+            )
+        finally:
+            stack.stop()
+    return rows
+
+
+def latency(sizes: Sizes) -> list[dict[str, Any]]:
+    """Submit-to-Completed of one job at a time on an otherwise idle hybrid node, by the orchestrator's clock."""
+    rows = []
+    stack = Stack(0)
+    try:
+        cases = [("noop", noop_job, sizes.noop_latency_jobs), ("wasm hello", wasm_hello_job, sizes.wasm_latency_jobs)]
+        has_docker = "docker" in _engines(stack.url)
+        if has_docker:
+            cases.append(("docker true", docker_true_job, sizes.docker_latency_jobs))
+        with httpx.Client(base_url=stack.url, timeout=60) as client:
+            for name, make_job, count in cases:
+                job = {"Job": make_job("latency")}
+                client.put("/api/v1/orchestrator/jobs", json=job).raise_for_status()  # warm-up: pulls, compiles
+                finished = []
+                for _ in range(count):
+                    response = client.put("/api/v1/orchestrator/jobs", json=job)
+                    response.raise_for_status()
+                    finished.append(wait_one(client, response.json()["JobID"]))
+                failed = [j for j in finished if j["State"]["StateType"] != "Completed"]
+                if failed:
+                    raise RuntimeError(f"{name}: {len(failed)} jobs did not complete: {failed[0]['State']}")
+                values = latencies_ms(finished)
+                rows.append(
+                    {
+                        "engine": name,
+                        "jobs": count,
+                        "p50_ms": round(percentile(values, 0.5), 1),
+                        "p90_ms": round(percentile(values, 0.9), 1),
+                        "p99_ms": round(percentile(values, 0.99), 1),
+                    }
+                )
+    finally:
+        stack.stop()
+    if not has_docker:
+        rows.append({"engine": "docker true", "skipped": "no Docker engine reachable (see scripts/docker-engine)"})
+    return rows
+
+
+def _engines(url: str) -> set[str]:
+    nodes = httpx.get(f"{url}/api/v1/orchestrator/nodes").json()["Nodes"]
+    return {e for n in nodes for e in ((n["Info"].get("ComputeNodeInfo") or {}).get("ExecutionEngines") or [])}
+
+
+def large_store(sizes: Sizes) -> dict[str, Any]:
+    """A hybrid node restarted over a store of many finished jobs: start-up, memory and job listing latency."""
+    stack = Stack(0)
+    node = stack.orchestrator
+    try:
+        ids, _ = asyncio.run(submit_many(stack.url, noop_job(), 100, 8))
+        wait_terminal(stack.url, ids)
+    finally:
+        stack.stop()
+    started = time.perf_counter()
+    clone_jobs(node.data_dir, sizes.stored_jobs)
+    seeded_s = time.perf_counter() - started
+    restarted = NodeProcess(node.data_dir, *node.args, config=node.config).launch().wait_ready()
+    try:
+        pages = _list_latencies(restarted.url, sizes.list_requests)
+        return {
+            "stored_jobs": sizes.stored_jobs,
+            "seed_s": round(seeded_s, 1),
+            "serve_to_ready_s": round(restarted.ready_after, 2),
+            **pages,
+            "rss_mb": rss_mb(restarted.pid),
+        }
+    finally:
+        restarted.stop()
+
+
+def _list_latencies(url: str, requests: int) -> dict[str, Any]:
+    """GET /jobs pages of 100: the first page, newest first, and pages reached by following NextToken."""
+    figures: dict[str, Any] = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/api/v1/orchestrator/jobs", params={"limit": 100}).raise_for_status()  # warm the page cache
+        for name, params in (
+            ("first_page", {"limit": 100}),
+            ("newest_first", {"limit": 100, "order_by": "modified_at", "reverse": "true"}),
+        ):
+            samples = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get("/api/v1/orchestrator/jobs", params=params)
+                samples.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                if len(response.json()["Items"]) != 100:
+                    raise RuntimeError(f"{name}: expected a page of 100 jobs")
+            figures[f"{name}_ms_p50"] = round(percentile(samples, 0.5), 1)
+            figures[f"{name}_ms_p99"] = round(percentile(samples, 0.99), 1)
+        samples, token = [], ""
+        for _ in range(requests):
+            started = time.perf_counter()
+            page = client.get("/api/v1/orchestrator/jobs", params={"limit": 100, "next_token": token}).json()
+            samples.append((time.perf_counter() - started) * 1000)
+            token = page.get("NextToken") or ""
+        figures["next_token_pages_ms_p50"] = round(percentile(samples, 0.5), 1)
+        figures["next_token_pages_ms_p99"] = round(percentile(samples, 0.99), 1)
+    return figures
