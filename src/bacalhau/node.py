@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 import nats
+import uvloop
 from nats.aio.client import Client as NATS
 
 from bacalhau.api.app import create_app
@@ -256,6 +257,13 @@ class Node:
             # What a compute node on this machine needs to join (a valid config variable: Compute.Orchestrators).
             lines.append(f"export BACALHAU_COMPUTE_ORCHESTRATORS={self.nats_server.client_url}")
         (self.data_dir / RUN_FILE).write_text("\n".join(lines) + "\n")
+
+
+def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve nodes on uvloop: its event loop costs less per message and request than asyncio's own, and a node
+    spends most of its time there."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(*nodes, on_ready=on_ready))
 
 
 async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +12,7 @@ import click
 from bacalhau.cli.context import cli_context
 from bacalhau.config import BacalhauConfig
 from bacalhau.logs import setup_logging
-from bacalhau.node import Node, serve
+from bacalhau.node import Node, run_nodes
 from bacalhau.transport.natsserver import free_port
 
 # Quicker failure detection than the production defaults, as the original's devstack has.
@@ -106,5 +105,5 @@ def devstack_command(computes: int, stack_repo: Path | None) -> None:
         click.echo("export BACALHAU_API_HOST=127.0.0.1")
         click.echo(f"export BACALHAU_API_PORT={api.port}")
 
-    asyncio.run(serve(*nodes, on_ready=ready))
+    run_nodes(*nodes, on_ready=ready)
     click.echo("Shutting down devstack")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +9,7 @@ import click
 
 from bacalhau.cli.context import cli_context
 from bacalhau.logs import setup_logging
-from bacalhau.node import Node, serve
+from bacalhau.node import Node, run_nodes
 
 log = logging.getLogger("bacalhau.serve")
 
@@ -43,4 +42,4 @@ def serve_command(
     if not config.orchestrator.enabled and not config.compute.enabled:
         log.warning("neither --orchestrator nor --compute was given: starting an orchestrator")
         config.orchestrator.enabled = True
-    asyncio.run(serve(Node(config, name=name)))
+    run_nodes(Node(config, name=name))

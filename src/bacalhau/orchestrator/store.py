@@ -429,6 +429,15 @@ class JobStore:
     async def get_executions(self, job_id: str) -> list[Execution]:
         return await self.db.read(lambda conn: Tx(conn).job_executions(job_id))
 
+    async def get_job_and_executions(self, job_id: str) -> tuple[Job, list[Execution]]:
+        """Both in one read: what the scheduler needs for each evaluation."""
+
+        def query(conn: sqlite3.Connection) -> tuple[Job, list[Execution]]:
+            tx = Tx(conn)
+            return tx.get_job(job_id), tx.job_executions(job_id)
+
+        return await self.db.read(query)
+
     async def get_execution(self, execution_id: str) -> Execution | None:
         return await self.db.read(lambda conn: Tx(conn).get_execution(execution_id))
 

@@ -82,12 +82,11 @@ class SchedulerBase(ABC):
         """Plan and apply; True when the job is left waiting for capacity (the evaluation is blocked)."""
         evaluation = delivery.evaluation
         try:
-            job = await self._store.get_job(evaluation.job_id)
+            job, executions = await self._store.get_job_and_executions(evaluation.job_id)
         except JobNotFound:
             log.warning("evaluation %s refers to unknown job %s", evaluation.id, evaluation.job_id)
             await self._store.transact(lambda tx: tx.set_evaluation_status(evaluation, EvalStatus.COMPLETE))
             return False
-        executions = await self._store.get_executions(job.id)
         plan = Plan(evaluation, job, delivery.superseded)
         self.build(plan, executions)
         await self._store.transact(lambda tx: apply_plan(tx, plan))
