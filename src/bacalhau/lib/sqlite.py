@@ -141,17 +141,18 @@ class Database:
     @staticmethod
     def _apply(conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        alone = len(batch) == 1  # savepoints keep one write's failure from undoing the others; alone, none needed
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, future in batch:
                 try:
-                    with savepoint(conn, "op"):
+                    with contextlib.nullcontext() if alone else savepoint(conn, "op"):
                         result = fn(conn)
                 except BaseException as exc:
                     outcomes.append((future, None, exc))
                 else:
                     outcomes.append((future, result, None))
-            conn.execute("COMMIT")
+            conn.execute("ROLLBACK" if alone and outcomes[0][2] is not None else "COMMIT")
         except sqlite3.Error as exc:
             log.error("sqlite transaction failed: %s", exc)
             if conn.in_transaction:

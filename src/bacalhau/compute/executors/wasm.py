@@ -6,7 +6,7 @@ wasmtime preopens only directories, so file inputs are linked into a read-only s
 directory inputs and outputs are preopened at their own paths (the guest picks the longest matching preopen).
 
 Each run gets its own wasmtime engine with epoch interruption, so a timeout or a stop interrupts even a module that
-spins without calling the host.
+spins without calling the host. Compiled modules are shared between runs through :mod:`wasm_cache`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import wasmtime
 
 from bacalhau.compute.executors.base import ExecutorError, Mount, Reporter, RunOutcome, RunRequest
+from bacalhau.compute.executors.wasm_cache import CompiledModules
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.spec import SpecConfig
 
@@ -29,6 +30,7 @@ PAGE_SIZE = 64 * 1024
 MAX_MEMORY = 65536 * PAGE_SIZE
 NO_EXIT_CODE = -1  # the original's code for a module that returns without calling proc_exit
 CANCEL_GRACE = 2.0
+COMPILED = CompiledModules()
 
 
 def guest_path(target: str) -> str:
@@ -169,11 +171,8 @@ def _load_module(engine: wasmtime.Engine, filesystem: _Filesystem, path: str) ->
                 f"found {len(candidates)}"
             )
         host = candidates[0]
-    code = host.read_bytes()
     try:
-        if code.startswith(b"\0asm"):
-            return wasmtime.Module(engine, code)
-        return wasmtime.Module(engine, code.decode())  # WebAssembly text format
+        return COMPILED.load(engine, host.read_bytes())
     except (wasmtime.WasmtimeError, UnicodeDecodeError) as error:
         raise ExecutorError(f"failed to load entry module {path}: {str(error).splitlines()[0]}") from None
 
