@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,7 +133,10 @@ class Stack:
     def url(self) -> str:
         return self.orchestrator.url
 
-    def stop(self) -> None:
+    def stop(self, *, keep_files: bool = False) -> None:
+        """Stop every node, then delete their data and logs unless ``keep_files``."""
         for node in self.computes:
             node.stop()
         self.orchestrator.stop()
+        if not keep_files:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 import time
 from dataclasses import dataclass
@@ -173,7 +174,7 @@ def large_store(sizes: Sizes) -> dict[str, Any]:
         ids, _ = asyncio.run(submit_many(stack.url, noop_job(), 100, 8))
         wait_terminal(stack.url, ids)
     finally:
-        stack.stop()
+        stack.stop(keep_files=True)
     started = time.perf_counter()
     clone_jobs(node.data_dir, sizes.stored_jobs)
     seeded_s = time.perf_counter() - started
@@ -189,6 +190,7 @@ def large_store(sizes: Sizes) -> dict[str, Any]:
         }
     finally:
         restarted.stop()
+        shutil.rmtree(stack.root, ignore_errors=True)
 
 
 def _list_latencies(url: str, requests: int) -> dict[str, Any]:

@@ -1,0 +1,45 @@
+"""The benchmark suite runs against real nodes and reports every figure it promises (a smoke test, not a timing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.load import percentile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 0.5), percentile(values, 0.9), percentile(values, 0.99)) == (50.0, 90.0, 99.0)
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_quick_startup_and_large_store_figures(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "startup,store", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["startup"]["serve_to_ready_s"] > 0 and figures["startup"]["idle_rss_mb"] > 0
+    store = figures["store"]
+    assert store["stored_jobs"] == 10_000
+    assert store["first_page_ms_p50"] > 0 and store["rss_mb"] > 0
+    assert "GET /jobs page of 100, 10,000 jobs" in result.stdout
+    assert "idle node resident memory" in result.stdout
+
+
+def test_unknown_sections_are_refused() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "unknown section(s) nope" in result.stderr
