@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    GetJsonSchemaHandler,
-    SerializationInfo,
-    SerializerFunctionWrapHandler,
-    model_serializer,
-    model_validator,
-)
-from pydantic.json_schema import JsonSchemaValue
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _SPECIAL_WORDS = {
     "id": "ID",
@@ -39,16 +30,6 @@ def pascal_alias(name: str) -> str:
     return "".join(_SPECIAL_WORDS.get(part, part[:1].upper() + part[1:]) for part in name.split("_"))
 
 
-class OmitEmpty:
-    """Marker for ``Annotated`` fields that Go tags ``omitempty``."""
-
-    def __repr__(self) -> str:
-        return "OMIT_EMPTY"
-
-
-OMIT_EMPTY = OmitEmpty()
-
-
 def _is_empty(value: Any) -> bool:
     if value is None:
         return True
@@ -57,6 +38,11 @@ def _is_empty(value: Any) -> bool:
     if isinstance(value, str | int | float | bool | list | dict | tuple):
         return not value
     return False
+
+
+# ``Annotated`` metadata for fields that Go tags ``omitempty``. A per-field ``exclude_if`` keeps serialization in
+# pydantic-core (a model-wide wrap serializer would build every dict in Python and cost several times more).
+OMIT_EMPTY = Field(exclude_if=_is_empty)
 
 
 class WireModel(BaseModel):
@@ -70,21 +56,16 @@ class WireModel(BaseModel):
         extra="ignore",
     )
 
-    _omit_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
     _key_lookup: ClassVar[dict[str, str]] = {}
     _canonical_keys: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_on_complete__(cls) -> None:
-        omit: list[tuple[str, str]] = []
         lookup: dict[str, str] = {}
         for name, field in cls.model_fields.items():
             alias = field.alias or name
             lookup[alias.lower()] = alias
             lookup.setdefault(name.lower(), alias)
-            if any(isinstance(m, OmitEmpty) for m in field.metadata):
-                omit.append((name, alias))
-        cls._omit_fields = tuple(omit)
         cls._key_lookup = lookup
         cls._canonical_keys = frozenset(lookup.values())
 
@@ -104,22 +85,6 @@ class WireModel(BaseModel):
             if canonical is not None:
                 matched[canonical] = value
         return matched
-
-    @model_serializer(mode="wrap")
-    def _omit_empty(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
-        data = handler(self)
-        if isinstance(data, dict):
-            for name, alias in self._omit_fields:
-                if _is_empty(getattr(self, name)):
-                    data.pop(alias if info.by_alias else name, None)
-        return data
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        """Document the fields themselves: the omit-empty wrapper would otherwise hide them from the schema."""
-        if handler.mode == "serialization" and "serialization" in core_schema:
-            core_schema = {key: value for key, value in core_schema.items() if key != "serialization"}
-        return handler(core_schema)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict of this model, exactly as sent on the wire."""
