@@ -194,3 +194,25 @@ def test_envelopes_detect_corruption() -> None:
     raw[-2] ^= 0xFF
     with pytest.raises(envelope.EnvelopeError, match="checksum"):
         envelope.decode(bytes(raw))
+
+
+async def test_committed_messages_are_sent_from_memory(nats_client: NATS, applied: Applied) -> None:
+    await serve_receiver(nats_client, applied)
+    outbox = MemoryOutbox()  # left empty: what arrives can only have come from what notify was given
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    sender.notify([(1, json.dumps({"n": 1})), (2, json.dumps({"n": 2}))])
+    await eventually(lambda: applied.handled == [1, 2])
+    await sender.stop()
+
+
+async def test_a_gap_in_memory_is_filled_from_the_store(nats_client: NATS, applied: Applied) -> None:
+    await serve_receiver(nats_client, applied)
+    outbox = MemoryOutbox()
+    outbox.add({"n": 1}, {"n": 2}, {"n": 3})  # e.g. written before a restart: the sender never saw them committed
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    outbox.add({"n": 4})
+    sender.notify([outbox.rows[-1]])
+    await eventually(lambda: applied.handled == [1, 2, 3, 4])
+    await sender.stop()

@@ -20,7 +20,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.compute.store import ComputeEffects, ComputeTx, ExecutionStore
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.timefmt import now_ns
@@ -65,7 +65,11 @@ class OrchestratorConnection:
         self._connected = asyncio.Event()
         self._started = now_ns()
         self._last_auth_error = -1e9
-        store.on_commit(lambda effects: self._sender.notify() if effects.outbox and self._sender else None)
+        store.on_commit(self._on_commit)
+
+    def _on_commit(self, effects: ComputeEffects) -> None:
+        if effects.outbox and self._sender is not None:
+            self._sender.notify(effects.outbox)
 
     @property
     def node_id(self) -> str:

@@ -44,7 +44,7 @@ def _execution(body: str) -> Execution:
 
 @dataclass
 class ComputeEffects:
-    outbox: bool = False
+    outbox: list[tuple[int, str]] = field(default_factory=list)  # (number, body) of reports committed
     to_run: list[Execution] = field(default_factory=list)
     to_cancel: list[str] = field(default_factory=list)
 
@@ -71,8 +71,9 @@ class ComputeTx(Transaction[ComputeEffects]):
 
     def report(self, message: dict[str, Any]) -> None:
         """Queue a message for the orchestrator, delivered in order after commit."""
-        self.conn.execute("INSERT INTO outbox (body) VALUES (?)", (json.dumps(message),))
-        self.effects.outbox = True
+        body = json.dumps(message)
+        cursor = self.conn.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
+        self.effects.outbox.append((int(cursor.lastrowid or 0), body))
 
     def run_after_commit(self, execution: Execution) -> None:
         self.effects.to_run.append(execution)

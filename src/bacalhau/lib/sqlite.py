@@ -176,7 +176,8 @@ def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
 
 class Transaction(Generic[E]):
     """Base of the stores' transaction objects: the connection, and ``effects``, a dataclass saying what the commit
-    will mean to the rest of the process (told to listeners once it is durable)."""
+    will mean to the rest of the process (told to listeners once it is durable). Its fields are flat values or flat
+    collections, so that a shallow copy of each is enough to undo a part."""
 
     def __init__(self, conn: sqlite3.Connection, effects: E) -> None:
         self.conn = conn

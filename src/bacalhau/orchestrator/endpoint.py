@@ -51,10 +51,13 @@ class ComputeEndpoint:
 
     # ---- outbound
     def _on_commit(self, effects: CommitEffects) -> None:
-        for node_id in effects.outbox_nodes:
+        by_node: dict[str, list[tuple[int, str]]] = {}
+        for node_id, seq, body in effects.outbox:
+            by_node.setdefault(node_id, []).append((seq, body))
+        for node_id, committed in by_node.items():
             sender = self._senders.get(node_id)
             if sender is not None:
-                sender.notify()
+                sender.notify(committed)
 
     def _on_node_left(self, node_id: str) -> None:
         sender = self._senders.pop(node_id, None)

@@ -103,7 +103,7 @@ class CommitEffects:
 
     evaluations: list[Evaluation] = field(default_factory=list)
     created_executions: list[Execution] = field(default_factory=list)
-    outbox_nodes: set[str] = field(default_factory=set)
+    outbox: list[tuple[str, int, str]] = field(default_factory=list)  # (node, number, body) of messages committed
     ended_executions: list[Execution] = field(default_factory=list)
     nodes_changed: bool = False
 
@@ -325,8 +325,9 @@ class Tx(Transaction[CommitEffects]):
         seq = stream.next_seq
         stream.next_seq += 1
         self.save_stream(stream)
-        self.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?,?,?)", (node_id, seq, json.dumps(message)))
-        self.effects.outbox_nodes.add(node_id)
+        body = json.dumps(message)
+        self.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?,?,?)", (node_id, seq, body))
+        self.effects.outbox.append((node_id, seq, body))
         return seq
 
 

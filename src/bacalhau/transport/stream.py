@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 from nats.aio.client import Client as NATS
@@ -28,6 +28,7 @@ from bacalhau.transport import envelope
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 256
+MAX_CACHED = 4096  # committed messages kept in memory for sending; beyond that the sender reads its outbox
 REQUEST_TIMEOUT = 10.0
 ACK_FLUSH_INTERVAL = 2.0
 MAX_HANDLER_ATTEMPTS = 5
@@ -54,6 +55,7 @@ class StreamSender:
         self._task: asyncio.Task[None] | None = None
         self.acked = 0
         self._flushed = 0
+        self._cached: dict[int, str] = {}
 
     def start(self, acked: int) -> None:
         """(Re)start sending after ``acked``, the last number the peer says it applied."""
@@ -63,9 +65,25 @@ class StreamSender:
             self._task = spawn(self._run(), f"stream-to-{self._peer or 'orchestrator'}")
         self._wake.set()
 
-    def notify(self) -> None:
-        """New messages were committed to the outbox."""
+    def notify(self, committed: Sequence[tuple[int, str]] = ()) -> None:
+        """New messages were committed to the outbox; ``committed`` (number, body) lets the sender send them
+        without reading them back from the store."""
+        if len(self._cached) + len(committed) <= MAX_CACHED:
+            self._cached.update(committed)
         self._wake.set()
+
+    async def _next_rows(self) -> list[tuple[int, str]]:
+        """The next messages after the acknowledged one: from memory when they are all there, else the store."""
+        for seq in [s for s in self._cached if s <= self.acked]:
+            del self._cached[seq]
+        rows: list[tuple[int, str]] = []
+        seq = self.acked + 1
+        while seq in self._cached and len(rows) < BATCH_SIZE:
+            rows.append((seq, self._cached[seq]))
+            seq += 1
+        if rows and (len(rows) == BATCH_SIZE or seq > max(self._cached)):
+            return rows
+        return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -84,7 +102,7 @@ class StreamSender:
         last_flush = asyncio.get_running_loop().time()
         while True:
             self._wake.clear()
-            rows = await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
+            rows = await self._next_rows()
             if not rows:
                 await self._flush_ack()
                 with contextlib.suppress(TimeoutError):
