@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 START_TIMEOUT = 60.0
+LAUNCH_WAVE = 10
 
 
 class NodeProcess:
@@ -95,32 +96,37 @@ class Stack:
         self.computes: list[NodeProcess] = []
         fast = ("Orchestrator.Port=0",)
         if computes == 0:
-            self.orchestrator = (
+            hybrid = ("--orchestrator", "--compute")
+            self.orchestrator = NodeProcess(self.root / "hybrid", *hybrid, config=(*fast, *config, *compute_config))
+        else:
+            self.orchestrator = NodeProcess(self.root / "orchestrator", "--orchestrator", config=(*fast, *config))
+        try:
+            self.orchestrator.launch().wait_ready()
+            if computes:
+                self._start_computes(computes, compute_config)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_computes(self, computes: int, compute_config: tuple[str, ...]) -> None:
+        """Start compute nodes a wave at a time: a hundred Python processes starting at once on two cores would
+        each take longer to start than the start-up timeout allows."""
+        for first in range(0, computes, LAUNCH_WAVE):
+            wave = [
                 NodeProcess(
-                    self.root / "hybrid", "--orchestrator", "--compute", config=(*fast, *config, *compute_config)
-                )
-                .launch()
-                .wait_ready()
-            )
-            return
-        self.orchestrator = (
-            NodeProcess(self.root / "orchestrator", "--orchestrator", config=(*fast, *config)).launch().wait_ready()
-        )
-        for index in range(computes):
-            name = f"compute-{index}"
-            self.computes.append(
-                NodeProcess(
-                    self.root / name,
+                    self.root / f"compute-{index}",
                     "--compute",
                     "--name",
-                    name,
+                    f"compute-{index}",
                     "--orchestrators",
                     self.orchestrator.nats_url,
                     config=compute_config,
                 ).launch()
-            )
-        for node in self.computes:
-            node.wait_ready()
+                for index in range(first, min(first + LAUNCH_WAVE, computes))
+            ]
+            self.computes += wave
+            for node in wave:
+                node.wait_ready()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             nodes = httpx.get(f"{self.url}/api/v1/orchestrator/nodes").json()["Nodes"]
