@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
 from bacalhau.models.timefmt import Timestamp, now_ns
 
 
@@ -15,6 +15,15 @@ class JobHistoryType(StrEnum):
     UNDEFINED = "Undefined"
     JOB_LEVEL = "JobLevel"
     EXECUTION_LEVEL = "ExecutionLevel"
+
+    @classmethod
+    def parse(cls, value: Any) -> JobHistoryType:
+        """Go's UnmarshalText: trimmed and case-insensitive; an unknown name is Undefined; a number is an error."""
+        if isinstance(value, JobHistoryType):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("job history type must be a string")
+        return text_enum_member(cls, value) or cls.UNDEFINED
 
 
 class Event(WireModel):
@@ -55,7 +64,7 @@ class StateChange(WireModel):
 
 class JobHistory(WireModel):
     seq_num: int = 0
-    type: JobHistoryType = JobHistoryType.UNDEFINED
+    type: Annotated[JobHistoryType, BeforeValidator(JobHistoryType.parse)] = JobHistoryType.UNDEFINED
     job_id: str = ""
     execution_id: Annotated[str, OMIT_EMPTY] = ""
     event: Event = Field(default_factory=Event)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.gostrings import has_space, quote
 from bacalhau.models.plugins import ENGINES
 from bacalhau.models.resources import ResourcesConfig
 from bacalhau.models.spec import (
@@ -40,14 +41,14 @@ class JobType(StrEnum):
 JOB_TYPES = frozenset(t.value for t in JobType)
 
 
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` for a string, close enough for error messages."""
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _with_prefix(prefix: str, errors: list[str]) -> list[str]:
     """``fmt.Errorf("<prefix>: %v", errors.Join(...))``: one message holding every inner line."""
     return [f"{prefix}: " + "\n".join(errors)] if errors else []
+
+
+def _first_failure(results: Iterable[list[str]]) -> list[str]:
+    """``ValidateSlice``: the errors of the first element that has any; the rest go unchecked."""
+    return next((errors for errors in results if errors), [])
 
 
 class Task(WireModel):
@@ -98,9 +99,9 @@ class Task(WireModel):
         )
         if self.resources is not None:
             errors += _with_prefix("task resources validation failed", self.resources.parse()[1])
-        input_errors = [e for source in self.input_sources for e in source.validate_input()]
+        input_errors = _first_failure(source.validate_input() for source in self.input_sources)
         errors += _with_prefix("artifact validation failed", input_errors)
-        output_errors = [e for result in self.result_paths for e in result.validate_path()]
+        output_errors = _first_failure(result.validate_path() for result in self.result_paths)
         errors += _with_prefix("output validation failed", output_errors)
         if self.network is not None:
             errors += _with_prefix("network validation failed", self.network.validate_network())
@@ -202,7 +203,7 @@ class Job(WireModel):
         if not self.type:
             errors.append("missing job type")
         elif self.type not in JOB_TYPES:
-            errors.append(f"invalid job type: {_go_quote(self.type)}")
+            errors.append(f"invalid job type: {quote(self.type)}")
         count = self.count or 0
         if count < 0:
             errors.append("job count must be >= 0")
@@ -221,7 +222,7 @@ class Job(WireModel):
     def validate_job(self) -> list[str]:
         """The full check run when the job is stored."""
         errors = not_blank(self.id, "missing job ID")
-        if any(ch.isspace() for ch in self.id):
+        if has_space(self.id):
             errors.append("job ID contains a space")
         if "\x00" in self.id:
             errors.append("job ID contains a null character")
@@ -272,6 +273,6 @@ class Job(WireModel):
             self.tasks = self.tasks[:1]
         for key in list(self.meta):
             if key.startswith(META_RESERVED_PREFIX):
-                warnings.append(f"job meta key {_go_quote(key)} is reserved and will be ignored")
+                warnings.append(f"job meta key {quote(key)} is reserved and will be ignored")
                 del self.meta[key]
         return warnings

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 _MAX_UINT32 = 2**32 - 1
+# base64.RawURLEncoding: the URL-safe alphabet without padding (it skips CR and LF; Python would skip any junk).
+_RAW_URL_BASE64 = re.compile(r"[A-Za-z0-9_-]*")
+# strconv.ParseUint/ParseInt(s, 10, ...): ASCII digits only, no spaces, underscores or (for unsigned) sign.
+_UINT = re.compile(r"[0-9]+")
+_INT = re.compile(r"-?[0-9]+")
 
 
 class InvalidPagingToken(ValueError):
-    pass
+    @classmethod
+    def of(cls, token: str, reason: str) -> InvalidPagingToken:
+        return cls(f"invalid paging token {token!r}: {reason}")
 
 
 @dataclass
@@ -34,18 +42,22 @@ class PagingToken:
 
     @classmethod
     def decode(cls, token: str) -> PagingToken:
+        encoded = token.replace("\r", "").replace("\n", "")
+        if not _RAW_URL_BASE64.fullmatch(encoded):
+            raise InvalidPagingToken.of(token, "failed to decode paging token")
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise InvalidPagingToken(f"invalid paging token {token!r}: failed to decode paging token") from None
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidPagingToken.of(token, "failed to decode paging token") from None
         parts = raw.split(":")
         if len(parts) not in (4, 6):
-            raise InvalidPagingToken(f"invalid paging token {token!r}: invalid number of parts")
-        try:
-            limit, offset = int(parts[2]), int(parts[3])
-            after = (int(parts[4]), parts[5]) if len(parts) == 6 else None
-        except ValueError:
-            raise InvalidPagingToken(f"invalid paging token {token!r}: malformed token") from None
+            raise InvalidPagingToken.of(token, "invalid number of parts")
+        limit, offset = (int(part) if _UINT.fullmatch(part) else -1 for part in parts[2:4])
         if not (0 <= limit <= _MAX_UINT32 and 0 <= offset <= _MAX_UINT32):
-            raise InvalidPagingToken(f"invalid paging token {token!r}: malformed token")
+            raise InvalidPagingToken.of(token, "malformed token")
+        after = None
+        if len(parts) == 6:
+            if not _INT.fullmatch(parts[4]):
+                raise InvalidPagingToken.of(token, "malformed token")
+            after = (int(parts[4]), parts[5])
         return cls(sort_by=parts[0], reverse=parts[1] == "Y", limit=limit, offset=offset, after=after)

@@ -10,7 +10,11 @@ from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
 
-_MILLI_CPU = re.compile(r"^([+-]?\d+)m$")
+# strconv.Atoi before the "m", strconv.ParseFloat otherwise: ASCII digits only, no digit separators (Python's int()
+# and float() also take "1_000" and other scripts' digits). Go's hexadecimal floats are not worth supporting here.
+_MILLI_CPU = re.compile(r"([+-]?[0-9]+)m")
+_DECIMAL_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_UINT = re.compile(r"[0-9]+")
 
 # go-humanize's unit table: SI and IEC prefixes, with and without the trailing "b".
 _BYTE_UNITS: dict[str, int] = {"": 1, "b": 1}
@@ -23,15 +27,12 @@ _MAX_UINT64 = 2**64 - 1
 def parse_cpu(text: str) -> float:
     """Kubernetes-style CPU quantity in cores: ``100m`` is 0.1, ``2.5`` is 2.5; truncated to whole millicores."""
     value = text.strip()
-    milli = _MILLI_CPU.match(value)
+    milli = _MILLI_CPU.fullmatch(value)
     if milli:
         return int(milli.group(1)) / 1000
-    if not value or value.endswith("m"):
+    if not _DECIMAL_FLOAT.fullmatch(value):
         raise ValueError(f"invalid CPU value: {text}")
-    try:
-        cores = float(value)
-    except ValueError:
-        raise ValueError(f"invalid CPU value: {text}") from None
+    cores = float(value)
     if not math.isfinite(cores):
         raise ValueError(f"invalid CPU value: {text}")
     return math.trunc(cores * 1000) / 1000
@@ -43,10 +44,9 @@ def parse_bytes(text: str) -> int:
     while end < len(text) and (text[end].isdigit() or text[end] in ".,"):
         end += 1
     number, unit = text[:end].replace(",", ""), text[end:].strip().lower()
-    try:
-        amount = float(number)
-    except ValueError:
-        raise ValueError(f"invalid byte size: {text}") from None
+    if not _DECIMAL_FLOAT.fullmatch(number):  # strconv.ParseFloat takes no other script's digits
+        raise ValueError(f"invalid byte size: {text}")
+    amount = float(number)
     if unit not in _BYTE_UNITS:
         raise ValueError(f"unhandled size name: {unit}")
     total = amount * _BYTE_UNITS[unit]
@@ -179,10 +179,9 @@ class ResourcesConfig(WireModel):
             except ValueError:
                 errors.append(f"invalid disk value: {disk}")
         if gpu:
-            if gpu.isdigit():
-                result.gpu = int(gpu)
-            else:
+            if not _UINT.fullmatch(gpu) or int(gpu) > _MAX_UINT64:  # strconv.ParseUint(gpu, 10, 64)
                 return result, [f"invalid GPU value: {gpu}"]
+            result.gpu = int(gpu)
         if not errors and result.cpu < 0:
             errors.append(f"invalid CPU value: {result.cpu:f}")
         return result, errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bacalhau.models.spec import LabelSelectorRequirement
+from bacalhau.models.spec import LabelSelectorRequirement, parse_int64
 
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -68,9 +68,7 @@ def _parse_one(text: str) -> LabelSelectorRequirement:
     if words:
         key, operator, body = words.groups()
         validate_key(key)
-        values = sorted({v.strip() for v in body.split(",")})
-        if values == [""]:
-            raise SelectorError(f"{operator} requires at least one value in {text!r}")
+        values = sorted({v.strip() for v in body.split(",")})  # "()" is the set {""}, as in k8s
         for value in values:
             validate_value(value)
         return LabelSelectorRequirement(key=key, operator=operator, values=values)
@@ -79,11 +77,11 @@ def _parse_one(text: str) -> LabelSelectorRequirement:
         if found:
             key, value = key.strip(), value.strip()
             validate_key(key)
+            if symbol in (">", "<") and parse_int64(value) is None:
+                raise SelectorError(f"{symbol} requires an integer value in {text!r}")
+            validate_value(value)  # k8s checks Gt/Lt values as label values too, so "-5" is refused
             if symbol in (">", "<"):
-                if not re.fullmatch(r"-?\d+", value):
-                    raise SelectorError(f"{symbol} requires an integer value in {text!r}")
                 return LabelSelectorRequirement(key=key, operator="gt" if symbol == ">" else "lt", values=[value])
-            validate_value(value)
             return LabelSelectorRequirement(key=key, operator=symbol, values=[value])
     validate_key(text)
     return LabelSelectorRequirement(key=text, operator="exists")

@@ -10,11 +10,13 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
+from bacalhau.models.gostrings import trim_space
 
 
 def not_blank(value: str, message: str) -> list[str]:
-    return [] if value.strip() else [message]
+    """``validate.NotBlank``: blank means empty after ``strings.TrimSpace``."""
+    return [] if trim_space(value) else [message]
 
 
 class SpecConfig(WireModel):
@@ -24,13 +26,13 @@ class SpecConfig(WireModel):
     params: Annotated[dict[str, Any], OMIT_EMPTY] = Field(default_factory=dict)
 
     def normalize(self) -> None:
-        self.type = self.type.strip()
+        self.type = trim_space(self.type)
 
     def validate_spec(self) -> list[str]:
         return not_blank(self.type, "missing spec type")
 
     def is_type(self, name: str) -> bool:
-        return self.type.lower() == name.strip().lower()
+        return self.type.lower() == trim_space(name).lower()
 
     def is_empty(self) -> bool:
         return not self.type and not self.params
@@ -55,8 +57,8 @@ class InputSource(WireModel):
         if self.source is None:
             return
         self.source.normalize()
-        self.alias = self.alias.strip()
-        self.target = self.target.strip()
+        self.alias = trim_space(self.alias)
+        self.target = trim_space(self.target)
 
     def validate_input(self) -> list[str]:
         errors = not_blank(self.target, "missing artifact target")
@@ -72,8 +74,8 @@ class ResultPath(WireModel):
     path: str = ""
 
     def normalize(self) -> None:
-        self.name = self.name.strip()
-        self.path = self.path.strip()
+        self.name = trim_space(self.name)
+        self.path = trim_space(self.path)
 
     def validate_path(self) -> list[str]:
         errors = not_blank(self.path, "missing path") + not_blank(self.name, "missing name")
@@ -96,13 +98,10 @@ class Network(StrEnum):
     def parse(cls, value: Any) -> Network:
         if isinstance(value, Network):
             return value
-        if not isinstance(value, str):
+        member = text_enum_member(cls, value) if isinstance(value, str) else None
+        if member is None:
             raise ValueError(f"models.Network: unknown type '{value}'")
-        wanted = value.strip().lower()
-        for member in cls:
-            if member.value.lower() == wanted:
-                return member
-        raise ValueError(f"models.Network: unknown type '{value}'")
+        return member
 
 
 _DOMAIN = re.compile(r"\b([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}\b")
@@ -113,7 +112,7 @@ class NetworkConfig(WireModel):
     domains: Annotated[list[str], OMIT_EMPTY] = Field(default_factory=list)
 
     def normalize(self) -> None:
-        self.domains = [d.strip().lower() for d in self.domains]
+        self.domains = [trim_space(d).lower() for d in self.domains]
 
     def validate_network(self) -> list[str]:
         errors = []
@@ -173,6 +172,17 @@ class TimeoutConfig(WireModel):
         return errors
 
 
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_int64(text: str) -> int | None:
+    """``strconv.ParseInt(text, 10, 64)``, or None where it fails (Python's int() also takes spaces and "1_0")."""
+    if not _INT64.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None
+
+
 SELECTOR_OPERATORS = ("in", "notin", "exists", "!", "=", "==", "!=", "gt", "lt")
 
 
@@ -216,9 +226,8 @@ class LabelSelectorRequirement(WireModel):
         if op in ("gt", "lt"):
             if not present:
                 return False
-            try:
-                have, want = int(value or ""), int(self.values[0])
-            except ValueError:
+            have, want = parse_int64(value or ""), parse_int64(self.values[0])
+            if have is None or want is None:
                 return False
             return have > want if op == "gt" else have < want
         return False

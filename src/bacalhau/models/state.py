@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.base import OMIT_EMPTY, JsonIntEnum, WireModel, text_enum_member
 
 
 class JobStateType(StrEnum):
@@ -30,11 +30,7 @@ class JobStateType(StrEnum):
             return value
         if not isinstance(value, str):
             raise ValueError("job state must be a string")
-        wanted = value.strip().lower()
-        for member in cls:
-            if member.value.lower() == wanted:
-                return member
-        return cls.UNDEFINED
+        return text_enum_member(cls, value) or cls.UNDEFINED
 
 
 class ExecutionStateType(IntEnum):
@@ -113,6 +109,11 @@ class ExecutionDesiredStateType(IntEnum):
         return self.name.capitalize()
 
 
+# Execution states travel as JSON integers.
+ExecutionStateField = Annotated[ExecutionStateType, JsonIntEnum()]
+ExecutionDesiredStateField = Annotated[ExecutionDesiredStateType, JsonIntEnum()]
+
+
 class JobState(WireModel):
     state_type: Annotated[JobStateType, BeforeValidator(JobStateType.parse)] = JobStateType.UNDEFINED
     message: Annotated[str, OMIT_EMPTY] = ""
@@ -120,12 +121,12 @@ class JobState(WireModel):
 
 
 class ExecutionState(WireModel):
-    state_type: ExecutionStateType = ExecutionStateType.UNDEFINED
+    state_type: ExecutionStateField = ExecutionStateType.UNDEFINED
     message: Annotated[str, OMIT_EMPTY] = ""
     details: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)
 
 
 class ExecutionDesiredState(WireModel):
-    state_type: ExecutionDesiredStateType = ExecutionDesiredStateType.PENDING
+    state_type: ExecutionDesiredStateField = ExecutionDesiredStateType.PENDING
     message: Annotated[str, OMIT_EMPTY] = ""
     details: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)

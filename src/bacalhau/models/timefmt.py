@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, PlainSerializer
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _NS_PER_S = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 
 _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?(Z|z|[+-]\d{2}:\d{2})$")
 
@@ -25,7 +26,8 @@ def format_rfc3339_nano(ns: int) -> str:
     if ns == 0:
         return ZERO_TIME
     seconds, frac = divmod(ns, _NS_PER_S)
-    stamp = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat() always writes four year digits, as Go does; strftime's %Y drops leading zeros (year 1 is "1").
+    stamp = (_NAIVE_EPOCH + timedelta(seconds=seconds)).isoformat()
     if frac:
         stamp += "." + f"{frac:09d}".rstrip("0")
     return stamp + "Z"

@@ -12,7 +12,7 @@ from bacalhau.models.history import Event
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
 from bacalhau.models.spec import SpecConfig
-from bacalhau.models.state import ExecutionStateType
+from bacalhau.models.state import ExecutionStateField, ExecutionStateType
 
 # ---- orchestrator -> compute (reliable stream)
 
@@ -56,7 +56,7 @@ class BidResult(ComputeReport):
 class ExecutionProgress(ComputeReport):
     """The node started running or publishing (the original sends nothing for these; users want to see them)."""
 
-    state: ExecutionStateType = ExecutionStateType.RUNNING
+    state: ExecutionStateField = ExecutionStateType.RUNNING
 
 
 class RunResult(ComputeReport):
