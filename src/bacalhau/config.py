@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_origin
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
 from bacalhau.errors import BacalhauError
 from bacalhau.models.base import WireModel
@@ -101,28 +101,35 @@ def _valid_duration(value: str) -> str:
 Duration = Annotated[str, DurationMarker(), AfterValidator(_valid_duration)]
 
 
-class ApiSection(WireModel):
+class ConfigSection(WireModel):
+    """Config files are read as the original's loader (viper) reads them: ``Port: "1234"`` is the number 1234.
+    Only the REST API is strict about JSON types."""
+
+    model_config = ConfigDict(strict=False)
+
+
+class ApiSection(ConfigSection):
     host: str = "0.0.0.0"
     port: int = 1234
 
 
-class AuthSection(WireModel):
+class AuthSection(ConfigSection):
     token: str = ""
 
 
-class NodeManagerSection(WireModel):
+class NodeManagerSection(ConfigSection):
     disconnect_timeout: Duration = "1m"
     manual_approval: bool = False
 
 
-class SchedulerSection(WireModel):
+class SchedulerSection(ConfigSection):
     worker_count: int = 4
     queue_backoff: Duration = "1m"
     housekeeping_interval: Duration = "30s"
     max_retries: int = 2
 
 
-class OrchestratorSection(WireModel):
+class OrchestratorSection(ConfigSection):
     enabled: bool = False
     host: str = "0.0.0.0"
     port: int = 4222
@@ -132,27 +139,27 @@ class OrchestratorSection(WireModel):
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
 
 
-class HeartbeatSection(WireModel):
+class HeartbeatSection(ConfigSection):
     interval: Duration = "15s"
     info_update_interval: Duration = "1m"
 
 
-class CapacitySection(WireModel):
+class CapacitySection(ConfigSection):
     cpu: str = "80%"
     memory: str = "80%"
     disk: str = "80%"
     gpu: str = "100%"
 
 
-class LogsSection(WireModel):
+class LogsSection(ConfigSection):
     retention: Duration = "1h"
 
 
-class EnvSection(WireModel):
+class EnvSection(ConfigSection):
     allow_list: list[str] = Field(default_factory=list)
 
 
-class ComputeSection(WireModel):
+class ComputeSection(ConfigSection):
     enabled: bool = False
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
     auth: AuthSection = Field(default_factory=AuthSection)
@@ -163,90 +170,90 @@ class ComputeSection(WireModel):
     logs: LogsSection = Field(default_factory=LogsSection)
 
 
-class LocalPublisherSection(WireModel):
+class LocalPublisherSection(ConfigSection):
     address: str = "127.0.0.1"
     port: int = 6001
 
 
-class S3PublisherSection(WireModel):
+class S3PublisherSection(ConfigSection):
     pre_signed_url_disabled: bool = Field(default=False, alias="PreSignedURLDisabled")
     pre_signed_url_expiration: Duration = Field(default="1h", alias="PreSignedURLExpiration")
 
 
-class PublisherTypesSection(WireModel):
+class PublisherTypesSection(ConfigSection):
     local: LocalPublisherSection = Field(default_factory=LocalPublisherSection)
     s3: S3PublisherSection = Field(default_factory=S3PublisherSection, alias="S3")
 
 
-class PublishersSection(WireModel):
+class PublishersSection(ConfigSection):
     disabled: list[str] = Field(default_factory=list)
     types: PublisherTypesSection = Field(default_factory=PublisherTypesSection)
 
 
-class DisabledSection(WireModel):
+class DisabledSection(ConfigSection):
     disabled: list[str] = Field(default_factory=list)
 
 
-class IpfsSection(WireModel):
+class IpfsSection(ConfigSection):
     endpoint: str = ""
 
 
-class InputSourceTypesSection(WireModel):
+class InputSourceTypesSection(ConfigSection):
     ipfs: IpfsSection = Field(default_factory=IpfsSection, alias="IPFS")
 
 
-class InputSourcesSection(WireModel):
+class InputSourcesSection(ConfigSection):
     disabled: list[str] = Field(default_factory=list)
     types: InputSourceTypesSection = Field(default_factory=InputSourceTypesSection)
     max_retry_count: int = 3
     max_download_size: str = "10gb"
 
 
-class ResourcesDefaults(WireModel):
+class ResourcesDefaults(ConfigSection):
     cpu: str = "500m"
     memory: str = "1Gb"
     disk: str = ""
     gpu: str = ""
 
 
-class PublisherDefault(WireModel):
+class PublisherDefault(ConfigSection):
     type: str = ""
 
 
-class TimeoutDefaults(WireModel):
+class TimeoutDefaults(ConfigSection):
     execution_timeout: Duration = "0s"
     total_timeout: Duration = "0s"
     queue_timeout: Duration = "0s"
 
 
-class TaskDefaults(WireModel):
+class TaskDefaults(ConfigSection):
     resources: ResourcesDefaults = Field(default_factory=ResourcesDefaults)
     publisher: PublisherDefault = Field(default_factory=PublisherDefault)
     timeouts: TimeoutDefaults = Field(default_factory=TimeoutDefaults)
 
 
-class JobTypeDefaults(WireModel):
+class JobTypeDefaults(ConfigSection):
     priority: int = 0
     task: TaskDefaults = Field(default_factory=TaskDefaults)
 
 
-class JobDefaultsSection(WireModel):
+class JobDefaultsSection(ConfigSection):
     batch: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
     ops: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
     daemon: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
     service: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
 
 
-class LoggingSection(WireModel):
+class LoggingSection(ConfigSection):
     level: str = "info"
     mode: str = "default"
 
 
-class UpdateConfigSection(WireModel):
+class UpdateConfigSection(ConfigSection):
     interval: Duration = "24h0m0s"
 
 
-class BacalhauConfig(WireModel):
+class BacalhauConfig(ConfigSection):
     api: ApiSection = Field(default_factory=ApiSection, alias="API")
     name_provider: str = "puuid"
     data_dir: str = str(DEFAULT_DATA_DIR)

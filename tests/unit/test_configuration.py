@@ -88,3 +88,10 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_invalid_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_config_file_may_quote_numbers_and_booleans_as_the_original_accepts(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text('API:\n  Port: "1235"\nCompute:\n  Enabled: "true"\n')
+    config = load_config(data_dir=str(tmp_path), config_files=[str(config_file)])
+    assert config.api.port == 1235 and config.compute.enabled is True

@@ -209,13 +209,17 @@ class StreamReceiver(Generic[TxT]):
             try:
                 with tx.part():
                     self._handle(tx, peer, message)
-            except Exception:
+            except Exception as exc:
                 attempts = self._failures.get((peer, seq), 0) + 1
                 self._failures[(peer, seq)] = attempts
+                sender = peer or "the orchestrator"
+                reason = f"{type(exc).__name__}: {exc}"
                 if attempts < MAX_HANDLER_ATTEMPTS:
-                    log.exception("message %d from %s failed (attempt %d); will retry", seq, peer, attempts)
+                    log.exception(
+                        "message %d from %s failed (attempt %d: %s); will retry", seq, sender, attempts, reason
+                    )
                     break
-                log.exception("message %d from %s failed %d times; skipping it", seq, peer, attempts)
+                log.exception("message %d from %s failed %d times (%s); skipping it", seq, sender, attempts, reason)
             self._failures.pop((peer, seq), None)
             applied = seq
         if applied > start:
