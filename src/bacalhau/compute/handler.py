@@ -36,9 +36,9 @@ class OrchestratorMessageHandler:
         elif isinstance(message, messages.BidAccepted):
             self._bid_accepted(tx, message.execution_id)
         elif isinstance(message, messages.BidRejected):
-            self._bid_rejected(tx, message.execution_id, message.reason)
+            self._stop(tx, message.execution_id, message.reason, bid_rejected=True)
         elif isinstance(message, messages.CancelExecution):
-            self._cancel(tx, message.execution_id, message.reason)
+            self._stop(tx, message.execution_id, message.reason)
         else:
             log.warning("unexpected %s message from the orchestrator", type(message).__name__)
 
@@ -90,28 +90,16 @@ class OrchestratorMessageHandler:
         tx.run_after_commit(execution)
 
     @staticmethod
-    def _bid_rejected(tx: ComputeTx, execution_id: str, reason: str) -> None:
-        """An execution already running here (a rejection that raced its start) is stopped."""
+    def _stop(tx: ComputeTx, execution_id: str, reason: str, *, bid_rejected: bool = False) -> None:
+        """End an execution on the orchestrator's word: cancelled (and its run stopped), or, for a rejected bid
+        that has not started, simply rejected. A rejection that raced the execution's start stops it too."""
         execution = tx.get(execution_id)
         if execution is None or execution.is_terminal:
             return
-        started = execution.state.is_executing
-        execution.compute_state.state_type = (
-            ExecutionStateType.CANCELLED if started else ExecutionStateType.BID_REJECTED
-        )
+        cancel = not bid_rejected or execution.state.is_executing
+        execution.compute_state.state_type = ExecutionStateType.CANCELLED if cancel else ExecutionStateType.BID_REJECTED
         execution.compute_state.message = reason
         execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
         tx.save(execution)
-        if started:
+        if cancel:
             tx.cancel_after_commit(execution_id)
-
-    @staticmethod
-    def _cancel(tx: ComputeTx, execution_id: str, reason: str) -> None:
-        execution = tx.get(execution_id)
-        if execution is None or execution.is_terminal:
-            return
-        execution.compute_state.state_type = ExecutionStateType.CANCELLED
-        execution.compute_state.message = reason
-        execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
-        tx.save(execution)
-        tx.cancel_after_commit(execution_id)

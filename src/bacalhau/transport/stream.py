@@ -73,15 +73,18 @@ class StreamSender:
         self._wake.set()
 
     async def _next_rows(self) -> list[tuple[int, str]]:
-        """The next messages after the acknowledged one: from memory when they are all there, else the store."""
-        for seq in [s for s in self._cached if s <= self.acked]:
-            del self._cached[seq]
+        """The next messages after the acknowledged one: from memory when they are all there, else the store.
+
+        Commits are notified in order, so the cache's keys ascend: acknowledged ones are at its front, the newest
+        at its back."""
+        while self._cached and next(iter(self._cached)) <= self.acked:
+            del self._cached[next(iter(self._cached))]
         rows: list[tuple[int, str]] = []
         seq = self.acked + 1
         while seq in self._cached and len(rows) < BATCH_SIZE:
             rows.append((seq, self._cached[seq]))
             seq += 1
-        if rows and (len(rows) == BATCH_SIZE or seq > max(self._cached)):
+        if rows and (len(rows) == BATCH_SIZE or seq > next(reversed(self._cached))):
             return rows
         return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
 
