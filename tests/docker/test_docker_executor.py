@@ -18,8 +18,6 @@ from bacalhau.models.resources import Resources
 from bacalhau.models.spec import Network, NetworkConfig, ResultPath, SpecConfig
 from tests.docker.conftest import IMAGE, containers_labelled
 
-NODE = "n-docker-test"
-
 
 def request(tmp_path: Path, *command: str, **extra: Any) -> RunRequest:
     params: dict[str, Any] = {"Image": IMAGE, "Parameters": list(command), **extra.pop("params", {})}
@@ -47,7 +45,8 @@ async def run(executor: DockerExecutor, req: RunRequest) -> RunOutcome:
 
 @pytest.fixture
 def executor(engine: docker.DockerClient) -> DockerExecutor:
-    return DockerExecutor(NODE)
+    """A node name of its own per test, so that what one test leaves cannot be counted by another."""
+    return DockerExecutor(f"n-docker-test-{time.monotonic_ns()}")
 
 
 async def test_output_and_exit_code(executor: DockerExecutor, tmp_path: Path, engine: docker.DockerClient) -> None:
@@ -55,7 +54,7 @@ async def test_output_and_exit_code(executor: DockerExecutor, tmp_path: Path, en
     assert await run(executor, req) == RunOutcome(exit_code=3)
     assert (req.results_dir / "stdout").read_text() == "out\n"
     assert (req.results_dir / "stderr").read_text() == "err\n"
-    assert containers_labelled(engine, f"bacalhau-executor={NODE}") == []
+    assert containers_labelled(engine, f"bacalhau-executor={executor.node_id}") == []
 
 
 async def test_inputs_outputs_env_and_workdir(executor: DockerExecutor, tmp_path: Path) -> None:
@@ -122,6 +121,23 @@ async def test_cancelling_stops_and_removes_the_container(
     assert containers_labelled(engine, label) == []
 
 
+async def test_a_cancel_as_the_engine_creates_the_container_leaves_none(
+    executor: DockerExecutor, tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    """The cancel lands after the engine made the container but before its answer reached the executor."""
+    req = request(tmp_path, "sleep", "600")
+    task = asyncio.ensure_future(run(executor, req))
+    label = f"bacalhau-executionID={req.execution_id}"
+    for _ in range(10_000):  # polled often, so that the cancel follows the creation closely
+        if containers_labelled(engine, label):
+            break
+        await asyncio.sleep(0.001)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert containers_labelled(engine, f"bacalhau-executionID={req.execution_id}") == []
+
+
 async def test_a_missing_image_is_a_clear_error(executor: DockerExecutor, tmp_path: Path) -> None:
     req = request(tmp_path, "true", params={"Image": "localhost/no-such-image:1"})
     with pytest.raises(ExecutorError, match=r"could not pull image localhost/no-such-image:1|not found"):
@@ -139,6 +155,6 @@ def test_parameters_are_validated(executor: DockerExecutor) -> None:
 
 
 def test_leftover_containers_of_this_node_are_removed(executor: DockerExecutor, engine: docker.DockerClient) -> None:
-    engine.containers.create(IMAGE, ["true"], labels={"bacalhau-executor": NODE})
+    engine.containers.create(IMAGE, ["true"], labels={"bacalhau-executor": executor.node_id})
     assert executor.remove_leftovers() == 1
-    assert containers_labelled(engine, f"bacalhau-executor={NODE}") == []
+    assert containers_labelled(engine, f"bacalhau-executor={executor.node_id}") == []

@@ -82,7 +82,7 @@ class DockerExecutor:
     name = "docker"
 
     def __init__(self, node_id: str) -> None:
-        self._node_id = node_id
+        self.node_id = node_id
         self._client: docker.DockerClient | None = None
 
     @property
@@ -109,7 +109,7 @@ class DockerExecutor:
     def remove_leftovers(self) -> int:
         """Containers of this node left by a crash: nothing of theirs is still tracked, so they go."""
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_EXECUTOR}={self._node_id}"}):
+        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_EXECUTOR}={self.node_id}"}):
             with contextlib.suppress(DockerException):
                 container.remove(force=True)
                 removed += 1
@@ -143,7 +143,7 @@ class DockerExecutor:
         params = DockerParams(request.engine)
         if params.errors():
             raise ExecutorError("; ".join(params.errors()))
-        container = await asyncio.to_thread(self._create, request, params)
+        container = await self._create_surviving_cancel(request, params)
         pumps: list[threading.Thread] = []
         try:
             await asyncio.to_thread(container.start)
@@ -165,6 +165,17 @@ class DockerExecutor:
                 await asyncio.to_thread(pump.join, 5)
             await asyncio.to_thread(_remove, container)
 
+    async def _create_surviving_cancel(self, request: RunRequest, params: DockerParams) -> Container:
+        """A cancel can arrive after the engine made the container but before its answer reached us: wait for the
+        answer then, and remove what it made, so no container outlives its execution."""
+        creating = asyncio.ensure_future(asyncio.to_thread(self._create, request, params))
+        try:
+            return await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ExecutorError):
+                await asyncio.to_thread(_remove, await creating)
+            raise
+
     def _create(self, request: RunRequest, params: DockerParams) -> Container:
         env = [*params.environment, *(f"{key}={value}" for key, value in request.env.items())]
         mounts = [
@@ -176,9 +187,9 @@ class DockerExecutor:
             host.mkdir(parents=True, exist_ok=True)
             mounts.append(docker.types.Mount(result.path, str(host), type="bind", read_only=False))
         options: dict[str, Any] = {
-            "name": f"bacalhau-{self._node_id}-{request.execution_id}",
+            "name": f"bacalhau-{self.node_id}-{request.execution_id}",
             "labels": {
-                LABEL_EXECUTOR: self._node_id,
+                LABEL_EXECUTOR: self.node_id,
                 LABEL_JOB: request.job_id,
                 LABEL_EXECUTION: request.execution_id,
             },
