@@ -98,3 +98,26 @@ async def test_nack_retries_with_a_delay_and_gives_up_after_the_limit() -> None:
     assert attempts == [1, 2, 3]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(broker.dequeue(), 0.2)
+
+
+async def test_evaluations_moving_placed_work_along_go_before_new_placements() -> None:
+    broker = EvaluationBroker()
+    register = evaluation("new-job", created=1).model_copy(update={"triggered_by": "job-register"})
+    update = evaluation("running-job", created=2).model_copy(update={"triggered_by": "exec-update"})
+    urgent = evaluation("urgent-job", 5, created=3).model_copy(update={"triggered_by": "job-register"})
+    broker.enqueue_all([register, update, urgent])
+    assert [(await dequeue(broker)).job_id for _ in range(3)] == ["urgent-job", "running-job", "new-job"]
+
+
+async def test_a_batch_takes_up_to_its_limit_one_evaluation_per_job() -> None:
+    broker = EvaluationBroker()
+    broker.enqueue_all([evaluation("a", created=1), evaluation("b", created=2)])
+    broker.enqueue_all([evaluation(f"j{i}", created=10 + i) for i in range(5)])
+    first = await asyncio.wait_for(broker.dequeue_batch(4), 1)
+    assert [d.evaluation.job_id for d in first] == ["a", "b", "j0", "j1"]
+    broker.enqueue(evaluation("a", created=3))  # a is in flight: this one waits for it
+    rest = await asyncio.wait_for(broker.dequeue_batch(10), 1)
+    assert [d.evaluation.job_id for d in rest] == ["j2", "j3", "j4"]
+    broker.ack(first[0])
+    [again] = await asyncio.wait_for(broker.dequeue_batch(10), 1)
+    assert (again.evaluation.job_id, again.evaluation.create_time) == ("a", 3)

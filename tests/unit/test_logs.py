@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_logs_are_kept_after_the_run_and_pruned_after_the_retention(tmp_path: Pa
     (results / "stderr").write_text("")
     assert store.files("e-1") == (results / "stdout", results / "stderr")
     store.keep("e-1", results)
+    shutil.rmtree(tmp_path / "executions" / "e-1")  # as the runner does once the logs are kept
     kept = tmp_path / "logs" / "e-1"
     assert store.files("e-1") == (kept / "stdout", kept / "stderr")
     assert store.prune() == 0
@@ -71,3 +73,15 @@ def test_logs_are_kept_after_the_run_and_pruned_after_the_retention(tmp_path: Pa
     os.utime(kept, (old, old))
     assert store.prune() == 1
     assert store.files("e-1") is None
+
+
+async def test_an_execution_that_wrote_nothing_has_empty_logs(tmp_path: Path) -> None:
+    store = LogStore(tmp_path / "executions", tmp_path / "logs", retention=60)
+    assert store.files("e-quiet") is None
+    results = tmp_path / "executions" / "e-quiet" / "results"
+    results.mkdir(parents=True)
+    assert store.files("e-quiet") == (results / "stdout", results / "stderr")
+    store.keep("e-quiet", results)
+    files = store.files("e-quiet")
+    assert files is not None
+    assert await collect(*files) == []

@@ -101,7 +101,6 @@ def execution(
 def decide(spec: Job, executions: list[Execution], *nodes: NodeState, tracker: CapacityTracker | None = None) -> Plan:
     tracker = tracker or CapacityTracker()
     scheduler = BatchServiceScheduler(
-        store=None,  # type: ignore[arg-type]  # build() does no I/O
         nodes=Nodes(*nodes),
         selector=NodeSelector(tracker, randomness=0),
         config=SchedulerConfig(max_retries=2),
@@ -268,7 +267,7 @@ def test_a_job_past_its_total_timeout_fails() -> None:
 
 
 def decide_type(scheduler_type: type, spec: Job, executions: list[Execution], *nodes: NodeState) -> Plan:
-    scheduler = scheduler_type(None, Nodes(*nodes), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
+    scheduler = scheduler_type(Nodes(*nodes), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
     plan = Plan(Evaluation(id="eval", job_id=spec.id, type=spec.type, triggered_by="job-register"), spec)
     scheduler.build(plan, executions)
     return plan

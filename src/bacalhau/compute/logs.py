@@ -44,15 +44,16 @@ class LogStore:
         self.retention = retention
 
     def files(self, execution_id: str) -> tuple[Path, Path] | None:
-        """The stdout and stderr files of an execution, live or kept; None when there are none."""
-        for folder in (self.executions_dir / execution_id / "results", self.logs_dir / execution_id):
-            stdout = folder / "stdout"
-            if stdout.exists():
-                return stdout, folder / "stderr"
+        """The stdout and stderr files of an execution, live or kept; None when this node has neither. A file that
+        does not exist is output not written (yet)."""
+        for folder in (self.logs_dir / execution_id, self.executions_dir / execution_id / "results"):  # kept first:
+            if folder.is_dir():  # it is made before the live folder goes
+                return folder / "stdout", folder / "stderr"
         return None
 
     def keep(self, execution_id: str, results_dir: Path) -> None:
-        """Move an ended execution's output files where they are kept for the retention period."""
+        """Move an ended execution's output files where they are kept for the retention period (the folder is made
+        even when there are none, to say that the execution ended here with no output)."""
         target = self.logs_dir / execution_id
         target.mkdir(parents=True, exist_ok=True)
         for name in ("stdout", "stderr"):

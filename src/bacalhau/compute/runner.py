@@ -146,8 +146,7 @@ class ExecutionRunner:
     async def _execute(self, execution: Execution, job: Job, base: Path) -> tuple[RunCommandResult, SpecConfig]:
         task = job.task
         results_dir, inputs_dir, work_dir = base / "results", base / "inputs", base / "work"
-        for directory in (results_dir, inputs_dir, work_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(results_dir.mkdir, parents=True, exist_ok=True)
         mounts = await self._prepare_inputs(job, inputs_dir)
         executor = self._executors.get(task.engine_spec.type)
         if executor is None:
@@ -215,7 +214,7 @@ class ExecutionRunner:
                     f"input {name}: source type {kind} is not supported", TOPIC_INPUTS, retryable=True
                 )
             dest = inputs_dir / str(index)
-            dest.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
             try:
                 return await provider.prepare(source, dest)
             except InputError as exc:

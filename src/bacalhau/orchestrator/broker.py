@@ -17,7 +17,7 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 
-from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.evaluation import EvalStatus, EvalTrigger, Evaluation
 from bacalhau.models.timefmt import now_ns
 
 log = logging.getLogger(__name__)
@@ -32,19 +32,32 @@ class Delivery:
     attempt: int = 1
 
 
-def _order(evaluation: Evaluation) -> tuple[int, int]:
-    return (-evaluation.priority, evaluation.create_time)
+# Evaluations that place new work. Within a priority they go after the ones that move placed work along (a bid to
+# approve, a result to record, a stop, a timeout): those free capacity and finish jobs, while new placements in a
+# burst mostly find the nodes full and wait for exactly that capacity.
+_PLACEMENTS = frozenset(
+    {
+        EvalTrigger.JOB_REGISTER.value,
+        EvalTrigger.JOB_UPDATE.value,
+        EvalTrigger.JOB_QUEUE.value,
+        EvalTrigger.NODE_JOIN.value,
+    }
+)
+
+
+def _order(evaluation: Evaluation) -> tuple[int, bool, int]:
+    return (-evaluation.priority, evaluation.triggered_by in _PLACEMENTS, evaluation.create_time)
 
 
 class EvaluationBroker:
     def __init__(self, *, max_attempts: int = MAX_ATTEMPTS, retry_delay: float = 0.1) -> None:
-        self._ready: list[tuple[tuple[int, int], int, Evaluation]] = []
+        self._ready: list[tuple[tuple[int, bool, int], int, Evaluation]] = []
         self._ready_jobs: set[str] = set()
         self._inflight: dict[str, Delivery] = {}
         self._waiting: dict[str, list[Evaluation]] = {}
         self._blocked: dict[str, Evaluation] = {}
         # The blocked evaluations in release order; entries no longer in ``_blocked`` are skipped when popped.
-        self._blocked_order: list[tuple[tuple[int, int], int, Evaluation]] = []
+        self._blocked_order: list[tuple[tuple[int, bool, int], int, Evaluation]] = []
         self._attempts: dict[str, int] = {}
         self._counter = itertools.count()
         self._available = asyncio.Condition()
@@ -89,9 +102,17 @@ class EvaluationBroker:
 
     # ---- consuming
     async def dequeue(self) -> Delivery:
+        [delivery] = await self.dequeue_batch(1)
+        return delivery
+
+    async def dequeue_batch(self, limit: int) -> list[Delivery]:
+        """Up to ``limit`` ready evaluations (at least one: waits for it), each of a different job."""
         async with self._available:
             await self._available.wait_for(lambda: bool(self._ready))
-            _, _, evaluation = heapq.heappop(self._ready)
+            taken = [heapq.heappop(self._ready)[2] for _ in range(min(limit, len(self._ready)))]
+        return [self._deliver(evaluation) for evaluation in taken]
+
+    def _deliver(self, evaluation: Evaluation) -> Delivery:
         job_id = evaluation.job_id
         self._ready_jobs.discard(job_id)
         superseded = self._waiting.pop(job_id, [])

@@ -76,6 +76,17 @@ class CapacityTracker:
         for execution in effects.ended_executions:
             self._release(execution)
 
+    def reserve(self, executions: list[Execution]) -> None:
+        """Count executions a plan is about to create, before their commit, so that the next plans of the same
+        scheduling round see the capacity taken (their commit counts them again, which changes nothing)."""
+        for execution in executions:
+            self._allocate(execution)
+
+    def cancel_reservation(self, executions: list[Execution]) -> None:
+        """The plan that reserved these was not applied."""
+        for execution in executions:
+            self._release(execution)
+
     def _allocate(self, execution: Execution) -> None:
         node = self.allocations.setdefault(execution.node_id, {})
         if execution.id in node:

@@ -22,6 +22,7 @@ from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
 from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
+from bacalhau.orchestrator.scheduling import SchedulingRound
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class OrchestratorConfig:
     data_dir: Path
-    workers: int = 16
+    workers: int = 4
+    round_size: int = 8
     durable: bool = True
     over_subscription: float = 1.5
     housekeeping_interval: float = 5.0
@@ -53,7 +55,8 @@ class Orchestrator:
         self.broker = EvaluationBroker()
         transform = ResultTransformer(presign=config.presign_results, expires_in=config.presign_expiration)
         self.jobs = JobService(self.store, node_info.node_id, config.job_defaults, transform)
-        self.schedulers: dict[str, Scheduler] = schedulers(self.store, self.nodes, self.selector, config.scheduler)
+        self.schedulers: dict[str, Scheduler] = schedulers(self.nodes, self.selector, config.scheduler)
+        self._round = SchedulingRound(self.store, self.schedulers, self.tracker)
         self._endpoint: ComputeEndpoint | None = None
         self.logs: LogProxy | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,28 +133,21 @@ class Orchestrator:
 
     async def _work(self) -> None:
         while True:
-            delivery = await self.broker.dequeue()
-            scheduler = self.schedulers.get(delivery.evaluation.type)
-            if scheduler is None:
-                log.error("no scheduler for job type %r", delivery.evaluation.type)
-                self.broker.ack(delivery)
-                continue
-            try:
-                blocked = await scheduler.process(delivery)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            deliveries = await self.broker.dequeue_batch(self.config.round_size)
+            for outcome in await self._round.run(deliveries):
+                delivery = outcome.delivery
+                if outcome.error is None:
+                    self.broker.ack(delivery, blocked=outcome.blocked)
+                    continue
                 log.warning(
                     "evaluation %s of job %s failed (attempt %d): %s",
                     delivery.evaluation.id,
                     delivery.evaluation.job_id,
                     delivery.attempt,
-                    exc,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
+                    outcome.error,
+                    exc_info=outcome.error if log.isEnabledFor(logging.DEBUG) else None,
                 )
                 self.broker.nack(delivery)
-            else:
-                self.broker.ack(delivery, blocked=blocked)
 
     async def _housekeeping(self) -> None:
         """A safety net for queued jobs: release one blocked evaluation every interval."""

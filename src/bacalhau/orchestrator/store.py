@@ -430,12 +430,22 @@ class JobStore:
     async def get_executions(self, job_id: str) -> list[Execution]:
         return await self.db.read(lambda conn: Tx(conn).job_executions(job_id))
 
-    async def get_job_and_executions(self, job_id: str) -> tuple[Job, list[Execution]]:
-        """Both in one read: what the scheduler needs for each evaluation."""
+    async def jobs_with_executions(self, job_ids: list[str]) -> dict[str, tuple[Job, list[Execution]]]:
+        """Each job (absent when unknown) with its executions, oldest first, in one read: what a scheduling round
+        needs for its evaluations."""
 
-        def query(conn: sqlite3.Connection) -> tuple[Job, list[Execution]]:
-            tx = Tx(conn)
-            return tx.get_job(job_id), tx.job_executions(job_id)
+        def query(conn: sqlite3.Connection) -> dict[str, tuple[Job, list[Execution]]]:
+            marks = ",".join("?" * len(job_ids))
+            found: dict[str, tuple[Job, list[Execution]]] = {}
+            for (body,) in conn.execute(f"SELECT body FROM jobs WHERE id IN ({marks})", job_ids):
+                job = _job_from_row(body)
+                found[job.id] = (job, [])
+            rows = conn.execute(
+                f"SELECT job_id, body FROM executions WHERE job_id IN ({marks}) ORDER BY create_time, id", job_ids
+            )
+            for job_id, body in rows:
+                found[job_id][1].append(_execution_from_row(body))
+            return found
 
         return await self.db.read(query)
 

@@ -45,7 +45,7 @@ class RunRequest:
     job_id: str
     engine: SpecConfig
     results_dir: Path
-    work_dir: Path
+    work_dir: Path  # scratch space of the execution's own; not created until an executor needs it
     inputs: list[Mount] = field(default_factory=list)
     outputs: list[ResultPath] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
@@ -59,8 +59,9 @@ class RunRequest:
 class Executor(Protocol):
     """Runs one execution to its end. Cancelling the awaiting task must stop the run and free what it holds.
 
-    ``run`` writes the files ``stdout`` and ``stderr`` into ``request.results_dir`` (and the result paths under
-    it) and returns how the program ended; problems of the engine itself raise :class:`ExecutorError`.
+    ``run`` writes the program's output to the files ``stdout`` and ``stderr`` in ``request.results_dir`` (and the
+    result paths under it; a file not written counts as empty) and returns how the program ended; problems of the
+    engine itself raise :class:`ExecutorError`.
     """
 
     name: str

@@ -4,29 +4,29 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bacalhau.models.execution import Execution
+from bacalhau.models.job import Job
 from bacalhau.orchestrator.broker import Delivery
+from bacalhau.orchestrator.plan import Plan
 from bacalhau.orchestrator.scheduler.base import NodeSource, SchedulerBase, SchedulerConfig, stop_state
 from bacalhau.orchestrator.scheduler.batch import BatchServiceScheduler
 from bacalhau.orchestrator.scheduler.daemon import DaemonScheduler
 from bacalhau.orchestrator.scheduler.ops import OpsScheduler
 from bacalhau.orchestrator.selection import NodeSelector
-from bacalhau.orchestrator.store import JobStore
 
 
 class Scheduler(Protocol):
-    async def process(self, delivery: Delivery) -> bool: ...
+    def plan(self, delivery: Delivery, job: Job, executions: list[Execution]) -> Plan: ...
 
 
-def schedulers(
-    store: JobStore, nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig
-) -> dict[str, Scheduler]:
+def schedulers(nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig) -> dict[str, Scheduler]:
     """The scheduler for each job type."""
-    batch = BatchServiceScheduler(store, nodes, selector, config)
+    batch = BatchServiceScheduler(nodes, selector, config)
     return {
         "batch": batch,
         "service": batch,
-        "ops": OpsScheduler(store, nodes, selector, config),
-        "daemon": DaemonScheduler(store, nodes, selector, config),
+        "ops": OpsScheduler(nodes, selector, config),
+        "daemon": DaemonScheduler(nodes, selector, config),
     }
 
 

@@ -1,4 +1,4 @@
-"""What every scheduler shares: loading a job and its executions, the steps common to all job types, applying."""
+"""What every scheduler shares: the steps common to all job types, around each type's own decisions."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
-from bacalhau.errors import JobNotFound
-from bacalhau.models.evaluation import EvalStatus, EvalTrigger, new_evaluation
+from bacalhau.models.evaluation import EvalTrigger, new_evaluation
 from bacalhau.models.execution import AllocatedResources, Execution
 from bacalhau.models.ids import new_execution_id
+from bacalhau.models.job import Job
 from bacalhau.models.node import NodeState
 from bacalhau.models.state import (
     ExecutionDesiredState,
@@ -22,9 +22,8 @@ from bacalhau.models.state import (
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.broker import Delivery
-from bacalhau.orchestrator.plan import Plan, apply_plan
+from bacalhau.orchestrator.plan import Plan
 from bacalhau.orchestrator.selection import NodeSelector, job_resources
-from bacalhau.orchestrator.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +71,16 @@ def new_execution(plan: Plan, node_id: str, *, direct: bool, partition: int = 0)
 
 
 class SchedulerBase(ABC):
-    def __init__(self, store: JobStore, nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig) -> None:
-        self._store = store
+    def __init__(self, nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig) -> None:
         self._nodes = nodes
         self._selector = selector
         self._config = config
 
-    async def process(self, delivery: Delivery) -> bool:
-        """Plan and apply; True when the job is left waiting for capacity (the evaluation is blocked)."""
-        evaluation = delivery.evaluation
-        try:
-            job, executions = await self._store.get_job_and_executions(evaluation.job_id)
-        except JobNotFound:
-            log.warning("evaluation %s refers to unknown job %s", evaluation.id, evaluation.job_id)
-            await self._store.transact(lambda tx: tx.set_evaluation_status(evaluation, EvalStatus.COMPLETE))
-            return False
-        plan = Plan(evaluation, job, delivery.superseded)
+    def plan(self, delivery: Delivery, job: Job, executions: list[Execution]) -> Plan:
+        """What to do about the delivered evaluation, given its job's current state."""
+        plan = Plan(delivery.evaluation, job, delivery.superseded)
         self.build(plan, executions)
-        await self._store.transact(lambda tx: apply_plan(tx, plan))
-        return plan.outcome == EvalStatus.BLOCKED
+        return plan
 
     def build(self, plan: Plan, executions: list[Execution]) -> None:
         """The decision, free of I/O so that it can be tested directly."""
