@@ -1,8 +1,10 @@
-"""Scheduling rounds against a real SQLite job store: several evaluations in one read and one commit, each applied
-or failed alone, and capacity counted across the plans of a round."""
+"""Scheduling against a real SQLite job store: rounds of several evaluations in one read and one commit, each applied
+or failed alone, with capacity counted across a round's plans; and reports planned for in the transaction that
+records them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,13 +14,16 @@ from bacalhau.errors import ConflictError
 from bacalhau.models.evaluation import EvalStatus, Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
-from bacalhau.models.state import JobStateType
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.broker import Delivery
+from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
-from bacalhau.orchestrator.scheduler import SchedulerConfig, schedulers
-from bacalhau.orchestrator.scheduling import SchedulingRound
+from bacalhau.orchestrator.plan import Plan
+from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
+from bacalhau.orchestrator.scheduling import ImmediatePlanner, SchedulingRound
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
-from bacalhau.orchestrator.store import JobStore, Tx
+from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
+from bacalhau.transport import messages
 from tests.unit.test_scheduler import Nodes, node
 
 
@@ -113,3 +118,51 @@ async def test_an_evaluation_of_a_deleted_job_is_closed(store: JobStore) -> None
     assert outcome.error is None and not outcome.blocked
     assert await store.open_evaluations() == []
     assert evaluation.status == EvalStatus.COMPLETE.value
+
+
+async def placed(store: JobStore, schedulers_: dict[str, Scheduler]) -> tuple[str, Execution]:
+    """A job placed on n-1 by a scheduling round, its execution waiting for the node's bid."""
+    [evaluation] = await submit(store, 1, cpu="0.5")
+    round_ = SchedulingRound(store, schedulers_, CapacityTracker())
+    [outcome] = await round_.run([Delivery(evaluation)])
+    assert outcome.error is None
+    [execution] = await store.get_executions(evaluation.job_id)
+    return evaluation.job_id, execution
+
+
+async def test_reports_are_planned_for_in_the_transaction_that_records_them(store: JobStore) -> None:
+    schedulers_ = schedulers(Nodes(node("n-1")), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
+    job_id, execution = await placed(store, schedulers_)
+    handler = ComputeMessageHandler(ImmediatePlanner(schedulers_))
+    commits: list[CommitEffects] = []
+    store.on_commit(commits.append)
+
+    bid = messages.BidResult(execution_id=execution.id, job_id=job_id, accepted=True)
+    await store.transact(lambda tx: handler.handle(tx, "n-1", messages.wrap(bid)))
+    [approved] = await store.get_executions(job_id)
+    assert approved.desired == ExecutionDesiredStateType.RUNNING
+    assert (await store.get_job(job_id)).state.state_type == JobStateType.RUNNING
+    assert [json.loads(body)["Type"] for _, _, body in commits[-1].outbox] == ["BidAccepted"]
+    assert await store.open_evaluations() == []
+
+    result = messages.RunResult(execution_id=execution.id, job_id=job_id)
+    await store.transact(lambda tx: handler.handle(tx, "n-1", messages.wrap(result)))
+    assert (await store.get_job(job_id)).state.state_type == JobStateType.COMPLETED
+    assert await store.open_evaluations() == []
+    assert len(commits) == 2
+
+
+class BrokenScheduler:
+    def plan(self, delivery: Delivery, job: Job, executions: list[Execution]) -> Plan:
+        raise RuntimeError("a fault in planning")
+
+
+async def test_a_report_that_cannot_be_planned_for_at_once_leaves_an_evaluation(store: JobStore) -> None:
+    working = schedulers(Nodes(node("n-1")), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
+    job_id, execution = await placed(store, working)
+    handler = ComputeMessageHandler(ImmediatePlanner({"batch": BrokenScheduler()}))
+    bid = messages.BidResult(execution_id=execution.id, job_id=job_id, accepted=True)
+    await store.transact(lambda tx: handler.handle(tx, "n-1", messages.wrap(bid)))
+    [recorded] = await store.get_executions(job_id)
+    assert recorded.state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # the report itself is kept
+    assert [e.triggered_by for e in await store.open_evaluations()] == ["exec-update"]

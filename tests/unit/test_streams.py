@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from bacalhau.lib.sqlite import Database, Transaction
 from bacalhau.transport import envelope
 from bacalhau.transport.natsserver import EmbeddedNatsServer
-from bacalhau.transport.stream import StreamReceiver, StreamSender
+from bacalhau.transport.stream import APPLY_CHUNK, StreamReceiver, StreamSender
 
 
 class MemoryOutbox:
@@ -216,3 +216,27 @@ async def test_a_gap_in_memory_is_filled_from_the_store(nats_client: NATS, appli
     sender.notify([outbox.rows[-1]])
     await eventually(lambda: applied.handled == [1, 2, 3, 4])
     await sender.stop()
+
+
+async def test_a_big_batch_is_applied_in_chunks_and_a_failure_stops_it_in_order(
+    nats_client: NATS, applied: Applied
+) -> None:
+    commits: list[int] = []
+    transact = applied.transact
+
+    async def counting(fn: Callable[[Transaction[NoEffects]], int]) -> int:
+        commits.append(await transact(fn))
+        return commits[-1]
+
+    applied.transact = counting  # type: ignore[method-assign]
+    applied.fail_once = {APPLY_CHUNK + 5}
+    await serve_receiver(nats_client, applied)
+    count = 3 * APPLY_CHUNK
+    batch = {"Epoch": "epoch-1", "Messages": [{"Seq": n, "Message": {"n": n}} for n in range(1, count + 1)]}
+    reply = await nats_client.request("stream.test", envelope.encode(batch), timeout=5)
+    # the first chunk commits; the second stops before the failed message, which the third must not overtake
+    assert envelope.decode(reply.data) == {"Ack": APPLY_CHUNK + 4}
+    assert commits == [APPLY_CHUNK, APPLY_CHUNK + 4]
+    reply = await nats_client.request("stream.test", envelope.encode(batch), timeout=5)
+    assert envelope.decode(reply.data) == {"Ack": count}
+    assert applied.handled == list(range(1, count + 1))

@@ -1,20 +1,22 @@
 """Applies what compute nodes report (bids, progress, results, errors) to the job store.
 
 Each report is one transaction guarded by the execution's expected state, so a duplicated or replayed report finds
-the execution already moved on and changes nothing. Reports that matter to scheduling also create an
-``exec-update`` evaluation in the same transaction.
+the execution already moved on and changes nothing. Reports that matter to scheduling are evaluated in the same
+transaction: by ``evaluate``, which plans for the job at once, or else by storing an ``exec-update`` evaluation for
+the scheduler.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from bacalhau.errors import BacalhauError
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import Event
-from bacalhau.models.job import JobType
+from bacalhau.models.job import Job, JobType
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.plan import RETRYABLE
@@ -34,7 +36,17 @@ _EXPECT_EXECUTING = (
 _LIVE_DESIRED = (ExecutionDesiredStateType.PENDING, ExecutionDesiredStateType.RUNNING)
 
 
+Evaluate = Callable[[Tx, Job, EvalTrigger], None]
+
+
+def store_evaluation(tx: Tx, job: Job, trigger: EvalTrigger) -> None:
+    tx.new_evaluation(job, trigger.value)
+
+
 class ComputeMessageHandler:
+    def __init__(self, evaluate: Evaluate = store_evaluation) -> None:
+        self._evaluate_job = evaluate
+
     def handle(self, tx: Tx, node_id: str, body: dict[str, Any]) -> None:
         """Apply one report inside ``tx`` (the stream applies a whole batch of reports in one transaction)."""
         message = messages.unwrap(body)
@@ -79,7 +91,7 @@ class ComputeMessageHandler:
 
         tx.update_execution(execution.id, expected_states=_EXPECT_BIDDING, expected_desired=_LIVE_DESIRED, update=apply)
         self._record(tx, execution, report.events)
-        self._evaluate(tx, execution)
+        self._evaluate(tx, tx.get_job(execution.job_id))
 
     def _progress(self, tx: Tx, node_id: str, report: messages.ExecutionProgress) -> None:
         execution = self._own(tx, node_id, report.execution_id)
@@ -124,7 +136,7 @@ class ComputeMessageHandler:
         )
         final = [events.execution_completed()] if not long_running else []
         self._record(tx, execution, [*report.events, *final])
-        self._evaluate(tx, execution)
+        self._evaluate(tx, job)
 
     def _compute_error(self, tx: Tx, node_id: str, report: messages.ComputeError) -> None:
         execution = self._own(tx, node_id, report.execution_id)
@@ -143,15 +155,13 @@ class ComputeMessageHandler:
         tx.update_execution(execution.id, update=apply)
         recorded = report.events or [Event.error(events.TOPIC_EXECUTION, report.message)]
         self._record(tx, execution, recorded)
-        self._evaluate(tx, execution)
+        self._evaluate(tx, tx.get_job(execution.job_id))
 
     @staticmethod
     def _record(tx: Tx, execution: Execution, reported: list[Event]) -> None:
         if reported:
             tx.add_history(execution.job_id, reported, execution.id)
 
-    @staticmethod
-    def _evaluate(tx: Tx, execution: Execution) -> None:
-        job = tx.get_job(execution.job_id)
+    def _evaluate(self, tx: Tx, job: Job) -> None:
         if not job.is_terminal:
-            tx.new_evaluation(job, EvalTrigger.EXEC_UPDATE.value)
+            self._evaluate_job(tx, job, EvalTrigger.EXEC_UPDATE)

@@ -44,6 +44,9 @@ class Plan:
     job_events: list[Event] = field(default_factory=list)
     execution_events: dict[str, list[Event]] = field(default_factory=dict)
     outcome: EvalStatus = EvalStatus.COMPLETE
+    # False for an evaluation planned at once in the transaction that called for it: it is stored only if it has
+    # to stay open (its job waits for capacity).
+    evaluation_stored: bool = True
 
     def add_execution(self, execution: Execution, event: Event) -> None:
         self.new_executions.append(execution)
@@ -117,7 +120,11 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
     for execution_id, events in plan.execution_events.items():
         tx.add_history(job.id, events, execution_id)
 
-    tx.set_evaluation_status(plan.evaluation, plan.outcome)
+    if plan.evaluation_stored:
+        tx.set_evaluation_status(plan.evaluation, plan.outcome)
+    elif plan.outcome != EvalStatus.COMPLETE:
+        plan.evaluation.status = plan.outcome.value
+        tx.insert_evaluation(plan.evaluation)
     for superseded in plan.superseded:
         tx.set_evaluation_status(superseded, EvalStatus.COMPLETE, f"superseded by {plan.evaluation.id}")
 

@@ -1,8 +1,13 @@
-"""Scheduling rounds: several ready evaluations read in one query, planned, and applied in one transaction.
+"""Scheduling: in rounds of ready evaluations, or at once inside the transaction that changed a job.
 
-Each evaluation still gets a plan of its own, applied as a part of the transaction: one that conflicts (its job or
-an execution changed since the read) is undone alone and retried by the broker, while the others commit. A burst of
-evaluations so costs a read and a commit per round rather than one of each per evaluation.
+A round reads several evaluations' jobs in one query, plans each, and applies the plans in one transaction. Each
+plan is a part of it: one that conflicts (its job or an execution changed since the read) is undone alone and
+retried by the broker, while the others commit. A burst of evaluations so costs a read and a commit per round
+rather than one of each per evaluation.
+
+A compute node's report (a bid, a result, an error) is planned for at once instead, in the transaction that records
+it, which sees the job's current state: the decision it calls for (approve the bid, complete the job, retry) commits
+with the report, with no evaluation stored and no second transaction.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bacalhau.models.evaluation import EvalStatus
+from bacalhau.models.evaluation import EvalStatus, EvalTrigger, new_evaluation
+from bacalhau.models.job import Job
 from bacalhau.orchestrator.broker import Delivery
 from bacalhau.orchestrator.plan import Plan, apply_plan
 from bacalhau.orchestrator.scheduler import Scheduler
@@ -72,6 +78,28 @@ class SchedulingRound:
             else:
                 outcome.blocked = outcome.plan.outcome == EvalStatus.BLOCKED
         return outcomes
+
+
+class ImmediatePlanner:
+    """Plans for a job inside a transaction (run on the store's writer thread: it only reads the node list and
+    the capacity tracker, which the event loop changes)."""
+
+    def __init__(self, schedulers: dict[str, Scheduler]) -> None:
+        self._schedulers = schedulers
+
+    def __call__(self, tx: Tx, job: Job, trigger: EvalTrigger) -> None:
+        evaluation = new_evaluation(job, trigger)
+        scheduler = self._schedulers.get(job.type)
+        if scheduler is not None:
+            try:
+                with tx.part():
+                    plan = scheduler.plan(Delivery(evaluation), job, tx.job_executions(job.id))
+                    plan.evaluation_stored = False
+                    apply_plan(tx, plan)
+                return
+            except Exception as exc:  # left to a scheduling round, which retries
+                log.debug("planning job %s at once failed (%s); storing the evaluation instead", job.id, exc)
+        tx.insert_evaluation(evaluation)
 
 
 def _apply_each(tx: Tx, outcomes: list[Outcome]) -> None:

@@ -22,7 +22,7 @@ from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
 from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
-from bacalhau.orchestrator.scheduling import SchedulingRound
+from bacalhau.orchestrator.scheduling import ImmediatePlanner, SchedulingRound
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 
@@ -70,7 +70,8 @@ class Orchestrator:
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
         self.logs = LogProxy(nc)
-        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, ComputeMessageHandler())
+        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers))
+        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler)
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
         self._tasks = [spawn(self._work(), f"scheduler-worker-{i}") for i in range(self.config.workers)]

@@ -28,6 +28,9 @@ from bacalhau.transport import envelope
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 256
+# Messages applied per transaction: a big batch is applied in several, so that it never holds the store's writer for
+# long and other writes (a job submitted meanwhile) get their turn between them.
+APPLY_CHUNK = 32
 MAX_CACHED = 4096  # committed messages kept in memory for sending; beyond that the sender reads its outbox
 REQUEST_TIMEOUT = 10.0
 ACK_FLUSH_INTERVAL = 2.0
@@ -148,8 +151,8 @@ class StreamSender:
 class StreamReceiver(Generic[TxT]):
     """Applies a peer's messages once each, in order, and answers with the highest number applied.
 
-    A batch is applied in one transaction, together with the new position, so a burst of messages costs one commit.
-    Each message is a part of that transaction: one that fails is undone alone and retried with the next batch
+    A batch is applied in transactions of up to ``APPLY_CHUNK`` messages, each together with the new position, so a
+    burst of messages costs a commit per chunk. Each message is a part of its transaction: one that fails is undone alone and retried with the next batch
     (skipped after ``MAX_HANDLER_ATTEMPTS``), and the messages before it still count as applied.
     """
 
@@ -199,11 +202,15 @@ class StreamReceiver(Generic[TxT]):
             return {"Ack": 0, "Error": "handshake required: stream epoch changed"}
         fresh = [(int(item.get("Seq", 0)), item.get("Message") or {}) for item in batch.get("Messages", [])]
         fresh = [(seq, message) for seq, message in fresh if seq > applied]
-        if not fresh:
-            return {"Ack": applied}
-        applied = await self._transact(lambda tx: self._apply_in(tx, peer, applied, fresh))
-        if self._positions.get(peer) is position:  # no handshake reset it meanwhile
-            self._positions[peer] = (applied, expected_epoch)
+        for first in range(0, len(fresh), APPLY_CHUNK):
+            chunk = fresh[first : first + APPLY_CHUNK]
+            after = applied
+            applied = await self._transact(lambda tx: self._apply_in(tx, peer, after, chunk))
+            if self._positions.get(peer) is not position:  # a handshake reset the stream meanwhile
+                break
+            position = self._positions[peer] = (applied, expected_epoch)
+            if applied < chunk[-1][0]:  # a message failed: the rest waits for the next attempt, in order
+                break
         return {"Ack": applied}
 
     def _apply_in(self, tx: TxT, peer: str, applied: int, messages: list[tuple[int, dict[str, Any]]]) -> int:
