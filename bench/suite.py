@@ -44,8 +44,8 @@ class Sizes:
     list_requests: int
 
 
-QUICK = Sizes(1, 300, 300, (1, 10), 40, 10, 3, 10_000, 20)
-FULL = Sizes(3, 2000, 2000, (1, 10, 100), 300, 100, 30, 100_000, 200)
+QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20)
+FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200)
 
 
 def rss_mb(pid: int, *, with_children: bool = False) -> float:
@@ -98,10 +98,11 @@ def submit_throughput(sizes: Sizes, concurrency_levels: tuple[int, ...] = (1, 8,
 
 
 def end_to_end(sizes: Sizes) -> list[dict[str, Any]]:
-    """Noop jobs reaching Completed per second: a hybrid node, then an orchestrator with N compute nodes."""
+    """Noop jobs reaching Completed per second: a hybrid node (0 compute processes), then an orchestrator with N
+    compute node processes."""
     rows = []
     for nodes in sizes.node_counts:
-        stack = Stack(0 if nodes == 1 else nodes)
+        stack = Stack(nodes)
         try:
             ids, seconds = asyncio.run(submit_many(stack.url, noop_job("e2e"), sizes.e2e_jobs, 64))
             jobs = wait_terminal(stack.url, ids)
@@ -109,7 +110,9 @@ def end_to_end(sizes: Sizes) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "compute_nodes": nodes,
-                    "layout": "hybrid node" if nodes == 1 else f"orchestrator + {nodes} compute processes",
+                    "layout": "hybrid node"
+                    if nodes == 0
+                    else f"orchestrator + {nodes} compute process{'es' * (nodes > 1)}",
                     "jobs": len(jobs),
                     "completed": sum(j["State"]["StateType"] == "Completed" for j in jobs),
                     "accepted_per_s": round(len(ids) / seconds, 1),
@@ -121,6 +124,12 @@ def end_to_end(sizes: Sizes) -> list[dict[str, Any]]:
         finally:
             stack.stop()
     return rows
+
+
+def _layout(computes: int) -> str:
+    if computes == 0:
+        return "hybrid node"
+    return f"orchestrator + {computes} compute process{'es' if computes > 1 else ''}"
 
 
 def latency(sizes: Sizes) -> list[dict[str, Any]]:

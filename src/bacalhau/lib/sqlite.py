@@ -4,11 +4,15 @@ Every write is a function run inside a transaction on the writer thread. Writes 
 flight are applied together in the next transaction (each under its own savepoint, so one failing write does not
 undo the others) and made durable by a single commit. A write's awaiter resumes only after its commit, so callers
 can acknowledge a change knowing it is on disk.
+
+Background writes (bulk work no client waits on, e.g. applying a burst of node reports) go into each commit a few at
+a time, after every other waiting write: a job submitted during a burst waits for one commit, not for the burst.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -30,6 +34,7 @@ E = TypeVar("E", bound="DataclassInstance")
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 512
+_BACKGROUND_PER_COMMIT = 1
 _STOP = object()
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
@@ -82,12 +87,12 @@ class Database:
                 conn.close()
             self._reader_connections.clear()
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, background: bool = False) -> T:
         """Run ``fn`` in a write transaction; return its result once the transaction is committed."""
         if self._closed:
             raise RuntimeError(f"database {self.path} is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((fn, future))
+        self._queue.put((fn, future, background))
         return await future
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -119,24 +124,32 @@ class Database:
             conn.close()
 
     def _serve_writes(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        held: collections.deque[Any] = collections.deque()  # background writes left for later commits
         stopping = False
-        while not stopping:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            batch = [item]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
+        while not stopping or held:
+            incoming = [] if stopping else self._take(block=not held)
+            if _STOP in incoming:
+                stopping = True  # finish what is queued, then stop
+                incoming = [item for item in incoming if item is not _STOP]
+            held.extend(item for item in incoming if item[2])
+            batch = [item for item in incoming if not item[2]]
+            share = len(held) if stopping else _BACKGROUND_PER_COMMIT
+            batch += [held.popleft() for _ in range(min(share, len(held)))]
+            if not batch:
+                continue
             outcomes = self._apply(conn, batch)
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_settle, outcomes)
+
+    def _take(self, *, block: bool) -> list[Any]:
+        """What is queued (waiting for something to arrive when ``block``)."""
+        items = [self._queue.get()] if block else []
+        while len(items) < _MAX_BATCH:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
@@ -144,7 +157,7 @@ class Database:
         alone = len(batch) == 1  # savepoints keep one write's failure from undoing the others; alone, none needed
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, future in batch:
+            for fn, future, _ in batch:
                 try:
                     with contextlib.nullcontext() if alone else savepoint(conn, "op"):
                         result = fn(conn)
@@ -157,7 +170,7 @@ class Database:
             log.error("sqlite transaction failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            return [(future, None, exc) for _, future in batch]
+            return [(future, None, exc) for _, future, _ in batch]
         return outcomes
 
 

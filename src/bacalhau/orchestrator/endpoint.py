@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import Any
 
@@ -31,7 +32,7 @@ class ComputeEndpoint:
         self._senders: dict[str, StreamSender] = {}
         self._subscriptions: list[Subscription] = []
         self._receiver: StreamReceiver[Tx] = StreamReceiver(
-            store.transact, handler.handle, self._load_applied, self._record_applied
+            functools.partial(store.transact, background=True), handler.handle, self._load_applied, self._record_applied
         )
         store.on_commit(self._on_commit)
         nodes.on_leave(self._on_node_left)

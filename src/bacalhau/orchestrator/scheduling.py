@@ -66,7 +66,7 @@ class SchedulingRound:
             to_apply.append(outcome)
         if to_apply:
             try:
-                await self._store.transact(lambda tx: _apply_each(tx, to_apply))
+                await self._store.transact(lambda tx: _apply_each(tx, to_apply), background=True)
             except Exception as exc:
                 for outcome in to_apply:
                     outcome.error = outcome.error or exc

@@ -349,14 +349,15 @@ class JobStore:
     def on_commit(self, listener: Callable[[CommitEffects], None]) -> None:
         self._listeners.append(listener)
 
-    async def transact(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in one transaction; after it commits, tell listeners what it changed."""
+    async def transact(self, fn: Callable[[Tx], T], *, background: bool = False) -> T:
+        """Run ``fn`` in one transaction; after it commits, tell listeners what it changed. ``background`` is for
+        bulk work no client waits on (see :mod:`bacalhau.lib.sqlite`)."""
 
         def run(conn: sqlite3.Connection) -> tuple[T, CommitEffects]:
             tx = Tx(conn)
             return fn(tx), tx.effects
 
-        result, effects = await self.db.write(run)
+        result, effects = await self.db.write(run, background=background)
         for listener in self._listeners:
             listener(effects)
         return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 256
 # Messages applied per transaction: a big batch is applied in several, so that it never holds the store's writer for
 # long and other writes (a job submitted meanwhile) get their turn between them.
-APPLY_CHUNK = 32
+APPLY_CHUNK = 16
 MAX_CACHED = 4096  # committed messages kept in memory for sending; beyond that the sender reads its outbox
 REQUEST_TIMEOUT = 10.0
 ACK_FLUSH_INTERVAL = 2.0
@@ -152,8 +153,9 @@ class StreamReceiver(Generic[TxT]):
     """Applies a peer's messages once each, in order, and answers with the highest number applied.
 
     A batch is applied in transactions of up to ``APPLY_CHUNK`` messages, each together with the new position, so a
-    burst of messages costs a commit per chunk. Each message is a part of its transaction: one that fails is undone alone and retried with the next batch
-    (skipped after ``MAX_HANDLER_ATTEMPTS``), and the messages before it still count as applied.
+    burst of messages costs a commit per chunk. Each message is a part of its transaction: one that fails is undone
+    alone and retried with the next batch (skipped after ``MAX_HANDLER_ATTEMPTS``), and the messages before it still
+    count as applied.
     """
 
     def __init__(
@@ -204,8 +206,9 @@ class StreamReceiver(Generic[TxT]):
         fresh = [(seq, message) for seq, message in fresh if seq > applied]
         for first in range(0, len(fresh), APPLY_CHUNK):
             chunk = fresh[first : first + APPLY_CHUNK]
-            after = applied
-            applied = await self._transact(lambda tx: self._apply_in(tx, peer, after, chunk))
+            applied = await self._transact(
+                functools.partial(self._apply_in, peer=peer, applied=applied, messages=chunk)
+            )
             if self._positions.get(peer) is not position:  # a handshake reset the stream meanwhile
                 break
             position = self._positions[peer] = (applied, expected_epoch)
