@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +13,6 @@ from bacalhau.models.paging import PagingToken
 from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.jobs import HistoryQuery, JobService, TaskDefaults
 from bacalhau.orchestrator.store import JobStore
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    job_store = JobStore(tmp_path / "jobs.db", durable=False)
-    await job_store.open()
-    yield job_store
-    job_store.close()
 
 
 @pytest.fixture

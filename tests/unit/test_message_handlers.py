@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bacalhau.compute.bidder import Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
@@ -29,14 +26,6 @@ from bacalhau.orchestrator.plan import Plan, apply_plan
 from bacalhau.orchestrator.scheduler.base import new_execution
 from bacalhau.orchestrator.store import JobStore
 from bacalhau.transport import messages
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    job_store = JobStore(tmp_path / "jobs.db", durable=False)
-    await job_store.open()
-    yield job_store
-    job_store.close()
 
 
 async def placed_execution(store: JobStore) -> tuple[Job, Execution]:

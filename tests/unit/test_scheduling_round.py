@@ -5,10 +5,6 @@ records them."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bacalhau.errors import ConflictError
 from bacalhau.models.evaluation import EvalStatus, Evaluation
@@ -25,14 +21,6 @@ from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 from bacalhau.transport import messages
 from tests.unit.test_scheduler import Nodes, node
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    job_store = JobStore(tmp_path / "jobs.db", durable=False)
-    await job_store.open()
-    yield job_store
-    job_store.close()
 
 
 async def submit(store: JobStore, count: int, cpu: str = "1") -> list[Evaluation]:

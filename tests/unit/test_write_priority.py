@@ -26,13 +26,15 @@ async def test_a_waiting_write_goes_before_queued_background_writes(tmp_path: Pa
     db = Database(tmp_path / "w.db", SCHEMA, durable=False)
     await db.open()
     applied: list[str] = []
-    release = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def blocker(conn: sqlite3.Connection) -> None:
+        entered.set()
         release.wait(5)
         applied.append("blocker")
 
-    first = asyncio.ensure_future(db.write(blocker))  # holds the writer while the others queue up
+    first = asyncio.ensure_future(db.write(blocker))
+    assert await asyncio.to_thread(entered.wait, 5)  # the writer is held: what follows queues up behind it
     background = [asyncio.ensure_future(db.write(writing(f"bulk-{i}", applied), background=True)) for i in range(4)]
     await asyncio.sleep(0)  # the background writes are queued first
     urgent = asyncio.ensure_future(db.write(writing("submit", applied)))
