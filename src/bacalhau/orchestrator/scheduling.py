@@ -28,13 +28,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    """How one delivered evaluation fared: ``error`` set means retry it; ``blocked`` means its job waits for
-    capacity. ``plan`` is None when there is nothing to apply but closing the evaluation (its job is gone)."""
+    """How one delivered evaluation fared: ``error`` set means retry it. ``plan`` is None when there is nothing to
+    apply but closing the evaluation (its job is gone)."""
 
     delivery: Delivery
     plan: Plan | None = None
     error: Exception | None = None
-    blocked: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        """The plan was applied and leaves its job waiting for capacity."""
+        return self.error is None and self.plan is not None and self.plan.outcome == EvalStatus.BLOCKED
 
 
 class SchedulingRound:
@@ -71,12 +75,8 @@ class SchedulingRound:
                 for outcome in to_apply:
                     outcome.error = outcome.error or exc
         for outcome in to_apply:
-            if outcome.plan is None:
-                continue
-            if outcome.error is not None:
+            if outcome.plan is not None and outcome.error is not None:
                 self._tracker.cancel_reservation(outcome.plan.new_executions)
-            else:
-                outcome.blocked = outcome.plan.outcome == EvalStatus.BLOCKED
         return outcomes
 
 

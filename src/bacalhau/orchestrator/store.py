@@ -445,7 +445,8 @@ class JobStore:
                 f"SELECT job_id, body FROM executions WHERE job_id IN ({marks}) ORDER BY create_time, id", job_ids
             )
             for job_id, body in rows:
-                found[job_id][1].append(_execution_from_row(body))
+                if job_id in found:  # executions of a job that is gone are no round's concern
+                    found[job_id][1].append(_execution_from_row(body))
             return found
 
         return await self.db.read(query)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,8 +23,6 @@ from bacalhau.orchestrator import events
 from bacalhau.orchestrator.broker import Delivery
 from bacalhau.orchestrator.plan import Plan
 from bacalhau.orchestrator.selection import NodeSelector, job_resources
-
-log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
 _BIDDING = frozenset({ExecutionStateType.NEW, ExecutionStateType.ASK_FOR_BID, ExecutionStateType.ASK_FOR_BID_ACCEPTED})
