@@ -42,4 +42,6 @@ def engine(docker_host: str) -> docker.DockerClient:
 
 
 def containers_labelled(engine: docker.DockerClient, label: str) -> list[str]:
-    return [c.name for c in engine.containers.list(all=True, filters={"label": label})]
+    """Names from the listing alone: inspecting each container as well would fail for one removed meanwhile."""
+    listed = engine.containers.list(all=True, filters={"label": label}, sparse=True)
+    return [c.attrs["Names"][0].lstrip("/") for c in listed]

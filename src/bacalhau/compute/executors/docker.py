@@ -109,7 +109,9 @@ class DockerExecutor:
     def remove_leftovers(self) -> int:
         """Containers of this node left by a crash: nothing of theirs is still tracked, so they go."""
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_EXECUTOR}={self.node_id}"}):
+        mine: dict[str, str | list[str] | bool] = {"label": f"{LABEL_EXECUTOR}={self.node_id}"}
+        # sparse: no inspection of each container, which fails for one removed meanwhile
+        for container in self.client.containers.list(all=True, filters=mine, sparse=True):
             with contextlib.suppress(DockerException):
                 container.remove(force=True)
                 removed += 1
