@@ -48,29 +48,36 @@ QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20)
 FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200)
 
 
-def rss_mb(pid: int, *, with_children: bool = False) -> float:
-    process = psutil.Process(pid)
-    total = process.memory_info().rss
-    if with_children:
-        total += sum(child.memory_info().rss for child in process.children(recursive=True))
-    return round(total / MB, 1)
+def node_memory(pid: int) -> dict[str, float]:
+    """A node's memory: the resident set (RSS) of each of its processes (the node, its forked compute process, its
+    NATS server), and their total proportional set size (PSS). RSS counts the pages that the forked compute process
+    shares with the node in both; PSS counts them once, split between the two, so the total is what the node uses."""
+    node = psutil.Process(pid)
+    children = node.children(recursive=True)
+    nats = [p for p in children if p.name() == "nats-server"]
+    compute = [p for p in children if p not in nats]
+    total_pss = sum(p.memory_full_info().pss for p in (node, *children))
+    return {
+        "rss_mb": round(node.memory_info().rss / MB, 1),
+        "compute_rss_mb": round(sum(p.memory_info().rss for p in compute) / MB, 1),
+        "nats_rss_mb": round(sum(p.memory_info().rss for p in nats) / MB, 1),
+        "total_pss_mb": round(total_pss / MB, 1),
+    }
 
 
 def startup(sizes: Sizes) -> dict[str, Any]:
     """Seconds from `bacalhau serve` to a ready API, and the idle node's memory a few seconds later."""
     ready: list[float] = []
-    idle_rss = nats_rss = 0.0
+    memory: dict[str, float] = {}
     for _ in range(sizes.startups):
         stack = Stack(0)
         try:
             ready.append(stack.orchestrator.ready_after)
             _settle(stack.url)
-            pid = stack.orchestrator.pid
-            idle_rss = rss_mb(pid)
-            nats_rss = round(rss_mb(pid, with_children=True) - idle_rss, 1)
+            memory = node_memory(stack.orchestrator.pid)
         finally:
             stack.stop()
-    return {"serve_to_ready_s": round(statistics.median(ready), 2), "idle_rss_mb": idle_rss, "nats_rss_mb": nats_rss}
+    return {"serve_to_ready_s": round(statistics.median(ready), 2), **{f"idle_{k}": v for k, v in memory.items()}}
 
 
 def _settle(url: str, seconds: float = 3.0) -> None:
@@ -195,7 +202,7 @@ def large_store(sizes: Sizes) -> dict[str, Any]:
             "seed_s": round(seeded_s, 1),
             "serve_to_ready_s": round(restarted.ready_after, 2),
             **pages,
-            "rss_mb": rss_mb(restarted.pid),
+            **node_memory(restarted.pid),
         }
     finally:
         restarted.stop()

@@ -22,6 +22,7 @@ from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.config import BacalhauConfig, parse_duration
 from bacalhau.errors import BacalhauError
+from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
 from bacalhau.lib.httpserver import HttpServer, bind
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RUN_FILE = "bacalhau.run"
 COMPUTE_CONNECT_TIMEOUT = 30.0
+COMPUTE_STOP_TIMEOUT = 30.0
 
 
 def _job_defaults(config: BacalhauConfig) -> dict[str, TaskDefaults]:
@@ -66,6 +68,8 @@ class DataDirLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
+        if self._handle is not None:
+            return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         handle = self._path.open("a+")
         try:
@@ -87,7 +91,10 @@ class DataDirLock:
 
 
 class Node:
-    def __init__(self, config: BacalhauConfig, *, name: str = "") -> None:
+    """One node. With ``compute_process``, a hybrid node runs its compute half in a forked child process (see
+    ``bacalhau.hybrid``); otherwise both halves share this process, as devstack's nodes do."""
+
+    def __init__(self, config: BacalhauConfig, *, name: str = "", compute_process: bool = False) -> None:
         self.config = config
         self.data_dir = config.data_path
         self._requested_name = name
@@ -98,6 +105,8 @@ class Node:
         self.compute: ComputeNode | None = None
         self.api: HttpServer | None = None
         self._lock = DataDirLock(self.data_dir)
+        self._wants_compute_process = compute_process and self.is_orchestrator and self.is_compute
+        self._compute_process: ComputeProcess | None = None
 
     @property
     def is_orchestrator(self) -> bool:
@@ -107,9 +116,27 @@ class Node:
     def is_compute(self) -> bool:
         return self.config.compute.enabled
 
+    def prepare(self) -> None:
+        """What must happen before the event loop starts: fork the compute process, if this node has one (after
+        taking the data dir lock, so that the lock is held until both processes are gone)."""
+        if self._wants_compute_process and self._compute_process is None:
+            self._lock.acquire()
+            self._compute_process = ComputeProcess.fork(self._build_compute, COMPUTE_CONNECT_TIMEOUT)
+
+    async def failure(self) -> str:
+        """Wait until part of this node fails on its own (its compute process dies); what happened."""
+        if self._compute_process is None:
+            await asyncio.Future()  # an in-process node fails by raising: wait forever
+        assert self._compute_process is not None
+        return await self._compute_process.failure()
+
     def node_info(self) -> NodeInfo:
         if self.compute is not None:
             return self.compute.node_info()
+        if self._compute_process is not None and self.orchestrator is not None:
+            joined = self.orchestrator.nodes.get(self.node_id)
+            if joined is not None and joined.info.is_compute:
+                return joined.info  # what the compute process last told the orchestrator
         return NodeInfo(
             node_id=self.node_id,
             node_type=NodeType.REQUESTER.value,
@@ -171,33 +198,13 @@ class Node:
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)
             orchestrators = [self.nats_server.client_url]
-        if self.is_compute:
-            capacity = config.compute.allocated_capacity
-            self.compute = ComputeNode(
-                ComputeConfig(
-                    data_dir=self.data_dir,
-                    node_id=self.node_id,
-                    orchestrators=orchestrators,
-                    labels=dict(config.labels),
-                    heartbeat_interval=parse_duration(config.compute.heartbeat.interval),
-                    allocated=AllocatedCapacity(capacity.cpu, capacity.memory, capacity.disk, capacity.gpu),
-                    local_publisher_address=config.publishers.types.local.address,
-                    local_publisher_port=config.publishers.types.local.port,
-                    log_retention=parse_duration(config.compute.logs.retention),
-                    disabled_engines=list(config.engines.disabled),
-                    disabled_inputs=list(config.input_sources.disabled),
-                    disabled_publishers=list(config.publishers.disabled),
-                    allow_listed_local_paths=list(config.compute.allow_listed_local_paths),
-                    env_allow_list=list(config.compute.env.allow_list),
-                    max_download_bytes=parse_bytes(config.input_sources.max_download_size.lower()),
-                    download_retries=config.input_sources.max_retry_count,
-                    ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
-                    token=config.compute.auth.token or config.orchestrator.auth.token,
-                )
-            )
+        if self._compute_process is not None:
+            await self._compute_process.start(self.node_id, orchestrators, COMPUTE_CONNECT_TIMEOUT)
+        elif self.is_compute:
+            self.compute = self._build_compute(self.node_id, orchestrators)
             await self.compute.start()
             if self.is_orchestrator and not await self.compute.connection.wait_connected(COMPUTE_CONNECT_TIMEOUT):
-                raise BacalhauError("the compute side of this hybrid node could not reach its orchestrator")
+                raise BacalhauError(UNREACHABLE)
         context = ApiContext(
             node_info=self.node_info,
             node_state=self.node_state,
@@ -215,6 +222,32 @@ class Node:
         )
         log.info("node %s started as %s; API listening on %s:%d", self.node_id, roles, config.api.host, self.api.port)
 
+    def _build_compute(self, node_id: str, orchestrators: list[str]) -> ComputeNode:
+        config = self.config
+        capacity = config.compute.allocated_capacity
+        return ComputeNode(
+            ComputeConfig(
+                data_dir=self.data_dir,
+                node_id=node_id,
+                orchestrators=orchestrators,
+                labels=dict(config.labels),
+                heartbeat_interval=parse_duration(config.compute.heartbeat.interval),
+                allocated=AllocatedCapacity(capacity.cpu, capacity.memory, capacity.disk, capacity.gpu),
+                local_publisher_address=config.publishers.types.local.address,
+                local_publisher_port=config.publishers.types.local.port,
+                log_retention=parse_duration(config.compute.logs.retention),
+                disabled_engines=list(config.engines.disabled),
+                disabled_inputs=list(config.input_sources.disabled),
+                disabled_publishers=list(config.publishers.disabled),
+                allow_listed_local_paths=list(config.compute.allow_listed_local_paths),
+                env_allow_list=list(config.compute.env.allow_list),
+                max_download_bytes=parse_bytes(config.input_sources.max_download_size.lower()),
+                download_retries=config.input_sources.max_retry_count,
+                ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
+                token=config.compute.auth.token or config.orchestrator.auth.token,
+            )
+        )
+
     async def stop(self) -> None:
         for step in (self._stop_api, self._stop_compute, self._stop_orchestrator, self._stop_nats):
             try:
@@ -231,6 +264,9 @@ class Node:
             self.api = None
 
     async def _stop_compute(self) -> None:
+        if self._compute_process is not None:
+            await self._compute_process.stop(COMPUTE_STOP_TIMEOUT)
+            self._compute_process = None
         if self.compute is not None:
             await self.compute.stop()
             self.compute = None
@@ -263,6 +299,8 @@ class Node:
 def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
     """Serve nodes on uvloop: its event loop costs less per message and request than asyncio's own, and a node
     spends most of its time there."""
+    for node in nodes:
+        node.prepare()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(*nodes, on_ready=on_ready))
 
@@ -274,6 +312,7 @@ async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started: list[Node] = []
+    failure = ""
     try:
         for node in nodes:
             await node.start()
@@ -283,10 +322,24 @@ async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> Non
         gc.freeze()
         if on_ready is not None:
             on_ready()
-        await stop.wait()
+        failure = await _first_failure(stop, started)
         log.info("shutting down node %s", ", ".join(node.node_id for node in started))
     finally:
         for node in reversed(started):
             await node.stop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    if failure:
+        raise BacalhauError(failure, hint="the node's state is kept in its data dir: start it again to carry on")
+
+
+async def _first_failure(stop: asyncio.Event, nodes: list[Node]) -> str:
+    """Wait for a stop signal (then "") or for a node's part to fail on its own (then what happened)."""
+    waits = [asyncio.ensure_future(stop.wait()), *(asyncio.ensure_future(node.failure()) for node in nodes)]
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    result = done.pop().result()
+    return result if isinstance(result, str) else ""

@@ -9,7 +9,7 @@ import httpx
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.support import queued_job, stop
+from tests.api.support import noop_job, queued_job, stop
 from tests.helpers import get_job, submit, wait_for_state, wasm_job
 
 
@@ -54,6 +54,13 @@ def test_logs_of_a_finished_job_and_of_one_execution(base_url: str, wasm: Callab
     [execution] = get_job(base_url, job_id, include="executions")["Executions"]["Items"]
     with logs_socket(base_url, job_id, execution_id=execution["ID"]) as socket:
         assert len(frames(socket)) == 1
+
+
+def test_a_job_that_wrote_nothing_has_empty_logs(base_url: str) -> None:
+    job_id = submit(base_url, noop_job())
+    wait_for_state(base_url, job_id)
+    with logs_socket(base_url, job_id) as socket:
+        assert frames(socket) == []
 
 
 def test_a_job_without_executions_gets_one_error_frame(base_url: str) -> None:

@@ -29,12 +29,14 @@ def test_quick_startup_and_large_store_figures(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
-    assert figures["startup"]["serve_to_ready_s"] > 0 and figures["startup"]["idle_rss_mb"] > 0
+    startup = figures["startup"]
+    assert startup["serve_to_ready_s"] > 0 and startup["idle_rss_mb"] > 0 and startup["idle_compute_rss_mb"] > 0
+    assert 0 < startup["idle_total_pss_mb"] < startup["idle_rss_mb"] + startup["idle_compute_rss_mb"] + 50
     store = figures["store"]
     assert store["stored_jobs"] == 10_000
-    assert store["first_page_ms_p50"] > 0 and store["rss_mb"] > 0
+    assert store["first_page_ms_p50"] > 0 and store["rss_mb"] > 0 and store["total_pss_mb"] > 0
     assert "GET /jobs page of 100, 10,000 jobs" in result.stdout
-    assert "idle node resident memory" in result.stdout
+    assert "idle node memory, PSS of all its processes" in result.stdout
 
 
 def test_unknown_sections_are_refused() -> None:

@@ -75,13 +75,14 @@ def test_logs_are_kept_after_the_run_and_pruned_after_the_retention(tmp_path: Pa
     assert store.files("e-1") is None
 
 
-async def test_an_execution_that_wrote_nothing_has_empty_logs(tmp_path: Path) -> None:
+async def test_an_execution_that_wrote_nothing_keeps_no_folder_and_has_empty_logs(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "executions", tmp_path / "logs", retention=60)
     assert store.files("e-quiet") is None
     results = tmp_path / "executions" / "e-quiet" / "results"
     results.mkdir(parents=True)
     assert store.files("e-quiet") == (results / "stdout", results / "stderr")
     store.keep("e-quiet", results)
-    files = store.files("e-quiet")
-    assert files is not None
-    assert await collect(*files) == []
+    shutil.rmtree(results.parent)
+    assert store.files("e-quiet") is None
+    assert not (tmp_path / "logs").exists()
+    assert await collect(*store.kept("e-quiet")) == []

@@ -42,4 +42,4 @@ def serve_command(
     if not config.orchestrator.enabled and not config.compute.enabled:
         log.warning("neither --orchestrator nor --compute was given: starting an orchestrator")
         config.orchestrator.enabled = True
-    run_nodes(Node(config, name=name))
+    run_nodes(Node(config, name=name, compute_process=True))

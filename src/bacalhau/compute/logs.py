@@ -44,22 +44,25 @@ class LogStore:
         self.retention = retention
 
     def files(self, execution_id: str) -> tuple[Path, Path] | None:
-        """The stdout and stderr files of an execution, live or kept; None when this node has neither. A file that
-        does not exist is output not written (yet)."""
+        """The stdout and stderr files of an execution, live or kept; None when this node has neither folder. A file
+        that does not exist is output not written (yet)."""
         for folder in (self.logs_dir / execution_id, self.executions_dir / execution_id / "results"):  # kept first:
             if folder.is_dir():  # it is made before the live folder goes
                 return folder / "stdout", folder / "stderr"
         return None
 
+    def kept(self, execution_id: str) -> tuple[Path, Path]:
+        """Where an execution's output files are kept, whether or not it wrote any."""
+        folder = self.logs_dir / execution_id
+        return folder / "stdout", folder / "stderr"
+
     def keep(self, execution_id: str, results_dir: Path) -> None:
-        """Move an ended execution's output files where they are kept for the retention period (the folder is made
-        even when there are none, to say that the execution ended here with no output)."""
+        """Move an ended execution's output files where they are kept for the retention period."""
         target = self.logs_dir / execution_id
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("stdout", "stderr"):
-            source = results_dir / name
+        for source, kept in zip((results_dir / "stdout", results_dir / "stderr"), self.kept(execution_id), strict=True):
             if source.exists():
-                shutil.move(str(source), target / name)
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source), kept)
 
     def prune(self) -> int:
         """Delete kept logs older than the retention period; returns how many executions' logs went."""
@@ -140,14 +143,23 @@ async def read_lines(
 
 
 class LogServer:
-    """Answers the orchestrator's log requests for this node."""
+    """Answers the orchestrator's log requests for this node.
+
+    ``is_finished`` says whether an execution has ended (or is unknown); ``is_known`` whether it ran here at all, so
+    that an execution that wrote nothing (and so has no files) gets empty logs rather than an error.
+    """
 
     def __init__(
-        self, nc_getter: Callable[[], NATS | None], store: LogStore, is_finished: Callable[[str], Awaitable[bool]]
+        self,
+        nc_getter: Callable[[], NATS | None],
+        store: LogStore,
+        is_finished: Callable[[str], Awaitable[bool]],
+        is_known: Callable[[str], Awaitable[bool]],
     ) -> None:
         self._nc = nc_getter
         self._store = store
         self._is_finished = is_finished
+        self._is_known = is_known
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_request(self, msg: Msg) -> None:
@@ -157,6 +169,8 @@ class LogServer:
             return
         execution_id = str(request.get("ExecutionID", ""))
         files = self._store.files(execution_id)
+        if files is None and await self._is_known(execution_id):
+            files = self._store.kept(execution_id)
         if files is None:
             await _respond(msg, {"Error": f"no logs found for execution {execution_id} on this node"})
             return

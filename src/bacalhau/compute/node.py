@@ -93,7 +93,7 @@ class ComputeNode:
             Bidder(self.executors, self.inputs, self.publishers, self.maximum, EnvResolver(config.env_allow_list)),
             self.buffer,
         )
-        self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished)
+        self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known)
         self.connection = OrchestratorConnection(
             ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
             self.store,
@@ -147,6 +147,9 @@ class ComputeNode:
             ),
             bacalhau_version=build_info(),
         )
+
+    async def _known(self, execution_id: str) -> bool:
+        return await self.store.get(execution_id) is not None
 
     async def _finished(self, execution_id: str) -> bool:
         execution = await self.store.get(execution_id)

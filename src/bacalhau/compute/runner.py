@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.compute.workspace import Workspace
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
@@ -87,8 +87,11 @@ def summarize(path: Path) -> tuple[str, bool]:
     return head[:SUMMARY_LIMIT].decode(errors="replace"), len(head) > SUMMARY_LIMIT
 
 
-def collect_output(results_dir: Path, outcome: RunOutcome) -> RunCommandResult:
-    """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary."""
+def collect_output(results_dir: Path | None, outcome: RunOutcome) -> RunCommandResult:
+    """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary (with no results folder,
+    there is no output to summarise)."""
+    if results_dir is None:
+        return RunCommandResult(exit_code=outcome.exit_code, error_msg=outcome.error)
     (results_dir / "exitCode").write_text(str(outcome.exit_code)[:4])
     stdout, stdout_truncated = summarize(results_dir / "stdout")
     stderr, stderr_truncated = summarize(results_dir / "stderr")
@@ -100,6 +103,12 @@ def collect_output(results_dir: Path, outcome: RunOutcome) -> RunCommandResult:
         exit_code=outcome.exit_code,
         error_msg=outcome.error,
     )
+
+
+async def _collect(results_dir: Path | None, outcome: RunOutcome) -> RunCommandResult:
+    if results_dir is None:
+        return collect_output(None, outcome)
+    return await asyncio.to_thread(collect_output, results_dir, outcome)
 
 
 class ExecutionRunner:
@@ -120,10 +129,10 @@ class ExecutionRunner:
     async def run(self, execution: Execution) -> None:
         job = execution.job
         assert job is not None
-        base = self._config.executions_dir / execution.id
+        workspace = Workspace(self._config.executions_dir / execution.id)
         try:
             await self._set_state(execution, ExecutionStateType.RUNNING)
-            run_output, published = await self._execute(execution, job, base)
+            run_output, published = await self._execute(execution, job, workspace)
             await self._complete(execution, run_output, published)
         except ExecutionGone:
             log.debug("execution %s ended while it ran", execution.id)
@@ -136,21 +145,18 @@ class ExecutionRunner:
             log.exception("execution %s failed unexpectedly", execution.id)
             await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING, retryable=True))
         finally:
-            await asyncio.to_thread(self._clean_up, execution.id, base)
+            await workspace.clean_up(execution.id, self._config.logs)
 
-    def _clean_up(self, execution_id: str, base: Path) -> None:
-        """Keep the output files for ``job logs``, drop everything else the execution used."""
-        self._config.logs.keep(execution_id, base / "results")
-        shutil.rmtree(base, ignore_errors=True)
-
-    async def _execute(self, execution: Execution, job: Job, base: Path) -> tuple[RunCommandResult, SpecConfig]:
+    async def _execute(
+        self, execution: Execution, job: Job, workspace: Workspace
+    ) -> tuple[RunCommandResult, SpecConfig]:
         task = job.task
-        results_dir, inputs_dir, work_dir = base / "results", base / "inputs", base / "work"
-        await asyncio.to_thread(results_dir.mkdir, parents=True, exist_ok=True)
-        mounts = await self._prepare_inputs(job, inputs_dir)
         executor = self._executors.get(task.engine_spec.type)
         if executor is None:
             raise ExecutionFailed(f"engine {task.engine_spec.type} is not supported by this node", TOPIC_RUNNING)
+        publisher_spec = task.publisher_spec
+        results_dir = await workspace.make_results() if executor.writes_output or publisher_spec.type else None
+        mounts = await self._prepare_inputs(job, workspace)
         resources, _ = task.resources_config.parse()
         try:
             task_env = self._config.env.resolve(task.env)
@@ -160,8 +166,8 @@ class ExecutionRunner:
             execution_id=execution.id,
             job_id=job.id,
             engine=task.engine_spec,
-            results_dir=results_dir,
-            work_dir=work_dir,
+            results_dir=workspace.results,
+            work_dir=workspace.work,
             inputs=mounts,
             outputs=list(task.result_paths),
             env={**task_env, **system_env(execution, job)},
@@ -179,17 +185,16 @@ class ExecutionRunner:
             else:
                 outcome = await executor.run(request)
         except TimeoutError:
-            output = collect_output(results_dir, RunOutcome(exit_code=-1))
+            output = await _collect(results_dir, RunOutcome(exit_code=-1))
             raise ExecutionFailed(
                 f"execution timed out after {go_duration(timeout)}", TOPIC_RUNNING, TIMEOUT_HINT, output
             ) from None
         except ExecutorError as exc:
             raise ExecutionFailed(str(exc), TOPIC_RUNNING) from None
-        run_output = await asyncio.to_thread(collect_output, results_dir, outcome)
+        run_output = await _collect(results_dir, outcome)
         if outcome.error:
             raise ExecutionFailed(outcome.error, TOPIC_RUNNING, run_output=run_output)
         published = SpecConfig()
-        publisher_spec = task.publisher_spec
         if publisher_spec.type:
             publisher = self._publishers.get(publisher_spec.type)
             if publisher is None:
@@ -198,12 +203,12 @@ class ExecutionRunner:
                 )
             await self._set_state(execution, ExecutionStateType.PUBLISHING)
             try:
-                published = await publisher.publish(execution.id, job.id, results_dir, publisher_spec)
+                published = await publisher.publish(execution.id, job.id, workspace.results, publisher_spec)
             except PublishError as exc:
                 raise ExecutionFailed(str(exc), TOPIC_PUBLISHING, run_output=run_output, retryable=True) from None
         return run_output, published
 
-    async def _prepare_inputs(self, job: Job, inputs_dir: Path) -> list[Mount]:
+    async def _prepare_inputs(self, job: Job, workspace: Workspace) -> list[Mount]:
         async def prepare(index: int) -> Mount:
             source = job.task.input_sources[index]
             kind = source.source.type if source.source else ""
@@ -213,8 +218,7 @@ class ExecutionRunner:
                 raise ExecutionFailed(
                     f"input {name}: source type {kind} is not supported", TOPIC_INPUTS, retryable=True
                 )
-            dest = inputs_dir / str(index)
-            await asyncio.to_thread(dest.mkdir, parents=True, exist_ok=True)
+            dest = await workspace.make_input(index)
             try:
                 return await provider.prepare(source, dest)
             except InputError as exc:

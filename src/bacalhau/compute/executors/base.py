@@ -65,6 +65,9 @@ class Executor(Protocol):
     """
 
     name: str
+    writes_output: bool
+    """Whether ``run`` writes files (its output, scratch space under ``request.work_dir``): if not, and no publisher
+    reads the results, the execution gets no folder at all."""
 
     def is_installed(self) -> bool: ...
 

@@ -80,6 +80,7 @@ def _client(timeout: float | None) -> docker.DockerClient:
 
 class DockerExecutor:
     name = "docker"
+    writes_output = True
 
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id

@@ -8,6 +8,7 @@ from bacalhau.models.spec import SpecConfig
 
 class NoopExecutor:
     name = "noop"
+    writes_output = False
 
     def is_installed(self) -> bool:
         return True

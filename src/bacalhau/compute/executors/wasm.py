@@ -53,6 +53,7 @@ class WasmParams:
 
 class WasmExecutor:
     name = "wasm"
+    writes_output = True
 
     def is_installed(self) -> bool:
         return True
