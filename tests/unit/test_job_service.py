@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
+from bacalhau.models.history import Event
 from bacalhau.models.job import Job
 from bacalhau.models.paging import PagingToken
 from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.jobs import HistoryQuery, JobService, TaskDefaults
-from bacalhau.orchestrator.store import JobStore
+from bacalhau.orchestrator.store import JobStore, Tx
 
 
 @pytest.fixture
@@ -93,12 +94,16 @@ async def test_stop_semantics(service: JobService, store: JobStore) -> None:
     assert error.value.code == "ConflictJobState"
 
 
-async def test_revision_checked_updates(service: JobService, store: JobStore) -> None:
+async def test_a_job_read_earlier_is_updated_only_if_unchanged_since(service: JobService, store: JobStore) -> None:
     job_id = (await service.submit(spec())).job_id
-    await store.transact(lambda tx: tx.update_job_state(job_id, JobStateType.RUNNING, expected_revision=1))
-    with pytest.raises(ConflictError, match="expected 1"):
-        await store.transact(lambda tx: tx.update_job_state(job_id, JobStateType.COMPLETED, expected_revision=1))
-    assert (await store.get_job(job_id)).revision == 2
+    first, second = await store.get_job(job_id), await store.get_job(job_id)
+    await store.transact(lambda tx: tx.update_job_state(first, JobStateType.RUNNING))
+    assert first.revision == 2
+    with pytest.raises(ConflictError, match="changed since revision 1") as error:
+        await store.transact(lambda tx: tx.update_job_state(second, JobStateType.COMPLETED))
+    assert error.value.code == "ConflictJobRevision"
+    stored = await store.get_job(job_id)
+    assert stored.revision == 2 and stored.state.state_type == JobStateType.RUNNING
 
 
 async def test_list_pages_follow_tokens_without_repeats(service: JobService) -> None:
@@ -145,3 +150,19 @@ async def test_a_failing_write_leaves_the_store_unchanged(store: JobStore, servi
     with pytest.raises(sqlite3.IntegrityError):
         await store.transact(half_done)
     assert await store.nodes() == []
+
+
+async def test_history_numbers_stay_contiguous_when_a_part_fails(service: JobService, store: JobStore) -> None:
+    """A transaction remembers each job's last history number; a failed part must not leave a gap behind it."""
+    job_id = (await service.submit(spec())).job_id
+
+    def work(tx: Tx) -> None:
+        tx.add_history(job_id, [Event(message="first")])
+        with pytest.raises(RuntimeError), tx.part():
+            tx.add_history(job_id, [Event(message="undone")])
+            raise RuntimeError("this part fails")
+        tx.add_history(job_id, [Event(message="second")])
+
+    await store.transact(work)
+    history = await store.history(job_id)
+    assert [(h.seq_num, h.event.message) for h in history] == [(1, "Job submitted"), (2, "first"), (3, "second")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bacalhau.compute.bidder import Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.capacity import CapacityTracker
@@ -16,6 +18,7 @@ from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ExecutionStore
+from bacalhau.errors import ConflictError
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import Job
 from bacalhau.models.resources import Resources
@@ -84,6 +87,21 @@ async def test_orchestrator_applies_each_report_once(store: JobStore) -> None:
 
     await twice(store, handler, messages.ComputeError(execution_id=execution.id, job_id=job.id, message="late"))
     assert (await snapshot(store, job))[0] == ExecutionStateType.COMPLETED
+
+
+async def test_an_execution_read_earlier_is_updated_only_if_unchanged_since(store: JobStore) -> None:
+    job, execution = await placed_execution(store)
+    first, second = await store.get_execution(execution.id), await store.get_execution(execution.id)
+    assert first is not None and second is not None
+
+    def accept(e: Execution) -> None:
+        e.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_ACCEPTED
+
+    await store.transact(lambda tx: tx.update_execution(first, update=accept))
+    with pytest.raises(ConflictError, match="changed since revision 1"):
+        await store.transact(lambda tx: tx.update_execution(second, update=accept))
+    [stored] = await store.get_executions(job.id)
+    assert stored.revision == 2 and stored.state == ExecutionStateType.ASK_FOR_BID_ACCEPTED
 
 
 async def test_reports_from_another_node_are_ignored(store: JobStore) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import copy
-import dataclasses
 import logging
 import queue
 import sqlite3
@@ -189,25 +187,32 @@ def savepoint(conn: sqlite3.Connection, name: str) -> Iterator[None]:
 
 class Transaction(Generic[E]):
     """Base of the stores' transaction objects: the connection, and ``effects``, a dataclass saying what the commit
-    will mean to the rest of the process (told to listeners once it is durable). Its fields are flat values or flat
-    collections, so that a shallow copy of each is enough to undo a part."""
+    will mean to the rest of the process (told to listeners once it is durable). Its fields are lists that are only
+    appended to, or plain values, so that a part is undone by cutting each list back to its length before it."""
 
     def __init__(self, conn: sqlite3.Connection, effects: E) -> None:
         self.conn = conn
         self.effects = effects
 
+    def forget(self) -> None:
+        """Drop what the transaction remembers of the rows it wrote (a part that failed has undone some of them)."""
+
     @contextlib.contextmanager
     def part(self) -> Iterator[None]:
         """A part of the transaction that can fail alone: its writes and its effects are undone if it raises, and
         the rest of the transaction goes on (e.g. one message of a batch applied in one commit)."""
-        before = copy.copy(self.effects)
-        for item in dataclasses.fields(before):
-            setattr(before, item.name, copy.copy(getattr(before, item.name)))
+        effects = vars(self.effects)
+        marks = {name: len(value) if isinstance(value, list) else value for name, value in effects.items()}
         try:
             with savepoint(self.conn, "part"):
                 yield
         except BaseException:
-            self.effects = before
+            for name, mark in marks.items():
+                if isinstance(effects[name], list):
+                    del effects[name][mark:]
+                else:
+                    effects[name] = mark
+            self.forget()
             raise
 
 

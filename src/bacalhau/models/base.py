@@ -11,6 +11,7 @@ A JSON ``null`` leaves a scalar or struct field as it was and empties a map or l
 
 from __future__ import annotations
 
+import operator
 from enum import Enum, IntEnum
 from types import NoneType, UnionType
 from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin
@@ -40,16 +41,6 @@ CANONICAL = {"canonical": True}
 def pascal_alias(name: str) -> str:
     """``job_id`` -> ``JobID``: the Go field naming the wire format uses."""
     return "".join(_SPECIAL_WORDS.get(part, part[:1].upper() + part[1:]) for part in name.split("_"))
-
-
-def _is_empty(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, BaseModel):
-        return False  # Go never omits a struct value
-    if isinstance(value, str | int | float | bool | list | dict | tuple):
-        return not value
-    return False
 
 
 def text_enum_member(enum: type[EnumT], text: str) -> EnumT | None:
@@ -91,8 +82,10 @@ def _is_nullable(annotation: Any) -> bool:
 
 
 # ``Annotated`` metadata for fields that Go tags ``omitempty``. A per-field ``exclude_if`` keeps serialization in
-# pydantic-core (a model-wide wrap serializer would build every dict in Python and cost several times more).
-OMIT_EMPTY = Field(exclude_if=_is_empty)
+# pydantic-core (a model-wide wrap serializer would build every dict in Python and cost several times more), and
+# ``operator.not_``, a C function, is Go's "empty" for every type such a field has (None, "", 0, an empty list or
+# map; a model is never empty, as Go never omits a struct value) at a third of the cost of a Python function.
+OMIT_EMPTY = Field(exclude_if=operator.not_)
 
 
 class WireModel(BaseModel):

@@ -89,7 +89,7 @@ class ComputeMessageHandler:
                 task = next(iter(e.allocated_resources.tasks), "main")
                 e.allocated_resources.tasks[task] = report.allocated
 
-        tx.update_execution(execution.id, expected_states=_EXPECT_BIDDING, expected_desired=_LIVE_DESIRED, update=apply)
+        tx.update_execution(execution, expected_states=_EXPECT_BIDDING, expected_desired=_LIVE_DESIRED, update=apply)
         self._record(tx, execution, report.events)
         self._evaluate(tx, tx.get_job(execution.job_id))
 
@@ -103,7 +103,7 @@ class ComputeMessageHandler:
             e.compute_state.message = ""
 
         tx.update_execution(
-            execution.id,
+            execution,
             expected_states=_EXPECT_EXECUTING,
             expected_desired=(ExecutionDesiredStateType.RUNNING,),
             update=apply,
@@ -129,7 +129,7 @@ class ComputeMessageHandler:
                 e.desired_state.message = "execution completed"
 
         tx.update_execution(
-            execution.id,
+            execution,
             expected_states=_EXPECT_EXECUTING,
             expected_desired=(ExecutionDesiredStateType.RUNNING,),
             update=apply,
@@ -152,7 +152,7 @@ class ComputeMessageHandler:
             if report.run_output is not None:
                 e.run_output = report.run_output
 
-        tx.update_execution(execution.id, update=apply)
+        tx.update_execution(execution, update=apply)
         recorded = report.events or [Event.error(events.TOPIC_EXECUTION, report.message)]
         self._record(tx, execution, recorded)
         self._evaluate(tx, tx.get_job(execution.job_id))

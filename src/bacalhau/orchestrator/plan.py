@@ -106,12 +106,11 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
         )
 
     for update in plan.updated.values():
-        previous = update.execution
+        _notify_node(tx, update)  # first: it looks at the execution as it was, which the update changes in place
         _apply_update(tx, update)
-        _notify_node(tx, previous, update)
 
     if plan.desired_job_state is not None and plan.desired_job_state != job.state.state_type:
-        tx.update_job_state(job.id, plan.desired_job_state, plan.job_state_message, expected_revision=job.revision)
+        tx.update_job_state(job, plan.desired_job_state, plan.job_state_message)
 
     for evaluation in plan.new_evaluations:
         tx.insert_evaluation(evaluation)
@@ -140,11 +139,12 @@ def _apply_update(tx: Tx, update: ExecutionUpdate) -> None:
             retryable = update.event.details.get(RETRYABLE)
             execution.compute_state.details = {RETRYABLE: retryable} if retryable else {}
 
-    tx.update_execution(update.execution.id, expected_revision=update.execution.revision, update=change)
+    tx.update_execution(update.execution, update=change)
 
 
-def _notify_node(tx: Tx, previous: Execution, update: ExecutionUpdate) -> None:
+def _notify_node(tx: Tx, update: ExecutionUpdate) -> None:
     """Queue the message that tells the execution's node about this change, if it needs one."""
+    previous = update.execution
     node_id, execution_id = previous.node_id, previous.id
     if update.desired == ExecutionDesiredStateType.RUNNING and previous.desired == ExecutionDesiredStateType.PENDING:
         tx.enqueue_message(node_id, messages.wrap(messages.BidAccepted(execution_id=execution_id)))

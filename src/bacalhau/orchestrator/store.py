@@ -123,6 +123,10 @@ class Tx(Transaction[CommitEffects]):
     def __init__(self, conn: sqlite3.Connection) -> None:
         super().__init__(conn, CommitEffects())
         self.now = now_ns()
+        self._history_seq: dict[str, int] = {}  # the last history number of each job this transaction wrote to
+
+    def forget(self) -> None:
+        self._history_seq.clear()
 
     # ---- jobs
     def insert_job(self, job: Job) -> None:
@@ -146,35 +150,33 @@ class Tx(Transaction[CommitEffects]):
         return _job_from_row(row[0])
 
     def save_job(self, job: Job) -> None:
-        self.conn.execute(
-            "UPDATE jobs SET state = ?, modify_time = ?, body = ? WHERE id = ?",
-            (job.state.state_type.value, job.modify_time, job.to_json(), job.id),
+        """Write ``job`` as it was read, bumping its revision; a conflict if it changed since it was read."""
+        read_revision = job.revision
+        job.revision += 1
+        job.modify_time = self.now
+        cursor = self.conn.execute(
+            "UPDATE jobs SET state = ?, modify_time = ?, body = ? "
+            "WHERE id = ? AND json_extract(body, '$.Revision') = ?",
+            (job.state.state_type.value, job.modify_time, job.to_json(), job.id, read_revision),
         )
+        if cursor.rowcount == 0:
+            raise ConflictError(f"job {job.id} changed since revision {read_revision}", code="ConflictJobRevision")
 
     def update_job_state(
-        self,
-        job_id: str,
-        new_state: JobStateType,
-        message: str = "",
-        *,
-        expected_revision: int | None = None,
-        details: dict[str, str] | None = None,
+        self, job: Job | str, new_state: JobStateType, message: str = "", *, details: dict[str, str] | None = None
     ) -> Job:
-        job = self.get_job(job_id)
-        if expected_revision is not None and job.revision != expected_revision:
-            raise ConflictError(
-                f"job {job_id} has revision {job.revision}, expected {expected_revision}", code="ConflictJobRevision"
-            )
+        """Move a job (by ID, or as read earlier: changed in place, and a conflict if it changed since) to
+        ``new_state``."""
+        if isinstance(job, str):
+            job = self.get_job(job)
         if job.is_terminal:
             raise ConflictError(
-                f"job {job_id} is in terminal state {job.state.state_type.value} and cannot transition to "
+                f"job {job.id} is in terminal state {job.state.state_type.value} and cannot transition to "
                 f"{new_state.value}"
             )
         job.state.state_type = new_state
         job.state.message = message
         job.state.details = details or {}
-        job.revision += 1
-        job.modify_time = self.now
         self.save_job(job)
         return job
 
@@ -202,35 +204,22 @@ class Tx(Transaction[CommitEffects]):
         row = self.conn.execute("SELECT body FROM executions WHERE id = ?", (execution_id,)).fetchone()
         return _execution_from_row(row[0]) if row else None
 
-    def save_execution(self, execution: Execution, previous: ExecutionStateType) -> None:
-        """Persist an updated execution, bumping its revision; note it if it just ended."""
-        execution.revision += 1
-        execution.modify_time = self.now
-        self.conn.execute(
-            "UPDATE executions SET compute_state = ?, modify_time = ?, body = ? WHERE id = ?",
-            (int(execution.state), execution.modify_time, execution.to_json(), execution.id),
-        )
-        if execution.is_terminal and not previous.is_terminal:
-            self.effects.ended_executions.append(execution)
-
     def update_execution(
         self,
-        execution_id: str,
+        execution: Execution | str,
         *,
-        expected_revision: int | None = None,
         expected_states: Iterable[ExecutionStateType] | None = None,
         expected_desired: Iterable[ExecutionDesiredStateType] | None = None,
         update: Callable[[Execution], None],
     ) -> Execution:
-        """Apply ``update`` to an execution if the conditions hold (optimistic concurrency)."""
-        execution = self.get_execution(execution_id)
-        if execution is None:
-            raise BacalhauError(f"execution not found: {execution_id}", code="NotFound", component="JobStore")
-        if expected_revision is not None and execution.revision != expected_revision:
-            raise ConflictError(
-                f"execution {execution_id} has revision {execution.revision}, expected {expected_revision}",
-                code="ConflictExecutionRevision",
-            )
+        """Apply ``update`` to an execution (by ID, or as read earlier: changed in place, and a conflict if it changed
+        since) if the conditions hold, and save it with its revision bumped."""
+        if isinstance(execution, str):
+            found = self.get_execution(execution)
+            if found is None:
+                raise BacalhauError(f"execution not found: {execution}", code="NotFound", component="JobStore")
+            execution = found
+        execution_id = execution.id
         if expected_states is not None and execution.state not in set(expected_states):
             raise ConflictError(
                 f"execution {execution_id} is in state {execution.state.label}", code="ConflictExecutionState"
@@ -240,10 +229,23 @@ class Tx(Transaction[CommitEffects]):
                 f"execution {execution_id} has desired state {execution.desired.label}", code="ConflictExecutionState"
             )
         previous = execution.state
+        read_revision = execution.revision
         update(execution)
         if previous.is_terminal and execution.state != previous:
             raise ConflictError(f"execution {execution_id} is already terminal ({previous.label})")
-        self.save_execution(execution, previous)
+        execution.revision = read_revision + 1
+        execution.modify_time = self.now
+        cursor = self.conn.execute(
+            "UPDATE executions SET compute_state = ?, modify_time = ?, body = ? "
+            "WHERE id = ? AND json_extract(body, '$.Revision') = ?",
+            (int(execution.state), execution.modify_time, execution.to_json(), execution_id, read_revision),
+        )
+        if cursor.rowcount == 0:
+            raise ConflictError(
+                f"execution {execution_id} changed since revision {read_revision}", code="ConflictExecutionRevision"
+            )
+        if execution.is_terminal and not previous.is_terminal:
+            self.effects.ended_executions.append(execution)
         return execution
 
     def job_executions(self, job_id: str) -> list[Execution]:
@@ -279,8 +281,10 @@ class Tx(Transaction[CommitEffects]):
 
     # ---- history
     def add_history(self, job_id: str, events: Iterable[Event], execution_id: str = "") -> None:
-        row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE job_id = ?", (job_id,)).fetchone()
-        seq = int(row[0])
+        seq = self._history_seq.get(job_id)
+        if seq is None:
+            row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE job_id = ?", (job_id,)).fetchone()
+            seq = int(row[0])
         level = JobHistoryType.EXECUTION_LEVEL if execution_id else JobHistoryType.JOB_LEVEL
         rows = []
         for event in events:
@@ -290,6 +294,7 @@ class Tx(Transaction[CommitEffects]):
             )
             rows.append((job_id, seq, item.to_json()))
         self.conn.executemany("INSERT INTO history (job_id, seq, body) VALUES (?,?,?)", rows)
+        self._history_seq[job_id] = seq
 
     # ---- nodes and their message streams
     def save_node(self, node: NodeState) -> None:
@@ -321,10 +326,13 @@ class Tx(Transaction[CommitEffects]):
 
     def enqueue_message(self, node_id: str, message: dict[str, Any]) -> int:
         """Append a message to a node's outbox; it is sent after commit, in order, until acknowledged."""
-        stream = self.stream(node_id)
-        seq = stream.next_seq
-        stream.next_seq += 1
-        self.save_stream(stream)
+        seq = int(
+            self.conn.execute(
+                "INSERT INTO streams (node_id, next_seq) VALUES (?, 2) "
+                "ON CONFLICT (node_id) DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1",
+                (node_id,),
+            ).fetchone()[0]
+        )
         body = json.dumps(message)
         self.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?,?,?)", (node_id, seq, body))
         self.effects.outbox.append((node_id, seq, body))
