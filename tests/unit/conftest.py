@@ -1,19 +1,44 @@
-"""Fixtures shared by the unit tests."""
+"""Fixtures shared by the unit tests: the orchestrator's and a compute node's stores, each in a real SQLite file (not
+synced to disk: tests need no durability across power loss)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
+from bacalhau.compute.store import ExecutionStore
 from bacalhau.orchestrator.store import JobStore
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=Store)
+
+
+@asynccontextmanager
+async def opened(store: S) -> AsyncIterator[S]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    """A job store in a real SQLite file (not synced to disk: tests need no durability across power loss)."""
-    job_store = JobStore(tmp_path / "jobs.db", durable=False)
-    await job_store.open()
-    yield job_store
-    job_store.close()
+    async with opened(JobStore(tmp_path / "jobs.db", durable=False)) as job_store:
+        yield job_store
+
+
+@pytest.fixture
+async def execution_store(tmp_path: Path) -> AsyncIterator[ExecutionStore]:
+    async with opened(ExecutionStore(tmp_path / "executions.db", durable=False)) as compute_store:
+        yield compute_store

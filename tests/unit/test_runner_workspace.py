@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from bacalhau.compute.executors.base import Executor, Reporter, RunOutcome, RunRequest
+from bacalhau.compute.executors.base import Executor, RunOutcome, RunRequest
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.logs import LogStore
 from bacalhau.compute.publishers.noop import NoopPublisher
@@ -17,36 +14,18 @@ from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
-from bacalhau.models.spec import SpecConfig
 from bacalhau.models.state import ExecutionStateType
 
 
-class EchoExecutor:
+class EchoExecutor(NoopExecutor):
     """Writes its one parameter to stdout, as an engine running a program would."""
 
     name = "echo"
     writes_output = True
 
-    def is_installed(self) -> bool:
-        return True
-
-    def validate(self, engine: SpecConfig) -> list[str]:
-        return []
-
-    async def prepare(self, request: RunRequest, report: Reporter) -> None:
-        return
-
     async def run(self, request: RunRequest) -> RunOutcome:
         (request.results_dir / "stdout").write_text(str(request.engine.params["Text"]) + "\n")
         return RunOutcome(exit_code=0)
-
-
-@pytest.fixture
-async def executions(tmp_path: Path) -> AsyncIterator[ExecutionStore]:
-    store = ExecutionStore(tmp_path / "executions.db", durable=False)
-    await store.open()
-    yield store
-    store.close()
 
 
 async def run_job(tmp_path: Path, store: ExecutionStore, task: dict[str, Any]) -> Execution:
@@ -65,8 +44,8 @@ async def run_job(tmp_path: Path, store: ExecutionStore, task: dict[str, Any]) -
     return finished
 
 
-async def test_a_noop_job_without_publisher_touches_no_files(tmp_path: Path, executions: ExecutionStore) -> None:
-    finished = await run_job(tmp_path, executions, {"Engine": {"Type": "noop"}})
+async def test_a_noop_job_without_publisher_touches_no_files(tmp_path: Path, execution_store: ExecutionStore) -> None:
+    finished = await run_job(tmp_path, execution_store, {"Engine": {"Type": "noop"}})
     assert finished.state == ExecutionStateType.COMPLETED
     assert finished.run_output is not None and finished.run_output.exit_code == 0
     assert not (tmp_path / "executions").exists()
@@ -74,17 +53,19 @@ async def test_a_noop_job_without_publisher_touches_no_files(tmp_path: Path, exe
 
 
 async def test_a_publisher_gets_a_results_folder_that_is_removed_afterwards(
-    tmp_path: Path, executions: ExecutionStore
+    tmp_path: Path, execution_store: ExecutionStore
 ) -> None:
     task = {"Engine": {"Type": "noop"}, "Publisher": {"Type": "noop"}}
-    assert (await run_job(tmp_path, executions, task)).state == ExecutionStateType.COMPLETED
+    assert (await run_job(tmp_path, execution_store, task)).state == ExecutionStateType.COMPLETED
     assert (tmp_path / "executions").is_dir()
     assert not (tmp_path / "executions" / "e-1").exists()
     assert not (tmp_path / "logs").exists(), "there was no output to keep"
 
 
-async def test_output_is_kept_for_job_logs_and_the_rest_removed(tmp_path: Path, executions: ExecutionStore) -> None:
-    finished = await run_job(tmp_path, executions, {"Engine": {"Type": "echo", "Params": {"Text": "hi"}}})
+async def test_output_is_kept_for_job_logs_and_the_rest_removed(
+    tmp_path: Path, execution_store: ExecutionStore
+) -> None:
+    finished = await run_job(tmp_path, execution_store, {"Engine": {"Type": "echo", "Params": {"Text": "hi"}}})
     assert finished.state == ExecutionStateType.COMPLETED
     assert finished.run_output is not None and finished.run_output.stdout == "hi\n"
     assert not (tmp_path / "executions" / "e-1").exists()
