@@ -64,6 +64,18 @@ def test_put_job_returns_job_id_and_evaluation_id(orchestrator: OrchestratorApi)
     assert response.evaluation_id
 
 
+def test_a_job_id_can_be_submitted_once(base_url: str) -> None:
+    """A daemon job keeps the ID it was given (a batch job's is ignored), and a second job may not take it."""
+    job_id = f"j-{uuid.uuid4()}"
+    assert put_job(base_url, queued_job(ID=job_id, Type="daemon")).json()["JobID"] == job_id
+    try:
+        again = put_job(base_url, queued_job(ID=job_id, Type="daemon"))
+        body = assert_api_error_body(again.content, 409)
+        assert body["Code"] == "ResourceInUse" and body["Message"] == f"job already exists: {job_id}"
+    finally:
+        stop(base_url, job_id)
+
+
 def test_put_job_raw_response_has_null_warnings(base_url: str) -> None:
     """A clean submission answers 200 with ``"Warnings": null`` and a bare-UUID evaluation ID."""
     response = put_job(base_url, docker_job())

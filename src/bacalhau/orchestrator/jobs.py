@@ -128,7 +128,9 @@ class JobService:
             raise
         except Exception as exc:
             if "UNIQUE constraint failed" in str(exc):
-                raise BacalhauError(f"job {job.id} already exists", code="ResourceInUse", component="JobStore") from exc
+                raise BacalhauError(
+                    f"job already exists: {job.id}", code="ResourceInUse", component="JobStore"
+                ) from exc
             raise
         return SubmitResult(job.id, evaluation_id, warnings)
 
