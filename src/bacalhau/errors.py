@@ -14,6 +14,7 @@ _STATUS_BY_CODE = {
     "ResourceInUse": 409,
     "ConflictNodeState": 409,
     "MultipleNodesFound": 409,
+    "MultipleJobsFound": 409,  # 500 in the original v1.5; an ambiguous ID prefix is the client's to resolve
 }
 
 

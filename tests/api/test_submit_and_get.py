@@ -360,6 +360,19 @@ def test_get_job_by_short_id(orchestrator: OrchestratorApi) -> None:
     assert orchestrator.orchestratorget_job(job_id[:10]).job.id == job_id
 
 
+def test_an_id_prefix_of_several_jobs_is_a_409(base_url: str) -> None:
+    """The original v1.5 answers 500; an ambiguous prefix is the client's to resolve, as for nodes."""
+    for _ in range(2):
+        submit(base_url, noop_job())
+    response = get(base_url, f"{JOBS}/j-")
+    body = assert_api_error_body(response.content, 409)
+    assert (body["Code"], body["Message"], body["Hint"]) == (
+        "MultipleJobsFound",
+        "multiple jobs found for id j-",
+        "Use full job ID",
+    )
+
+
 def test_get_unknown_job_is_a_job_store_404(orchestrator: OrchestratorApi) -> None:
     """A full ID that matches no job is a 404 from the job store."""
     job_id = f"j-{uuid.uuid4()}"

@@ -123,6 +123,7 @@ class LegacyVersionResponse(WireModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiError, "description": "Bad request: malformed input or a failed validation"},
     404: {"model": ApiError, "description": "Not found"},
+    409: {"model": ApiError, "description": "Conflict: an ID prefix that matches several, a taken ID, a node's state"},
     500: {"model": ApiError, "description": "Internal error"},
 }
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bacalhau.errors import BacalhauError, JobNotFound
+from bacalhau.errors import BacalhauError, JobNotFound, bad_request
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
@@ -335,13 +335,8 @@ class JobService:
 
     async def results(self, job_ref: str) -> list[SpecConfig]:
         job = await self.get_job(job_ref)
-        if job.type not in (JobType.BATCH.value, JobType.OPS.value):
-            raise BacalhauError(
-                f"job type {job.type} does not support results",
-                code="InternalError",
-                component="Unknown",
-                status=500,
-            )
+        if job.type not in (JobType.BATCH.value, JobType.OPS.value):  # the original answers 500: a client's mistake
+            raise bad_request(f"job type {job.type} does not support results", "JobStore")
         executions = await self._store.get_executions(job.id)
         published = [
             e.published_result

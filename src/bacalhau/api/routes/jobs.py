@@ -13,7 +13,6 @@ from bacalhau.api.query import binding_error, get_all, get_bool, get_int, get_st
 from bacalhau.api.render import json_response
 from bacalhau.api.schemas import (
     ERRORS,
-    ApiError,
     ExecutionsPage,
     GetJobResponse,
     HistoryPage,
@@ -66,11 +65,7 @@ def router(jobs: JobService) -> APIRouter:
         submit,
         methods=["PUT", "POST"],
         summary="Submit a job",
-        responses={
-            200: {"model": PutJobResponse},
-            409: {"model": ApiError, "description": "The job ID is taken"},
-            **ERRORS,
-        },
+        responses={200: {"model": PutJobResponse}, **ERRORS},
         openapi_extra=body(PutJobRequest),
     )
 
