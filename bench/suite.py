@@ -117,9 +117,7 @@ def end_to_end(sizes: Sizes) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "compute_nodes": nodes,
-                    "layout": "hybrid node"
-                    if nodes == 0
-                    else f"orchestrator + {nodes} compute process{'es' * (nodes > 1)}",
+                    "layout": _layout(nodes),
                     "jobs": len(jobs),
                     "completed": sum(j["State"]["StateType"] == "Completed" for j in jobs),
                     "accepted_per_s": round(len(ids) / seconds, 1),

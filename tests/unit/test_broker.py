@@ -8,7 +8,7 @@ import pytest
 
 from bacalhau.models.evaluation import EvalStatus, Evaluation
 from bacalhau.models.timefmt import now_ns
-from bacalhau.orchestrator.broker import EvaluationBroker
+from bacalhau.orchestrator.broker import Delivery, EvaluationBroker
 
 
 def evaluation(
@@ -25,8 +25,14 @@ def evaluation(
     )
 
 
+async def take(broker: EvaluationBroker) -> Delivery:
+    """One delivery, as a scheduling round of one takes it."""
+    [delivery] = await broker.dequeue_batch(1)
+    return delivery
+
+
 async def dequeue(broker: EvaluationBroker, timeout: float = 1.0) -> Evaluation:
-    return (await asyncio.wait_for(broker.dequeue(), timeout)).evaluation
+    return (await asyncio.wait_for(take(broker), timeout)).evaluation
 
 
 async def test_highest_priority_first_then_oldest() -> None:
@@ -39,13 +45,13 @@ async def test_one_evaluation_per_job_in_flight_and_later_ones_are_folded_in() -
     broker = EvaluationBroker()
     first, second, third = (evaluation("job", created=i) for i in range(3))
     broker.enqueue(first)
-    delivery = await broker.dequeue()
+    delivery = await take(broker)
     broker.enqueue(second)
     broker.enqueue(third)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(broker.dequeue(), 0.05)
+        await asyncio.wait_for(take(broker), 0.05)
     broker.ack(delivery)
-    again = await broker.dequeue()
+    again = await take(broker)
     assert again.evaluation is second
     assert again.superseded == [third]
 
@@ -54,7 +60,7 @@ async def test_a_delayed_evaluation_waits_until_its_time() -> None:
     broker = EvaluationBroker()
     broker.enqueue(evaluation("later", wait_until=now_ns() + 150_000_000))
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(broker.dequeue(), 0.05)
+        await asyncio.wait_for(take(broker), 0.05)
     assert (await dequeue(broker, timeout=2)).job_id == "later"
 
 
@@ -64,7 +70,7 @@ async def test_blocked_evaluations_wait_for_capacity_best_first() -> None:
     broker.enqueue(evaluation("high", 9, status=EvalStatus.BLOCKED.value))
     assert broker.blocked_count == 2
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(broker.dequeue(), 0.05)
+        await asyncio.wait_for(take(broker), 0.05)
     assert broker.unblock(1) == 1
     assert (await dequeue(broker)).job_id == "high"
     broker.unblock()
@@ -80,7 +86,7 @@ async def test_a_blocked_evaluation_is_released_at_its_deadline() -> None:
 async def test_ack_blocked_parks_the_evaluation_until_unblocked() -> None:
     broker = EvaluationBroker()
     broker.enqueue(evaluation("job"))
-    delivery = await broker.dequeue()
+    delivery = await take(broker)
     broker.ack(delivery, blocked=True)
     assert broker.blocked_count == 1
     broker.unblock()
@@ -92,12 +98,12 @@ async def test_nack_retries_with_a_delay_and_gives_up_after_the_limit() -> None:
     broker.enqueue(evaluation("flaky"))
     attempts = []
     for _ in range(3):
-        delivery = await asyncio.wait_for(broker.dequeue(), 2)
+        delivery = await asyncio.wait_for(take(broker), 2)
         attempts.append(delivery.attempt)
         broker.nack(delivery)
     assert attempts == [1, 2, 3]
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(broker.dequeue(), 0.2)
+        await asyncio.wait_for(take(broker), 0.2)
 
 
 async def test_evaluations_moving_placed_work_along_go_before_new_placements() -> None:

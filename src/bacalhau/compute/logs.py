@@ -58,10 +58,9 @@ class LogStore:
 
     def keep(self, execution_id: str, results_dir: Path) -> None:
         """Move an ended execution's output files where they are kept for the retention period."""
-        target = self.logs_dir / execution_id
         for source, kept in zip((results_dir / "stdout", results_dir / "stderr"), self.kept(execution_id), strict=True):
             if source.exists():
-                target.mkdir(parents=True, exist_ok=True)
+                kept.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(source), kept)
 
     def prune(self) -> int:

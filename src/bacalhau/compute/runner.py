@@ -87,11 +87,8 @@ def summarize(path: Path) -> tuple[str, bool]:
     return head[:SUMMARY_LIMIT].decode(errors="replace"), len(head) > SUMMARY_LIMIT
 
 
-def collect_output(results_dir: Path | None, outcome: RunOutcome) -> RunCommandResult:
-    """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary (with no results folder,
-    there is no output to summarise)."""
-    if results_dir is None:
-        return RunCommandResult(exit_code=outcome.exit_code, error_msg=outcome.error)
+def collect_output(results_dir: Path, outcome: RunOutcome) -> RunCommandResult:
+    """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary."""
     (results_dir / "exitCode").write_text(str(outcome.exit_code)[:4])
     stdout, stdout_truncated = summarize(results_dir / "stdout")
     stderr, stderr_truncated = summarize(results_dir / "stderr")
@@ -106,8 +103,9 @@ def collect_output(results_dir: Path | None, outcome: RunOutcome) -> RunCommandR
 
 
 async def _collect(results_dir: Path | None, outcome: RunOutcome) -> RunCommandResult:
+    """The RunOutput summary; with no results folder, there is no output to summarise."""
     if results_dir is None:
-        return collect_output(None, outcome)
+        return RunCommandResult(exit_code=outcome.exit_code, error_msg=outcome.error)
     return await asyncio.to_thread(collect_output, results_dir, outcome)
 
 

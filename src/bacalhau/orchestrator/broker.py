@@ -101,10 +101,6 @@ class EvaluationBroker:
         return len(self._ready)
 
     # ---- consuming
-    async def dequeue(self) -> Delivery:
-        [delivery] = await self.dequeue_batch(1)
-        return delivery
-
     async def dequeue_batch(self, limit: int) -> list[Delivery]:
         """Up to ``limit`` ready evaluations (at least one: waits for it), each of a different job."""
         async with self._available:
