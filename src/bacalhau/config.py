@@ -18,7 +18,7 @@ from typing import Annotated, Any, get_origin
 import yaml
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import ConfigurationError
 from bacalhau.models.base import WireModel
 
 DEFAULT_DATA_DIR = Path("~/.bacalhau")
@@ -288,7 +288,7 @@ def canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str =
         canonical = lookup.get(str(key).lower())
         path = f"{where}.{key}" if where else str(key)
         if canonical is None:
-            raise BacalhauError(f"{path!r} is not a valid config key", code="ConfigurationError")
+            raise ConfigurationError(f"{path!r} is not a valid config key")
         default = defaults[canonical]
         if isinstance(default, dict) and isinstance(value, dict) and canonical != "Labels":
             result[canonical] = canonical_keys(default, value, path)
@@ -351,9 +351,8 @@ def lookup_key(dotted: str) -> ConfigKey:
     """A dotted key (any case) as a config key; structs (``Compute.Heartbeat``) and unknown names are errors."""
     key = config_keys().get(dotted.strip().lower())
     if key is None:
-        raise BacalhauError(
+        raise ConfigurationError(
             f"{go_quote(dotted.strip().lower())} is not a valid config key",
-            code="ConfigurationError",
             component="config",
             hint=LIST_KEYS_HINT,
         )
@@ -378,12 +377,12 @@ def coerce(text: str, default: Any) -> Any:
             return True
         if lowered in ("0", "f", "false", "no", "n", "off"):
             return False
-        raise BacalhauError(f"invalid boolean value {text!r}", code="ConfigurationError")
+        raise ConfigurationError(f"invalid boolean value {text!r}")
     if isinstance(default, int):
         try:
             return int(text)
         except ValueError:
-            raise BacalhauError(f"invalid integer value {text!r}", code="ConfigurationError") from None
+            raise ConfigurationError(f"invalid integer value {text!r}") from None
     if isinstance(default, list):
         return [part.strip() for part in text.split(",") if part.strip()]
     if isinstance(default, dict):
@@ -404,9 +403,8 @@ def parse_override(item: str) -> tuple[ConfigKey, Any]:
     name, sep, text = item.partition("=")
     key = lookup_key(name)
     if not sep and key.kind != "bool":
-        raise BacalhauError(
+        raise ConfigurationError(
             f"config flag key {name.strip()!r} requires a value",
-            code="ConfigurationError",
             component="config",
             hint=f"give it one, e.g. --config {name.strip()}=<value>",
         )
@@ -465,9 +463,8 @@ def validate_config(data: dict[str, Any]) -> BacalhauConfig:
         message = str(first["msg"]).removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
         hint = "durations look like 30s, 5m or 1h30m" if "duration" in message else ""
-        raise BacalhauError(
+        raise ConfigurationError(
             f"invalid configuration: {message} for {where}",
-            code="ConfigurationError",
             component="config",
             hint=hint or "run 'bacalhau config list' to see every key with its current value",
         ) from None
@@ -477,9 +474,9 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.expanduser().read_text()) or {}
     except OSError as exc:
-        raise BacalhauError(f"cannot read config file {path}: {exc.strerror}", code="ConfigurationError") from None
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise BacalhauError(f"config file {path} is not valid YAML: {exc}", code="ConfigurationError") from None
+        raise ConfigurationError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):
-        raise BacalhauError(f"config file {path} must hold a mapping of keys", code="ConfigurationError")
+        raise ConfigurationError(f"config file {path} must hold a mapping of keys")
     return loaded

@@ -27,7 +27,7 @@ from bacalhau.config import (
     set_path,
     validate_config,
 )
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import ConfigurationError
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
@@ -42,8 +42,8 @@ _FORMAT_HINTS = {
 _EXPECTS = {"duration": "a valid duration value", "bool": "a boolean value", "int": "an integer value"}
 
 
-def _invalid(message: str, kind: str) -> BacalhauError:
-    return BacalhauError(message, code="ValidationError", component="config", hint=_FORMAT_HINTS.get(kind, ""))
+def _invalid(message: str, kind: str) -> ConfigurationError:
+    return ConfigurationError(message, code="ValidationError", component="config", hint=_FORMAT_HINTS.get(kind, ""))
 
 
 def cast_value(key: ConfigKey, values: list[str]) -> Any:
@@ -89,14 +89,14 @@ def _parse_map(text: str) -> dict[str, str]:
 def absolute_data_dir(text: str) -> str:
     """``DataDir`` is stored as an absolute path, as the original stores it."""
     if "$" in text:
-        raise BacalhauError(
+        raise ConfigurationError(
             f"data dir path {go_quote(text)} contains a '$' character",
             code="ValidationError",
             component="config",
             hint="environment variables are not expanded; give the path itself",
         )
     if not text.strip():
-        raise BacalhauError("data dir path is empty", code="ValidationError", component="config")
+        raise ConfigurationError("data dir path is empty", code="ValidationError", component="config")
     return str(Path(text).expanduser().absolute())
 
 

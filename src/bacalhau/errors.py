@@ -1,66 +1,113 @@
-"""Typed errors carrying what the API needs to answer in the original's error format."""
+"""The errors we expect, as a hierarchy of domain classes.
+
+The class says what went wrong in the domain's terms (the request is invalid, a thing is missing, a state conflicts);
+the API alone turns a class into an HTTP status (``bacalhau.api.errors``), and the CLI prints the message and hint.
+``code`` and ``component`` are the original's values for its error body (``APIError.Code``/``Component``), carried
+so that our bodies read as the original's do; they never decide a status.
+
+Code catches the precise class it can handle. Anything else that escapes to the API is unexpected: a 500, logged
+once with its traceback.
+"""
 
 from __future__ import annotations
 
-_STATUS_BY_CODE = {
-    "BadRequest": 400,
-    "ValidationError": 400,
-    "NotFound": 404,
-    "Unauthorized": 401,
-    "Forbidden": 403,
-    "ServiceUnavailable": 503,
-    "NotImplemented": 501,
-    "ResourceExhausted": 429,
-    "ResourceInUse": 409,
-    "ConflictNodeState": 409,
-    "MultipleNodesFound": 409,
-    "MultipleJobsFound": 409,  # 500 in the original v1.5; an ambiguous ID prefix is the client's to resolve
-}
+from typing import ClassVar
 
 
 class BacalhauError(Exception):
-    """An error with a code and component, rendered by the API as ``{"Status","Message","Code","Component",...}``."""
+    """An error we expected, with what to tell the user (``message``) and what to do next (``hint``)."""
+
+    default_code: ClassVar[str] = ""
 
     def __init__(
         self,
         message: str,
         *,
-        code: str = "",
+        code: str | None = None,
         component: str = "Bacalhau",
-        status: int | None = None,
         hint: str = "",
         details: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = self.default_code if code is None else code
         self.component = component
         self.hint = hint
         self.details = details or {}
-        self._status = status
-
-    @property
-    def http_status(self) -> int:
-        if self._status is not None:
-            return self._status
-        return _STATUS_BY_CODE.get(self.code, 500)
 
 
-def not_found(message: str, component: str) -> BacalhauError:
-    return BacalhauError(message, code="NotFound", component=component)
+class InvalidRequest(BacalhauError):
+    """The request cannot be served as sent: a malformed body, a bad parameter, a spec that breaks a rule or a
+    limit. Sending it again unchanged will fail again."""
+
+    default_code = "BadRequest"
 
 
-def bad_request(message: str, component: str) -> BacalhauError:
-    return BacalhauError(message, code="BadRequest", component=component)
+class MalformedRequest(InvalidRequest):
+    """A request the original refuses in its HTTP framework (a body or parameter that does not bind, a job that
+    fails its submit-time checks): its error body says ``InternalError`` from ``APIServer``, though the client is at
+    fault, and ours says the same."""
+
+    default_code = "InternalError"
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message, component="APIServer", hint=hint)
 
 
-class JobNotFound(BacalhauError):
+class Unauthorized(BacalhauError):
+    """The caller did not prove who they are."""
+
+    default_code = "Unauthorized"
+
+
+class Forbidden(BacalhauError):
+    """The caller is known but may not do this."""
+
+    default_code = "Forbidden"
+
+
+class NotFound(BacalhauError):
+    default_code = "NotFound"
+
+
+class Conflict(BacalhauError):
+    """The request contradicts the current state: a taken ID, an ambiguous prefix, a transition the state machine
+    does not allow, or a write that lost a race (callers inside the orchestrator usually retry those)."""
+
+    default_code = "ResourceInUse"
+
+
+class TooLarge(BacalhauError):
+    """The request is bigger than a limit allows."""
+
+    default_code = "RequestEntityTooLarge"
+
+
+class Unavailable(BacalhauError):
+    """A part needed to serve the request is not there right now; trying again later may work."""
+
+    default_code = "ServiceUnavailable"
+
+
+class Unsupported(BacalhauError):
+    """Something this implementation does not provide."""
+
+    default_code = "NotImplemented"
+
+
+class ConfigurationError(BacalhauError):
+    """A setting (file, environment, flag) is invalid, or the machine cannot do what it asks."""
+
+    default_code = "ConfigurationError"
+
+
+class JobNotFound(NotFound):
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"job not found: {job_id}", code="NotFound", component="JobStore")
+        super().__init__(f"job not found: {job_id}", component="JobStore")
 
 
-class ConflictError(BacalhauError):
-    """An optimistic-concurrency or state-machine conflict; callers usually retry."""
+class StateConflict(Conflict):
+    """A job or execution is not in the state (or revision) a change requires."""
 
     def __init__(self, message: str, code: str = "ConflictJobState") -> None:
         super().__init__(message, code=code, component="JobStore")

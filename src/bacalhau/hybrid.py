@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import uvloop
 
 from bacalhau.compute.node import ComputeNode
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import BacalhauError, Unavailable
 from bacalhau.lib.tasks import spawn
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class ComputeProcess:
         try:
             reply = await asyncio.wait_for(asyncio.shield(link.reply), timeout)
         except TimeoutError:
-            raise BacalhauError(UNREACHABLE) from None
+            raise Unavailable(UNREACHABLE) from None
         if reply is None:
             code = await link.exited
             self._exit_told = True
@@ -179,7 +179,7 @@ async def _serve_compute(sock: socket.socket, build: BuildCompute, connect_timeo
         compute = build(start["node_id"], list(start["orchestrators"]))
         await compute.start()
         if not await compute.connection.wait_connected(connect_timeout):
-            raise BacalhauError(UNREACHABLE)
+            raise Unavailable(UNREACHABLE)
         gc.freeze()
         writer.write(_line({"ready": True}))
         await reader.readline()  # "stop", or the parent's end closing

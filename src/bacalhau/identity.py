@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import ConfigurationError
 from bacalhau.models.ids import new_node_id
 
 METADATA_FILE = "system_metadata.yaml"
@@ -23,16 +23,13 @@ def _from_provider(provider: str) -> str:
         return str(uuid.uuid4())
     if provider == "hostname":
         return socket.gethostname().split(".")[0]
-    raise BacalhauError(
-        f"unsupported name provider {provider!r}", code="ConfigurationError", hint="use puuid, uuid or hostname"
-    )
+    raise ConfigurationError(f"unsupported name provider {provider!r}", hint="use puuid, uuid or hostname")
 
 
 def validate_node_id(node_id: str) -> None:
     if not node_id.strip() or _INVALID.search(node_id):
-        raise BacalhauError(
+        raise ConfigurationError(
             f"invalid node name {node_id!r}: it must not be blank or contain spaces, '.', '*' or '>'",
-            code="ConfigurationError",
         )
 
 

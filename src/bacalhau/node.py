@@ -21,7 +21,7 @@ from bacalhau.api.context import ApiContext
 from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.config import BacalhauConfig, parse_duration
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
 from bacalhau.lib.httpserver import HttpServer, bind
@@ -76,9 +76,8 @@ class DataDirLock:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise BacalhauError(
+            raise ConfigurationError(
                 f"the data dir {self._path.parent} is in use by another bacalhau process",
-                code="ConfigurationError",
                 hint="stop the other node, or choose another --data-dir (BACALHAU_DIR)",
             ) from None
         self._handle = handle
@@ -160,7 +159,7 @@ class Node:
             await self._start()
         except ValueError as exc:  # a setting that parsed as a string but means nothing (a duration, an address)
             await self.stop()
-            raise BacalhauError(f"invalid configuration: {exc}", code="ConfigurationError") from None
+            raise ConfigurationError(f"invalid configuration: {exc}") from None
         except BaseException:
             await self.stop()
             raise
@@ -204,7 +203,7 @@ class Node:
             self.compute = self._build_compute(self.node_id, orchestrators)
             await self.compute.start()
             if self.is_orchestrator and not await self.compute.connection.wait_connected(COMPUTE_CONNECT_TIMEOUT):
-                raise BacalhauError(UNREACHABLE)
+                raise Unavailable(UNREACHABLE)
         context = ApiContext(
             node_info=self.node_info,
             node_state=self.node_state,

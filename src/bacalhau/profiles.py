@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from bacalhau.config import go_quote, parse_duration
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import ConfigurationError
 
 DEFAULT_TIMEOUT = "30s"
 DEFAULT_PORT = 1234
@@ -24,7 +24,7 @@ CURRENT_LINK = "current"
 EXTENSION = ".yaml"
 
 
-class ProfileError(BacalhauError):
+class ProfileError(ConfigurationError):
     """A missing or invalid profile: one line plus what to do about it."""
 
     def __init__(self, message: str, hint: str = "") -> None:

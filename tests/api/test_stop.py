@@ -91,20 +91,20 @@ def test_stop_running_job_cancels_its_execution(base_url: str, running_job: str)
     )
 
 
-def test_stop_completed_job_is_a_500(orchestrator: OrchestratorApi, completed_job: str) -> None:
-    """A Completed job cannot be stopped (§1.4)."""
+def test_stop_completed_job_is_a_409(orchestrator: OrchestratorApi, completed_job: str) -> None:
+    """A Completed job cannot be stopped (§1.4): the original's 500 is a 409 here (a client's mistake, not ours)."""
     with pytest.raises(ApiException) as raised:
         orchestrator.orchestratorstop_job(completed_job, reason="r")
-    assert raised.value.status == 500
-    body = assert_api_error_body(raised.value.body, 500)
+    assert raised.value.status == 409
+    body = assert_api_error_body(raised.value.body, 409)
     assert body["Message"] == "cannot stop job in state Completed", body
 
 
-def test_stop_failed_job_is_a_conflict_job_state_500(orchestrator: OrchestratorApi, failed_job: str) -> None:
-    """Nor can a Failed one; the store reports the conflicting transition (§1.4)."""
+def test_stop_failed_job_is_a_conflict_job_state_409(orchestrator: OrchestratorApi, failed_job: str) -> None:
+    """Nor can a Failed one; the store reports the conflicting transition (§1.4; a 500 in the original)."""
     with pytest.raises(ApiException) as raised:
         orchestrator.orchestratorstop_job(failed_job, reason="r")
-    assert raised.value.status == 500
-    body = assert_api_error_body(raised.value.body, 500)
+    assert raised.value.status == 409
+    body = assert_api_error_body(raised.value.body, 409)
     assert body["Code"] == "ConflictJobState", body
     assert body["Message"] == f"job {failed_job} is in terminal state Failed and cannot transition to Stopped", body

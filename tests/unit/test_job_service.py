@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
+from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, StateConflict
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
 from bacalhau.models.paging import PagingToken
@@ -54,10 +54,9 @@ async def test_sanitisation_resets_client_fields_with_warnings(service: JobServi
 
 async def test_invalid_jobs_store_nothing(service: JobService, store: JobStore) -> None:
     for bad in (spec(Type="Batch"), spec(Tasks=[]), spec(Tasks=[{"Name": "main", "Engine": {"Type": "nope"}}])):
-        with pytest.raises(BacalhauError) as error:
+        with pytest.raises(InvalidRequest):
             await service.submit(bad)
-        assert error.value.http_status == 400
-    with pytest.raises(BacalhauError, match="publisher must be set if result paths are set") as error:
+    with pytest.raises(InvalidRequest, match="publisher must be set if result paths are set") as error:
         await service.submit(
             spec(Tasks=[{"Name": "main", "Engine": {"Type": "wasm"}, "ResultPaths": [{"Name": "out", "Path": "/out"}]}])
         )
@@ -84,12 +83,12 @@ async def test_stop_semantics(service: JobService, store: JobStore) -> None:
 
     done = (await service.submit(spec())).job_id
     await store.transact(lambda tx: tx.update_job_state(done, JobStateType.COMPLETED))
-    with pytest.raises(BacalhauError, match="cannot stop job in state Completed"):
+    with pytest.raises(Conflict, match="cannot stop job in state Completed"):
         await service.stop(done, "late")
 
     failed = (await service.submit(spec())).job_id
     await store.transact(lambda tx: tx.update_job_state(failed, JobStateType.FAILED))
-    with pytest.raises(ConflictError, match="terminal state Failed") as error:
+    with pytest.raises(StateConflict, match="terminal state Failed") as error:
         await service.stop(failed, "late")
     assert error.value.code == "ConflictJobState"
 
@@ -99,7 +98,7 @@ async def test_a_job_read_earlier_is_updated_only_if_unchanged_since(service: Jo
     first, second = await store.get_job(job_id), await store.get_job(job_id)
     await store.transact(lambda tx: tx.update_job_state(first, JobStateType.RUNNING))
     assert first.revision == 2
-    with pytest.raises(ConflictError, match="changed since revision 1") as error:
+    with pytest.raises(StateConflict, match="changed since revision 1") as error:
         await store.transact(lambda tx: tx.update_job_state(second, JobStateType.COMPLETED))
     assert error.value.code == "ConflictJobRevision"
     stored = await store.get_job(job_id)
@@ -126,7 +125,7 @@ async def test_history_paging_and_filters(service: JobService, store: JobStore) 
     second = await service.history(job_id, HistoryQuery(next_token=first.next_token))
     assert [h.seq_num for h in second.items] == [2] and second.next_token == ""
     assert (await service.history(job_id, HistoryQuery(event_type="execution"))).items == []
-    with pytest.raises(BacalhauError):
+    with pytest.raises(InvalidRequest):
         await service.history(job_id, HistoryQuery(event_type="foo"))
 
 

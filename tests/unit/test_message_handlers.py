@@ -18,7 +18,7 @@ from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ExecutionStore
-from bacalhau.errors import ConflictError
+from bacalhau.errors import StateConflict
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import Job
 from bacalhau.models.resources import Resources
@@ -98,7 +98,7 @@ async def test_an_execution_read_earlier_is_updated_only_if_unchanged_since(stor
         e.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_ACCEPTED
 
     await store.transact(lambda tx: tx.update_execution(first, update=accept))
-    with pytest.raises(ConflictError, match="changed since revision 1"):
+    with pytest.raises(StateConflict, match="changed since revision 1"):
         await store.transact(lambda tx: tx.update_execution(second, update=accept))
     [stored] = await store.get_executions(job.id)
     assert stored.revision == 2 and stored.state == ExecutionStateType.ASK_FOR_BID_ACCEPTED

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from bacalhau.errors import ConflictError
+from bacalhau.errors import StateConflict
 from bacalhau.models.evaluation import EvalStatus, Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
@@ -74,7 +74,7 @@ async def test_a_conflicting_plan_fails_alone_and_gives_back_its_capacity(store:
     store.jobs_with_executions = read_then_change  # type: ignore[method-assign]
     outcomes = await round_.run([Delivery(e) for e in evaluations])
     assert outcomes[0].error is None
-    assert isinstance(outcomes[1].error, ConflictError)
+    assert isinstance(outcomes[1].error, StateConflict)
     assert [e.job_id for e in await store.open_evaluations()] == [evaluations[1].job_id]
     assert [len(await store.get_executions(e.job_id)) for e in evaluations] == [1, 0]
     assert tracker.used("n-1").cpu == 1.0

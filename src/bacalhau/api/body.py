@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from bacalhau.api.middleware import MAX_BODY_BYTES
 from bacalhau.api.query import binding_error
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import TooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,7 +21,7 @@ async def read_json(request: Request) -> Any:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise BacalhauError("Request Entity Too Large", code="InternalError", component="APIServer", status=413)
+            raise TooLarge("Request Entity Too Large", code="InternalError", component="APIServer")
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():

@@ -1,4 +1,8 @@
-"""Every error answered in the original's format: ``{"Status","Message","RequestID","Code","Component"}``."""
+"""Where errors become HTTP answers, in the original's format: ``{"Status","Message","RequestID","Code","Component"}``.
+
+The only place that decides a status: each domain error class (``bacalhau.errors``) has one here. A domain error of no
+listed class, or any other exception, is unexpected: a 500 with the request ID, logged once with its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,42 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from bacalhau import errors
 from bacalhau.api.render import json_response
-from bacalhau.errors import BacalhauError
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND_MESSAGE = "The requested resource/URL was not found."
 NOT_FOUND_HINT = "Check the URL and the HTTP method; the API lives under /api/v1 (see /docs)."
+INTERNAL_ERROR_HINT = "this is a bug on the server: report it with the request ID; the server's log has the details"
+
+STATUS_BY_CLASS: dict[type[errors.BacalhauError], int] = {
+    errors.InvalidRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.TooLarge: 413,
+    errors.Unsupported: 501,
+    errors.Unavailable: 503,
+}
+
+
+def status_of(exc: errors.BacalhauError) -> int | None:
+    """The HTTP status of an expected error, or None for one the API does not expect."""
+    for cls in type(exc).__mro__:
+        status = STATUS_BY_CLASS.get(cls)
+        if status is not None:
+            return status
+    return None
+
+
+def request_id(request: Request) -> str:
+    """The ID the middleware gave this request (the client's ``X-Request-Id``, else a new one)."""
+    return str(request.scope.get("request_id") or request.headers.get("x-request-id", ""))
 
 
 def error_body(
@@ -30,7 +60,7 @@ def error_body(
     body: dict[str, Any] = {
         "Status": status,
         "Message": message,
-        "RequestID": request.headers.get("x-request-id", ""),
+        "RequestID": request_id(request),
         "Code": code,
         "Component": component,
     }
@@ -48,10 +78,11 @@ def error_response(request: Request, status: int, message: str, code: str, compo
 
 
 async def handle_bacalhau_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BacalhauError)
-    return error_response(
-        request, exc.http_status, exc.message, exc.code, exc.component, hint=exc.hint, details=exc.details
-    )
+    assert isinstance(exc, errors.BacalhauError)
+    status = status_of(exc)
+    if status is None:
+        return await handle_unexpected(request, exc)
+    return error_response(request, status, exc.message, exc.code, exc.component, hint=exc.hint, details=exc.details)
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
@@ -63,5 +94,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error serving %s %s", request.method, request.url.path)
-    return error_response(request, 500, "Internal server error", "InternalError", "Unknown")
+    if isinstance(exc, ClientDisconnect):  # the client went away mid-request: nobody to answer, nothing wrong here
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=499)
+    log.error(
+        "unexpected error serving %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id(request),
+        exc_info=exc,
+    )
+    return error_response(request, 500, "Internal server error", "InternalError", "Unknown", hint=INTERNAL_ERROR_HINT)

@@ -60,6 +60,7 @@ class ApiMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        scope["request_id"] = request_id  # error bodies and logs quote it (the original's bodies leave it empty)
         extra = [(b"x-request-id", request_id.encode("latin-1")), *self._headers]
 
         async def send_with_headers(message: Message) -> None:
@@ -69,12 +70,18 @@ class ApiMiddleware:
 
         if scope["type"] == "http":
             rejection = check_client_version(headers.get("x-bacalhau-git-version", ""))
-            if rejection is None and int(headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                rejection = (413, _too_large_body(request_id=headers.get("x-request-id", "")))
+            if rejection is None and _declared_length(headers) > MAX_BODY_BYTES:
+                rejection = (413, _too_large_body(request_id))
             if rejection is not None:
                 await _respond(send_with_headers, *rejection)
                 return
         await self.app(scope, receive, send_with_headers)
+
+
+def _declared_length(headers: dict[str, str]) -> int:
+    """The Content-Length a client declared; one that is not a plain number counts as none (the server refuses it)."""
+    value = headers.get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() else 0
 
 
 def _too_large_body(request_id: str) -> dict[str, Any]:

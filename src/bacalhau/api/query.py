@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection as Request
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import MalformedRequest
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
-def binding_error(message: str) -> BacalhauError:
-    return BacalhauError(message, code="InternalError", component="APIServer", status=400)
+def binding_error(message: str) -> MalformedRequest:
+    return MalformedRequest(message)
 
 
 def has_param(request: Request, name: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from click.shell_completion import get_completion_class
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import Unsupported
 
 PROG_NAME = "bacalhau"
 COMPLETE_VAR = "_BACALHAU_COMPLETE"
@@ -24,9 +24,8 @@ To load completions:
 def completion_command(ctx: click.Context, shell: str) -> None:
     completion_class = get_completion_class(shell)
     if completion_class is None:
-        raise BacalhauError(
+        raise Unsupported(
             f"{shell} completion is not supported by this implementation of bacalhau",
-            code="NotImplemented",
             hint="use the bash, zsh or fish completion instead",
         )
     root = ctx.find_root().command

@@ -14,7 +14,7 @@ from bacalhau.cli.output import options_from, output_flags, print_data, print_ta
 from bacalhau.config import CONFIG_FILE_NAME, DEFAULT_DATA_DIR, config_keys, lookup_key
 from bacalhau.config_descriptions import description
 from bacalhau.config_set import cast_value, write_setting
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import ConfigurationError
 
 SET_EXAMPLES = """\b
 Examples:
@@ -86,7 +86,7 @@ def target_file(option: str | None) -> Path:
         option = files[-1] if files else None
     if option is not None:
         if not option.endswith((".yaml", ".yml")):
-            raise BacalhauError(
+            raise ConfigurationError(
                 f"config file {option!r} must end with '.yaml' or '.yml'",
                 code="ValidationError",
                 component="config",
@@ -112,7 +112,7 @@ def target_file(option: str | None) -> Path:
 def config_set(key: str, values: tuple[str, ...], config_file: str | None) -> None:
     if "=" in key:
         if values:
-            raise BacalhauError(
+            raise ConfigurationError(
                 f"unexpected arguments after {key!r}: {' '.join(values)}",
                 code="ValidationError",
                 component="config",
@@ -122,7 +122,7 @@ def config_set(key: str, values: tuple[str, ...], config_file: str | None) -> No
         given = [value]
     else:
         if not values:
-            raise BacalhauError(
+            raise ConfigurationError(
                 "must provide both key and value, or key=value",
                 code="ValidationError",
                 component="config",

@@ -25,7 +25,7 @@ from bacalhau.cli.output import (
 from bacalhau.cli.params import duration_seconds
 from bacalhau.cli.progress import follow_events, print_hints, print_node_details
 from bacalhau.client.http import ApiClient
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import InvalidRequest, NotFound
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
 from bacalhau.models.ids import short_id
@@ -409,10 +409,7 @@ def stop_job(job_id: str, quiet: bool) -> None:
     client = cli_context().client()
     job = client.job(job_id)
     if job.is_terminal:
-        raise BacalhauError(
-            f"Job is already in a terminal state.\nThe current state is: {job.state.state_type.value}",
-            code="BadRequest",
-        )
+        raise InvalidRequest(f"Job is already in a terminal state.\nThe current state is: {job.state.state_type.value}")
     evaluation_id = client.stop_job(job.id, "Stopped at user request")
     if not quiet:
         click.echo(f"Job stop successfully submitted with evaluation ID: {evaluation_id}")
@@ -451,7 +448,7 @@ def get_results(job_ref: str, output_dir: Path | None, raw: bool, download_timeo
         output_dir = Path.cwd() / name
         output_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
     elif not output_dir.is_dir():
-        raise BacalhauError(f"output directory {output_dir} does not exist", hint="create it first")
+        raise InvalidRequest(f"output directory {output_dir} does not exist", hint="create it first")
     download_results(results, output_dir, raw=raw, timeout=download_timeout_secs, show_progress=sys.stderr.isatty())
     if inner_path:
         _keep_only(output_dir, inner_path)
@@ -463,7 +460,7 @@ def _keep_only(output_dir: Path, inner_path: str) -> None:
     """``job get ID/path``: keep just that file or folder of the results."""
     wanted = (output_dir / inner_path).resolve()
     if not wanted.exists():
-        raise BacalhauError(f"the results have no {inner_path}", hint="run 'bacalhau job get' without a path")
+        raise NotFound(f"the results have no {inner_path}", hint="run 'bacalhau job get' without a path")
     for entry in list(output_dir.iterdir()):
         if entry.resolve() != wanted and not wanted.is_relative_to(entry.resolve()):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

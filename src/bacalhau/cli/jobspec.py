@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import InvalidRequest
 from bacalhau.models.job import Job
 from bacalhau.models.selector import SelectorError, parse_selector, validate_key, validate_value
 from bacalhau.models.spec import Network
@@ -26,11 +26,10 @@ INLINE_PLAIN_LIMIT = 512
 _TEMPLATE_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
 
 
-class SpecError(BacalhauError):
+class SpecError(InvalidRequest):
     def __init__(self, message: str) -> None:
         super().__init__(
             f"the job provided is invalid: {message}",
-            code="BadRequest",
             hint="Job Specification: https://docs.bacalhau.org/cli-api/specifications/job",
         )
 

@@ -22,7 +22,11 @@ from bacalhau.version import build_info
 
 
 class ApiError(BacalhauError):
-    """An error answered by the server (or the failure to reach it), with what to do next."""
+    """An error answered by the server (``status``, its HTTP status), or the failure to reach it (``status`` 0)."""
+
+    def __init__(self, message: str, *, status: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
 
 
 def _server_error(response: httpx.Response) -> ApiError:

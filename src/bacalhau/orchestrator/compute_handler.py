@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import Conflict, NotFound
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import Event
@@ -62,7 +62,7 @@ class ComputeMessageHandler:
                     self._compute_error(tx, node_id, message)
                 else:
                     log.warning("node %s sent an unexpected %s message", node_id, type(message).__name__)
-        except BacalhauError as exc:
+        except (NotFound, Conflict) as exc:
             # The execution moved on (a replay, or the orchestrator already decided otherwise): nothing to do.
             log.debug("ignoring %s from %s: %s", type(message).__name__, node_id, exc)
 
@@ -70,7 +70,7 @@ class ComputeMessageHandler:
     def _own(tx: Tx, node_id: str, execution_id: str) -> Execution:
         execution = tx.get_execution(execution_id)
         if execution is None or execution.node_id != node_id:
-            raise BacalhauError(f"execution {execution_id} is not assigned to node {node_id}", code="NotFound")
+            raise NotFound(f"execution {execution_id} is not assigned to node {node_id}")
         return execution
 
     def _bid_result(self, tx: Tx, node_id: str, report: messages.BidResult) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bacalhau.errors import BacalhauError, JobNotFound, bad_request
+from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, MalformedRequest, NotFound
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
@@ -68,9 +68,9 @@ class HistoryPage:
     next_token: str = ""
 
 
-def validation_error(messages: list[str]) -> BacalhauError:
-    """The original's submit-time validation failure: a framework 400 (code InternalError, component APIServer)."""
-    return BacalhauError("\n".join(messages), code="InternalError", component="APIServer", status=400)
+def validation_error(messages: list[str]) -> MalformedRequest:
+    """The original's submit-time validation failure: every problem found, one per line."""
+    return MalformedRequest("\n".join(messages))
 
 
 class JobService:
@@ -115,23 +115,14 @@ class JobService:
         job.normalize()
         stored_errors = job.validate_job()
         if stored_errors:
-            raise BacalhauError("\n".join(stored_errors), code="BadRequest", component="JobStore")
+            raise InvalidRequest("\n".join(stored_errors), component="JobStore")
 
         def store(tx: Tx) -> str:
             tx.insert_job(job)
             tx.add_history(job.id, [events.job_submitted()])
             return tx.new_evaluation(job, EvalTrigger.JOB_REGISTER.value).id
 
-        try:
-            evaluation_id = await self._store.transact(store)
-        except BacalhauError:
-            raise
-        except Exception as exc:
-            if "UNIQUE constraint failed" in str(exc):
-                raise BacalhauError(
-                    f"job already exists: {job.id}", code="ResourceInUse", component="JobStore"
-                ) from exc
-            raise
+        evaluation_id = await self._store.transact(store)
         return SubmitResult(job.id, evaluation_id, warnings)
 
     @staticmethod
@@ -179,7 +170,7 @@ class JobService:
             if state == JobStateType.STOPPED:
                 return ""
             if state == JobStateType.COMPLETED:
-                raise BacalhauError(f"cannot stop job in state {state.value}", code="", component="Bacalhau")
+                raise Conflict(f"cannot stop job in state {state.value}", code="")
             tx.update_job_state(current.id, JobStateType.STOPPED, reason)
             tx.add_history(current.id, [events.job_stopped(reason)])
             return tx.new_evaluation(current, EvalTrigger.JOB_CANCEL.value).id
@@ -195,7 +186,7 @@ class JobService:
         if not matches:
             raise JobNotFound(job_ref)
         if len(matches) > 1:
-            raise BacalhauError(
+            raise Conflict(
                 f"multiple jobs found for id {job_ref}",
                 code="MultipleJobsFound",
                 component="JobStore",
@@ -217,7 +208,7 @@ class JobService:
             try:
                 token = PagingToken.decode(next_token)
             except InvalidPagingToken as exc:
-                raise BacalhauError(str(exc), code="InternalError", component="APIServer", status=400) from exc
+                raise MalformedRequest(str(exc)) from exc
             order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
             after = token.after
         else:
@@ -227,9 +218,8 @@ class JobService:
         elif order_by == "modified_at":
             column = "modify_time"
         else:
-            raise BacalhauError(
+            raise InvalidRequest(
                 f"OrderBy {order_by} not supported for listJobs",
-                code="BadRequest",
                 component="JobStore",
                 hint="order by created_at or modified_at",
             )
@@ -259,25 +249,21 @@ class JobService:
         elif order_by in ("modified_at", "modify_time"):
             executions.sort(key=lambda e: (e.modify_time, e.id), reverse=reverse)
         else:
-            raise BacalhauError(f"invalid order_by: {order_by}", code="BadRequest", component="APIServer")
+            raise InvalidRequest(f"invalid order_by: {order_by}", component="APIServer")
         return executions[:limit] if limit else executions
 
     async def history(self, job_ref: str, query: HistoryQuery) -> HistoryPage:
         if query.event_type not in ("", "all", "job", "execution"):
-            raise BacalhauError(
-                f"invalid event type: {query.event_type}", code="InternalError", component="APIServer", status=400
-            )
+            raise MalformedRequest(f"invalid event type: {query.event_type}")
         if query.since < 0:
-            raise BacalhauError(
-                "since must be greater than or equal to 0", code="InternalError", component="APIServer", status=400
-            )
+            raise MalformedRequest("since must be greater than or equal to 0")
         job = await self.get_job(job_ref)
         offset, limit = 0, query.limit
         if query.next_token:
             try:
                 token = PagingToken.decode(query.next_token)
             except InvalidPagingToken as exc:
-                raise BacalhauError(f"invalid next token: {exc}", code="BadRequest", component="JobStore") from exc
+                raise InvalidRequest(f"invalid next token: {exc}", component="JobStore") from exc
             offset = token.offset
             limit = limit or token.limit
         limit = limit or DEFAULT_HISTORY_LIMIT
@@ -324,19 +310,17 @@ class JobService:
         if execution_id:
             matches = [e for e in executions if e.id.startswith(execution_id)]
             if len(matches) != 1:
-                raise BacalhauError(
-                    f"execution {execution_id} not found for job {job.id}", code="NotFound", component="JobStore"
-                )
+                raise NotFound(f"execution {execution_id} not found for job {job.id}", component="JobStore")
             return matches[0]
         candidates = [e for e in executions if not e.state.is_discarded]
         if not candidates:
-            raise BacalhauError(f"no executions found for job {job.id}", code="NotFound", component="JobStore")
+            raise NotFound(f"no executions found for job {job.id}", component="JobStore")
         return max(candidates, key=lambda e: (e.modify_time, e.id))
 
     async def results(self, job_ref: str) -> list[SpecConfig]:
         job = await self.get_job(job_ref)
         if job.type not in (JobType.BATCH.value, JobType.OPS.value):  # the original answers 500: a client's mistake
-            raise bad_request(f"job type {job.type} does not support results", "JobStore")
+            raise InvalidRequest(f"job type {job.type} does not support results", component="JobStore")
         executions = await self._store.get_executions(job.id)
         published = [
             e.published_result

@@ -12,15 +12,15 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import Unavailable
 from bacalhau.transport import envelope, subjects
 
 # The node sends a keepalive every 10 s while it has nothing new; silence for this long means it is gone.
 SILENCE_LIMIT = 35.0
 
 
-class LogStreamError(BacalhauError):
-    pass
+class LogStreamError(Unavailable):
+    """The execution's node could not stream its logs (gone, silent, or it refused)."""
 
 
 class LogProxy:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import Conflict, NotFound
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.node import Connection, ConnectionState, Membership, NodeInfo, NodeState
 from bacalhau.models.resources import Resources
@@ -93,13 +93,10 @@ class NodeManager:
             return self._nodes[prefix]
         matches = [node for node_id, node in self._nodes.items() if node_id.startswith(prefix)]
         if not matches:
-            raise BacalhauError(f"node not found: {prefix}", code="NotFound", component="NodeManager")
+            raise NotFound(f"node not found: {prefix}", component="NodeManager")
         if len(matches) > 1:
-            raise BacalhauError(
-                f"multiple nodes found for prefix {prefix}",
-                code="MultipleNodesFound",
-                component="NodeManager",
-                status=409,
+            raise Conflict(
+                f"multiple nodes found for prefix {prefix}", code="MultipleNodesFound", component="NodeManager"
             )
         return matches[0]
 
@@ -173,7 +170,7 @@ class NodeManager:
     async def approve(self, node_id: str) -> None:
         node = self.resolve(node_id)
         if node.membership == Membership.APPROVED.value:
-            raise BacalhauError(
+            raise Conflict(
                 f"node {node.info.node_id} already approved", code="ConflictNodeState", component="NodeManager"
             )
         await self._set_membership(node, Membership.APPROVED)
@@ -183,7 +180,7 @@ class NodeManager:
     async def reject(self, node_id: str) -> None:
         node = self.resolve(node_id)
         if node.membership == Membership.REJECTED.value:
-            raise BacalhauError(
+            raise Conflict(
                 f"node {node.info.node_id} already rejected", code="ConflictNodeState", component="NodeManager"
             )
         await self._set_membership(node, Membership.REJECTED)

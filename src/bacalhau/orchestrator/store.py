@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bacalhau.errors import BacalhauError, ConflictError, JobNotFound
+from bacalhau.errors import Conflict, JobNotFound, NotFound, StateConflict
 from bacalhau.lib.sqlite import Database, Transaction, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
@@ -130,8 +130,9 @@ class Tx(Transaction[CommitEffects]):
 
     # ---- jobs
     def insert_job(self, job: Job) -> None:
-        self.conn.execute(
-            "INSERT INTO jobs (id, namespace, type, state, create_time, modify_time, body) VALUES (?,?,?,?,?,?,?)",
+        cursor = self.conn.execute(
+            "INSERT INTO jobs (id, namespace, type, state, create_time, modify_time, body) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (id) DO NOTHING",
             (
                 job.id,
                 job.namespace,
@@ -142,6 +143,8 @@ class Tx(Transaction[CommitEffects]):
                 job.to_json(),
             ),
         )
+        if cursor.rowcount == 0:
+            raise Conflict(f"job already exists: {job.id}", component="JobStore")
 
     def get_job(self, job_id: str) -> Job:
         row = self.conn.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -160,7 +163,7 @@ class Tx(Transaction[CommitEffects]):
             (job.state.state_type.value, job.modify_time, job.to_json(), job.id, read_revision),
         )
         if cursor.rowcount == 0:
-            raise ConflictError(f"job {job.id} changed since revision {read_revision}", code="ConflictJobRevision")
+            raise StateConflict(f"job {job.id} changed since revision {read_revision}", code="ConflictJobRevision")
 
     def update_job_state(
         self, job: Job | str, new_state: JobStateType, message: str = "", *, details: dict[str, str] | None = None
@@ -170,7 +173,7 @@ class Tx(Transaction[CommitEffects]):
         if isinstance(job, str):
             job = self.get_job(job)
         if job.is_terminal:
-            raise ConflictError(
+            raise StateConflict(
                 f"job {job.id} is in terminal state {job.state.state_type.value} and cannot transition to "
                 f"{new_state.value}"
             )
@@ -217,22 +220,22 @@ class Tx(Transaction[CommitEffects]):
         if isinstance(execution, str):
             found = self.get_execution(execution)
             if found is None:
-                raise BacalhauError(f"execution not found: {execution}", code="NotFound", component="JobStore")
+                raise NotFound(f"execution not found: {execution}", component="JobStore")
             execution = found
         execution_id = execution.id
         if expected_states is not None and execution.state not in set(expected_states):
-            raise ConflictError(
+            raise StateConflict(
                 f"execution {execution_id} is in state {execution.state.label}", code="ConflictExecutionState"
             )
         if expected_desired is not None and execution.desired not in set(expected_desired):
-            raise ConflictError(
+            raise StateConflict(
                 f"execution {execution_id} has desired state {execution.desired.label}", code="ConflictExecutionState"
             )
         previous = execution.state
         read_revision = execution.revision
         update(execution)
         if previous.is_terminal and execution.state != previous:
-            raise ConflictError(f"execution {execution_id} is already terminal ({previous.label})")
+            raise StateConflict(f"execution {execution_id} is already terminal ({previous.label})")
         execution.revision = read_revision + 1
         execution.modify_time = self.now
         cursor = self.conn.execute(
@@ -241,7 +244,7 @@ class Tx(Transaction[CommitEffects]):
             (int(execution.state), execution.modify_time, execution.to_json(), execution_id, read_revision),
         )
         if cursor.rowcount == 0:
-            raise ConflictError(
+            raise StateConflict(
                 f"execution {execution_id} changed since revision {read_revision}", code="ConflictExecutionRevision"
             )
         if execution.is_terminal and not previous.is_terminal:

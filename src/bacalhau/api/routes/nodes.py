@@ -21,7 +21,7 @@ from bacalhau.api.schemas import (
     body,
     query,
 )
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import InvalidRequest
 from bacalhau.models.node import NodeState
 from bacalhau.models.selector import SelectorError, matches, parse_selector
 from bacalhau.orchestrator.nodes import NodeManager
@@ -103,7 +103,7 @@ def router(nodes: NodeManager) -> APIRouter:
         elif action == "delete":
             await nodes.delete(node_id)
         else:
-            raise BacalhauError(f"unsupported action: {action!r}", code="BadRequest", component="NodeManager")
+            raise InvalidRequest(f"unsupported action: {action!r}", component="NodeManager")
         return json_response(request, {"Success": True, "success": True})
 
     @api.put(
