@@ -20,6 +20,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 
 from bacalhau.errors import ConfigurationError
 from bacalhau.models.base import WireModel
+from bacalhau.models.limits import DEFAULT_MAX_COUNT, INT64_MAX
 
 DEFAULT_DATA_DIR = Path("~/.bacalhau")
 ENV_PREFIX = "BACALHAU_"
@@ -129,6 +130,12 @@ class SchedulerSection(ConfigSection):
     max_retries: int = 2
 
 
+class JobLimitsSection(ConfigSection):
+    """Bounds on what one job may ask for (ours; the original has none): see ``bacalhau.models.limits``."""
+
+    max_count: Annotated[int, Field(ge=1, le=INT64_MAX)] = DEFAULT_MAX_COUNT
+
+
 class OrchestratorSection(ConfigSection):
     enabled: bool = False
     host: str = "0.0.0.0"
@@ -137,6 +144,7 @@ class OrchestratorSection(ConfigSection):
     auth: AuthSection = Field(default_factory=AuthSection)
     node_manager: NodeManagerSection = Field(default_factory=NodeManagerSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
+    job_limits: JobLimitsSection = Field(default_factory=JobLimitsSection)
 
 
 class HeartbeatSection(ConfigSection):

@@ -23,6 +23,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Orchestrator.Scheduler.QueueBackoff": "How long a queued job waits before scheduling is tried again.",
     "Orchestrator.Scheduler.HousekeepingInterval": "How often timed-out and stuck executions are looked for.",
     "Orchestrator.Scheduler.MaxRetries": "Retries of a failed batch execution on other nodes before the job fails.",
+    "Orchestrator.JobLimits.MaxCount": "The largest Count one job may ask for; a bigger one is refused at submission.",
     "Compute.Enabled": "Run the compute role: bid for and run jobs.",
     "Compute.Orchestrators": "The orchestrator NATS endpoints this compute node connects to.",
     "Compute.Auth.Token": "The token this compute node presents to the orchestrator.",

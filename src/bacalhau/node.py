@@ -193,6 +193,7 @@ class Node:
                 job_defaults=_job_defaults(config),
                 presign_results=not config.publishers.types.s3.pre_signed_url_disabled,
                 presign_expiration=int(parse_duration(config.publishers.types.s3.pre_signed_url_expiration)),
+                max_count=config.orchestrator.job_limits.max_count,
             )
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)

@@ -88,7 +88,6 @@ def test_bad_inputs(flag: str, message: str) -> None:
     ("flag", "expected"),
     [
         ("local", {"Type": "local"}),
-        ("ipfs", {"Type": "ipfs"}),
         ("noop", {"Type": "noop"}),
         ("s3://bucket/results/{jobID}", {"Type": "s3", "Params": {"Bucket": "bucket", "Key": "results/{jobID}"}}),
         (
@@ -101,6 +100,8 @@ def test_publishers(flag: str, expected: dict[str, Any]) -> None:
     assert parse_publisher(flag) == expected
 
 
-def test_unknown_publisher() -> None:
-    with pytest.raises(SpecError, match="unknown publisher type 'ftp://x'"):
-        parse_publisher("ftp://x")
+@pytest.mark.parametrize("flag", ["ftp://x", "ipfs", "s3managed"])
+def test_unknown_publisher(flag: str) -> None:
+    """Publishers this implementation does not provide are refused before anything is sent."""
+    with pytest.raises(SpecError, match=f"unknown publisher type '{flag}'"):
+        parse_publisher(flag)

@@ -40,7 +40,6 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.add_exception_handler(BacalhauError, errors.handle_bacalhau_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)
-    app.add_exception_handler(Exception, errors.handle_unexpected)
     if context.jobs is not None and context.logs is not None:
         app.include_router(jobs.router(context.jobs))
         app.include_router(logs.router(context.jobs, context.logs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from bacalhau.api.middleware import MAX_BODY_BYTES
 from bacalhau.api.query import binding_error
 from bacalhau.errors import TooLarge
+from bacalhau.models.base import describe_validation_error
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,13 +31,38 @@ async def read_json(request: Request) -> Any:
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise binding_error("code=415, message=Unsupported Media Type")
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_not_json)
+        return _replace_lone_surrogates(data) if _ESCAPED_SURROGATE.search(raw) else data
     except json.JSONDecodeError as exc:
         raise binding_error(
             f"code=400, message=Syntax error: offset={exc.pos + 1}, error={exc.msg}, internal={exc}"
         ) from None
     except UnicodeDecodeError as exc:
         raise binding_error(f"code=400, message=Syntax error: {exc}") from None
+    except RecursionError:
+        raise binding_error("code=400, message=Syntax error: the JSON nests too deeply") from None
+    except ValueError as exc:
+        raise binding_error(f"code=400, message=Syntax error: {exc}") from None
+
+
+# JSON may escape half of a UTF-16 surrogate pair alone ("\ud800"): Python keeps it in the string, where it cannot
+# be encoded again (to store or send it). Go's decoder replaces it with U+FFFD, and so do we.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _not_json(name: str) -> Any:
+    """Python's decoder takes NaN and Infinity; JSON (and Go's decoder) does not."""
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(key): _replace_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def field_of(data: Any, name: str) -> Any:
@@ -53,7 +80,4 @@ def validate_model(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}" for error in exc.errors()
-        )
-        raise binding_error(f"code=400, message=Unmarshal type error: {problems}") from None
+        raise binding_error(f"code=400, message=Unmarshal type error: {describe_validation_error(exc)}") from None

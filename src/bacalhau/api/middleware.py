@@ -4,17 +4,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bacalhau.api.errors import handle_unexpected
 from bacalhau.version import build_info
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_REQUEST_ID_LENGTH = 128
 MIN_CLIENT_VERSION = (1, 4, 0)
+log = logging.getLogger(__name__)
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 
@@ -59,12 +64,15 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = _client_request_id(headers) or uuid.uuid4().hex
         scope["request_id"] = request_id  # error bodies and logs quote it (the original's bodies leave it empty)
         extra = [(b"x-request-id", request_id.encode("latin-1")), *self._headers]
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
@@ -75,7 +83,24 @@ class ApiMiddleware:
             if rejection is not None:
                 await _respond(send_with_headers, *rejection)
                 return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Handled here rather than by Starlette's outermost handler, which would re-raise it for the server to
+            # log a second time, without the request ID.
+            if scope["type"] == "http" and not started:
+                response = await handle_unexpected(Request(scope), exc)
+                await response(scope, receive, send_with_headers)
+            else:
+                log.error(
+                    "unexpected error after the response started (%s %s)", scope["type"], scope["path"], exc_info=exc
+                )
+
+
+def _client_request_id(headers: dict[str, str]) -> str:
+    """The client's ``X-Request-Id``, if it is short printable text (it is echoed in headers, bodies and logs)."""
+    value = headers.get("x-request-id", "")
+    return value if len(value) <= MAX_REQUEST_ID_LENGTH and value.isascii() and value.isprintable() else ""
 
 
 def _declared_length(headers: dict[str, str]) -> int:

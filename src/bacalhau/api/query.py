@@ -3,9 +3,12 @@ means zero or false, booleans as Go's ParseBool reads them (``1 t T TRUE true Tr
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import HTTPConnection as Request
 
 from bacalhau.errors import MalformedRequest
+from bacalhau.models.limits import INT64_MAX, INT64_MIN
 
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -46,11 +49,15 @@ def get_bool(request: Request, name: str) -> bool:
     )
 
 
+_UINT = re.compile(r"[0-9]+")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
 def get_uint(request: Request, name: str, bits: int = 32) -> int:
     value = get_str(request, name)
     if value == "":
         return 0
-    if not value.isdigit() or int(value) >= 2**bits:
+    if not _UINT.fullmatch(value) or int(value) >= 2**bits:  # ASCII digits only, as strconv reads them
         raise binding_error(
             f'code=400, message=strconv.ParseUint: parsing "{value}": invalid syntax, internal=strconv.ParseUint: '
             f'parsing "{value}": invalid syntax'
@@ -62,10 +69,15 @@ def get_int(request: Request, name: str) -> int:
     value = get_str(request, name)
     if value == "":
         return 0
-    try:
-        return int(value)
-    except ValueError:
+    if not _INT.fullmatch(value):
         raise binding_error(
             f'code=400, message=strconv.ParseInt: parsing "{value}": invalid syntax, internal=strconv.ParseInt: '
             f'parsing "{value}": invalid syntax'
-        ) from None
+        )
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise binding_error(
+            f'code=400, message=strconv.ParseInt: parsing "{value}": value out of range, internal=strconv.ParseInt: '
+            f'parsing "{value}": value out of range'
+        )
+    return number

@@ -17,9 +17,10 @@ import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from bacalhau.errors import BacalhauError
-from bacalhau.models.spec import SpecConfig
+from bacalhau.models.plugins import ResultType
+from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig
 
-APPENDED_FILES = ("stdout", "stderr", "exitCode")
+APPENDED_FILES = (STDOUT_FILE, STDERR_FILE, EXIT_CODE_FILE)
 
 
 class DownloadError(BacalhauError):
@@ -91,12 +92,12 @@ def _merge(source: Path, target: Path) -> None:
 
 def _fetch(result: SpecConfig, raw_dir: Path, fallback_name: str, deadline: float, show_progress: bool) -> Path:
     """Bring one published result into ``raw_dir``; returns the file or folder it became."""
-    if result.is_type("urlDownload") or result.is_type("s3PreSigned"):
+    if result.is_type(ResultType.URL) or result.is_type(ResultType.S3_PRESIGNED):
         url = str(result.param("URL") or result.param("PreSignedURL") or "")
         target = raw_dir / (Path(urlparse(url).path).name or fallback_name)
         _download(url, target, deadline, show_progress)
         return target
-    if result.is_type("s3"):
+    if result.is_type(ResultType.S3):
         return _download_s3(result, raw_dir, fallback_name)
     raise DownloadError(f"no downloader for results of type {result.type!r}")
 

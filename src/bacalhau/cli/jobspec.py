@@ -17,6 +17,7 @@ import yaml
 
 from bacalhau.errors import InvalidRequest
 from bacalhau.models.job import Job
+from bacalhau.models.plugins import PUBLISHERS, PublisherType, SourceType
 from bacalhau.models.selector import SelectorError, parse_selector, validate_key, validate_value
 from bacalhau.models.spec import Network
 
@@ -160,9 +161,9 @@ def _go_bool(text: str) -> bool:
 def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str, Any]:
     options = options or {}
     if uri.startswith("ipfs://"):
-        return {"Type": "ipfs", "Params": {"CID": uri[len("ipfs://") :]}}
+        return {"Type": SourceType.IPFS.value, "Params": {"CID": uri[len("ipfs://") :]}}
     if uri.startswith(("http://", "https://")):
-        return {"Type": "urlDownload", "Params": {"URL": uri}}
+        return {"Type": SourceType.URL.value, "Params": {"URL": uri}}
     if uri.startswith("s3://"):
         bucket, _, key = uri[len("s3://") :].partition("/")
         if not bucket:
@@ -173,14 +174,17 @@ def storage_source(uri: str, options: dict[str, str] | None = None) -> dict[str,
             if param is None:
                 raise SpecError(f"unknown option {name!r} for storage s3: use {', '.join(sorted(set(_S3_OPTIONS)))}")
             params[param] = setting
-        return {"Type": "s3", "Params": params}
+        return {"Type": SourceType.S3.value, "Params": params}
     if uri.startswith("file://"):
         read_write = False
         for name, setting in options.items():
             if name.lower() not in ("rw", "read-write", "read_write", "readwrite"):
                 raise SpecError(f"unknown option {name!r} for storage file: use rw=true")
             read_write = _go_bool(setting)
-        return {"Type": "localDirectory", "Params": {"SourcePath": uri[len("file://") :], "ReadWrite": read_write}}
+        return {
+            "Type": SourceType.LOCAL_DIRECTORY.value,
+            "Params": {"SourcePath": uri[len("file://") :], "ReadWrite": read_write},
+        }
     if uri.startswith(("git://", "gitlfs://")):
         raise SpecError(f"unsupported storage schema in {uri!r}")
     raise SpecError(f"unknown storage schema in {uri!r}: use ipfs://, http(s)://, s3:// or file://")
@@ -230,7 +234,7 @@ def parse_output(value: str) -> dict[str, str]:
 def parse_publisher(value: str) -> dict[str, Any]:
     if value in ("", "none"):
         return {"Type": ""}
-    if value in ("ipfs", "local", "noop", "s3managed"):
+    if value in PUBLISHERS and value != PublisherType.S3:
         return {"Type": value}
     if value.startswith("s3://"):
         head, *options = value.split(",")
@@ -242,8 +246,8 @@ def parse_publisher(value: str) -> dict[str, Any]:
                 raise SpecError(f"invalid publisher option {option!r}")
             name, _, setting = rest.partition("=")
             params[name.strip().capitalize() if name.strip() != "endpoint" else "Endpoint"] = setting
-        return {"Type": "s3", "Params": params}
-    raise SpecError(f"unknown publisher type {value!r}: use local, ipfs, noop or s3://bucket/key")
+        return {"Type": PublisherType.S3.value, "Params": params}
+    raise SpecError(f"unknown publisher type {value!r}: use local, noop or s3://bucket/key")
 
 
 def parse_env(values: tuple[str, ...]) -> dict[str, str]:

@@ -13,8 +13,10 @@ from bacalhau.compute.executors.base import Executor
 from bacalhau.compute.inputs.base import InputProvider
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.secrets import EnvResolver
+from bacalhau.lib.paths import is_plain_name
 from bacalhau.models.execution import Execution
 from bacalhau.models.resources import Resources
+from bacalhau.models.spec import RESULT_NAME_RULE, is_result_name
 
 
 @dataclass
@@ -43,8 +45,14 @@ class Bidder:
         job = execution.job
         if job is None or not job.tasks:
             return BidDecision(False, "the request carries no job")
+        if not is_plain_name(execution.id):  # it names the execution's folder on this node
+            return BidDecision(False, f"invalid execution ID {execution.id!r}")
         task = job.task
-        reasons: list[str] = []
+        reasons = [
+            f"result name {result.name!r} {RESULT_NAME_RULE}"
+            for result in task.result_paths
+            if not is_result_name(result.name)
+        ]
         engine = task.engine_spec.type
         executor = self._executors.get(engine)
         if executor is None:

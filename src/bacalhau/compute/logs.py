@@ -25,7 +25,9 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from bacalhau.lib.paths import child
 from bacalhau.lib.tasks import spawn
+from bacalhau.models.spec import STDERR_FILE, STDOUT_FILE
 from bacalhau.transport import envelope
 
 log = logging.getLogger(__name__)
@@ -46,19 +48,21 @@ class LogStore:
     def files(self, execution_id: str) -> tuple[Path, Path] | None:
         """The stdout and stderr files of an execution, live or kept; None when this node has neither folder. A file
         that does not exist is output not written (yet)."""
-        for folder in (self.logs_dir / execution_id, self.executions_dir / execution_id / "results"):  # kept first:
-            if folder.is_dir():  # it is made before the live folder goes
-                return folder / "stdout", folder / "stderr"
+        kept, live = child(self.logs_dir, execution_id), child(self.executions_dir, execution_id) / "results"
+        for folder in (kept, live):  # kept first: it is made before the live folder goes
+            if folder.is_dir():
+                return folder / STDOUT_FILE, folder / STDERR_FILE
         return None
 
     def kept(self, execution_id: str) -> tuple[Path, Path]:
         """Where an execution's output files are kept, whether or not it wrote any."""
-        folder = self.logs_dir / execution_id
-        return folder / "stdout", folder / "stderr"
+        folder = child(self.logs_dir, execution_id)
+        return folder / STDOUT_FILE, folder / STDERR_FILE
 
     def keep(self, execution_id: str, results_dir: Path) -> None:
         """Move an ended execution's output files where they are kept for the retention period."""
-        for source, kept in zip((results_dir / "stdout", results_dir / "stderr"), self.kept(execution_id), strict=True):
+        outputs = (results_dir / STDOUT_FILE, results_dir / STDERR_FILE)
+        for source, kept in zip(outputs, self.kept(execution_id), strict=True):
             if source.exists():
                 kept.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(source), kept)

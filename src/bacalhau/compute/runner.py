@@ -19,10 +19,11 @@ from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.compute.workspace import Workspace
+from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
-from bacalhau.models.spec import SpecConfig, go_duration
+from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig, go_duration
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
@@ -89,9 +90,9 @@ def summarize(path: Path) -> tuple[str, bool]:
 
 def collect_output(results_dir: Path, outcome: RunOutcome) -> RunCommandResult:
     """Write ``exitCode`` beside ``stdout`` and ``stderr`` and build the RunOutput summary."""
-    (results_dir / "exitCode").write_text(str(outcome.exit_code)[:4])
-    stdout, stdout_truncated = summarize(results_dir / "stdout")
-    stderr, stderr_truncated = summarize(results_dir / "stderr")
+    (results_dir / EXIT_CODE_FILE).write_text(str(outcome.exit_code)[:4])
+    stdout, stdout_truncated = summarize(results_dir / STDOUT_FILE)
+    stderr, stderr_truncated = summarize(results_dir / STDERR_FILE)
     return RunCommandResult(
         stdout=stdout,
         stdout_truncated=stdout_truncated,
@@ -127,7 +128,7 @@ class ExecutionRunner:
     async def run(self, execution: Execution) -> None:
         job = execution.job
         assert job is not None
-        workspace = Workspace(self._config.executions_dir / execution.id)
+        workspace = Workspace(child(self._config.executions_dir, execution.id))
         try:
             await self._set_state(execution, ExecutionStateType.RUNNING)
             run_output, published = await self._execute(execution, job, workspace)

@@ -9,6 +9,7 @@ import boto3
 from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bacalhau.models.plugins import ResultType
 from bacalhau.models.spec import SpecConfig
 
 S3Error = (BotoCoreError, ClientError)
@@ -48,4 +49,4 @@ def presign(result: SpecConfig, expires_in: int) -> SpecConfig:
     if result.param("VersionID"):
         request["VersionId"] = result.param("VersionID")
     url = s3.generate_presigned_url("get_object", Params=request, ExpiresIn=expires_in)
-    return SpecConfig(type="s3PreSigned", params={**result.params, "PreSignedURL": url})
+    return SpecConfig(type=ResultType.S3_PRESIGNED, params={**result.params, "PreSignedURL": url})

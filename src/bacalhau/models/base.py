@@ -16,7 +16,15 @@ from enum import Enum, IntEnum
 from types import NoneType, UnionType
 from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    ValidationError,
+    model_validator,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
@@ -86,6 +94,18 @@ def _is_nullable(annotation: Any) -> bool:
 # ``operator.not_``, a C function, is Go's "empty" for every type such a field has (None, "", 0, an empty list or
 # map; a model is never empty, as Go never omits a struct value) at a third of the cost of a Python function.
 OMIT_EMPTY = Field(exclude_if=operator.not_)
+
+
+MAX_LOCATION_PART = 64  # characters of each part of a field's location quoted in an error (a map key may be long)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Every problem pydantic found, each as ``<field location>: <what is wrong>``, for a 400's message."""
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part)[:MAX_LOCATION_PART] for part in item["loc"]) or "body"
+        problems.append(f"{location}: {item['msg']}")
+    return "; ".join(problems)
 
 
 class WireModel(BaseModel):

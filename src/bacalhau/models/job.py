@@ -10,7 +10,18 @@ from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
 from bacalhau.models.gostrings import has_space, quote
-from bacalhau.models.plugins import ENGINES
+from bacalhau.models.limits import (
+    MAX_ENTRIES,
+    MAX_ENV_ENTRIES,
+    MAX_INPUTS,
+    EnvValue,
+    Int64,
+    Key,
+    LabelValue,
+    MetaValue,
+    Name,
+)
+from bacalhau.models.plugins import ENGINES, INPUT_SOURCES, PUBLISHERS, canonical
 from bacalhau.models.resources import ResourcesConfig
 from bacalhau.models.spec import (
     InputSource,
@@ -41,6 +52,29 @@ class JobType(StrEnum):
 JOB_TYPES = frozenset(t.value for t in JobType)
 
 
+ENV_RESERVED_PREFIX = "BACALHAU_"
+
+
+def env_problems(env: dict[str, str]) -> list[str]:
+    """The original's (v1.7+) rules for task environment variables; the first problem found, as it reports."""
+    for name, value in env.items():
+        if not name:
+            return ["environment variable name cannot be empty"]
+        if name != name.upper():
+            return [f"environment variable '{name}' must be uppercase"]
+        if not name[0].isalpha():
+            return [f"environment variable '{name}' must start with a letter"]
+        if not all(char.isalnum() or char == "_" for char in name):
+            return [f"environment variable '{name}' can only contain letters, numbers, and underscores"]
+        if name.startswith(ENV_RESERVED_PREFIX):
+            return [f"environment variable '{name}' cannot start with {ENV_RESERVED_PREFIX}"]
+        if not value:
+            return [f"environment variable '{name}' cannot have empty value"]
+        if "\x00" in value:
+            return [f"environment variable '{name}' cannot contain null characters"]
+    return []
+
+
 def _with_prefix(prefix: str, errors: list[str]) -> list[str]:
     """``fmt.Errorf("<prefix>: %v", errors.Join(...))``: one message holding every inner line."""
     return [f"{prefix}: " + "\n".join(errors)] if errors else []
@@ -52,16 +86,16 @@ def _first_failure(results: Iterable[list[str]]) -> list[str]:
 
 
 class Task(WireModel):
-    name: str = ""
+    name: Name = ""
     engine: Annotated[
         SpecConfig | None,
         Field(json_schema_extra={"properties": {"Type": {"enum": sorted(ENGINES)}}, "required": ["Type"]}),
     ] = None
     publisher: SpecConfig | None = None
-    env: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)
-    meta: Annotated[dict[str, str], OMIT_EMPTY] = Field(default_factory=dict)
-    input_sources: Annotated[list[InputSource], OMIT_EMPTY] = Field(default_factory=list)
-    result_paths: Annotated[list[ResultPath], OMIT_EMPTY] = Field(default_factory=list)
+    env: Annotated[dict[Key, EnvValue], OMIT_EMPTY, Field(max_length=MAX_ENV_ENTRIES)] = Field(default_factory=dict)
+    meta: Annotated[dict[Key, MetaValue], OMIT_EMPTY, Field(max_length=MAX_ENTRIES)] = Field(default_factory=dict)
+    input_sources: Annotated[list[InputSource], OMIT_EMPTY, Field(max_length=MAX_INPUTS)] = Field(default_factory=list)
+    result_paths: Annotated[list[ResultPath], OMIT_EMPTY, Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
     resources: Annotated[ResourcesConfig | None, OMIT_EMPTY] = None
     network: Annotated[NetworkConfig | None, OMIT_EMPTY] = None
     timeouts: Annotated[TimeoutConfig | None, OMIT_EMPTY] = None
@@ -78,10 +112,14 @@ class Task(WireModel):
             self.timeouts = TimeoutConfig()
         if self.engine is not None:
             self.engine.normalize()
+            self.engine.type = canonical(self.engine.type, ENGINES)
         self.publisher.normalize()
+        self.publisher.type = canonical(self.publisher.type, PUBLISHERS)
         self.resources.normalize()
         for source in self.input_sources:
             source.normalize()
+            if source.source is not None:
+                source.source.type = canonical(source.source.type, INPUT_SOURCES)
         for result in self.result_paths:
             result.normalize()
         self.network.normalize()
@@ -90,6 +128,7 @@ class Task(WireModel):
         errors = not_blank(self.name, "missing task name")
         if "\x00" in self.name:
             errors.append("task name cannot contain null characters")
+        errors += env_problems(self.env)
         if self.engine is None:
             errors.append("engine validation failed: nil spec config")
         else:
@@ -165,22 +204,24 @@ class Task(WireModel):
 
 
 class Job(WireModel):
-    id: str = ""
-    name: str = ""
-    namespace: str = ""
-    type: Annotated[str, Field(json_schema_extra={"enum": sorted(JOB_TYPES)})] = ""
-    priority: int = 0
+    id: Name = ""
+    name: Name = ""
+    namespace: Name = ""
+    type: Annotated[Name, Field(json_schema_extra={"enum": sorted(JOB_TYPES)})] = ""
+    priority: Int64 = 0
     # None until normalised: a batch or service job that leaves Count out runs once (v1.7+ behaviour).
-    count: int | None = None
-    constraints: list[LabelSelectorRequirement] = Field(default_factory=list)
-    meta: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-    tasks: Annotated[list[Task], Field(json_schema_extra={"minItems": 1, "maxItems": 1})] = Field(default_factory=list)
+    count: Int64 | None = None
+    constraints: Annotated[list[LabelSelectorRequirement], Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
+    meta: Annotated[dict[Key, MetaValue], Field(max_length=MAX_ENTRIES)] = Field(default_factory=dict)
+    labels: Annotated[dict[Key, LabelValue], Field(max_length=MAX_ENTRIES)] = Field(default_factory=dict)
+    tasks: Annotated[list[Task], Field(max_length=MAX_ENTRIES, json_schema_extra={"minItems": 1, "maxItems": 1})] = (
+        Field(default_factory=list)
+    )
     state: JobState = Field(default_factory=JobState)
-    version: int = 0
-    revision: int = 0
-    create_time: int = 0
-    modify_time: int = 0
+    version: Int64 = 0
+    revision: Int64 = 0
+    create_time: Int64 = 0
+    modify_time: Int64 = 0
 
     @property
     def task(self) -> Task:
@@ -211,6 +252,8 @@ class Job(WireModel):
             errors.append(f"{self.type} jobs cannot specify count > 1 as they run on all matching nodes")
         if not self.tasks:
             errors.append("missing job tasks")
+        if any("\x00" in key or "\x00" in value for key, value in self.labels.items()):
+            errors.append("job labels cannot contain null characters")
         for index, constraint in enumerate(self.constraints, start=1):
             inner = constraint.validate_requirement()
             if inner:
@@ -230,6 +273,8 @@ class Job(WireModel):
         if "\x00" in self.name:
             errors.append("job Name contains a null character")
         errors += not_blank(self.namespace, "job must be in a namespace")
+        if "\x00" in self.namespace:
+            errors.append("job namespace contains a null character")
         errors += self.validate_submission()
         for task in self.tasks:
             errors += _with_prefix(f"task {task.name} validation failed", task.validate_stored())

@@ -12,6 +12,8 @@ import binascii
 import re
 from dataclasses import dataclass
 
+from bacalhau.models.limits import INT64_MAX, INT64_MIN
+
 _MAX_UINT32 = 2**32 - 1
 # base64.RawURLEncoding: the URL-safe alphabet without padding (it skips CR and LF; Python would skip any junk).
 _RAW_URL_BASE64 = re.compile(r"[A-Za-z0-9_-]*")
@@ -57,7 +59,7 @@ class PagingToken:
             raise InvalidPagingToken.of(token, "malformed token")
         after = None
         if len(parts) == 6:
-            if not _INT.fullmatch(parts[4]):
+            if not _INT.fullmatch(parts[4]) or not INT64_MIN <= int(parts[4]) <= INT64_MAX:
                 raise InvalidPagingToken.of(token, "malformed token")
             after = (int(parts[4]), parts[5])
         return cls(sort_by=parts[0], reverse=parts[1] == "Y", limit=limit, offset=offset, after=after)

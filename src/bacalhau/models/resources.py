@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.limits import INT64_MAX, INT64_MIN, UINT64_MAX, Name, UInt64
 
 # strconv.Atoi before the "m", strconv.ParseFloat otherwise: ASCII digits only, no digit separators (Python's int()
 # and float() also take "1_000" and other scripts' digits). Go's hexadecimal floats are not worth supporting here.
@@ -21,7 +22,6 @@ _BYTE_UNITS: dict[str, int] = {"": 1, "b": 1}
 for _i, _prefix in enumerate("kmgtpe", start=1):
     _BYTE_UNITS[_prefix] = _BYTE_UNITS[_prefix + "b"] = 1000**_i
     _BYTE_UNITS[_prefix + "i"] = _BYTE_UNITS[_prefix + "ib"] = 1024**_i
-_MAX_UINT64 = 2**64 - 1
 
 
 def parse_cpu(text: str) -> float:
@@ -29,13 +29,15 @@ def parse_cpu(text: str) -> float:
     value = text.strip()
     milli = _MILLI_CPU.fullmatch(value)
     if milli:
-        return int(milli.group(1)) / 1000
-    if not _DECIMAL_FLOAT.fullmatch(value):
+        millicores = int(milli.group(1))
+    elif _DECIMAL_FLOAT.fullmatch(value):
+        cores = float(value) * 1000
+        millicores = math.trunc(cores) if math.isfinite(cores) else INT64_MAX + 1
+    else:
         raise ValueError(f"invalid CPU value: {text}")
-    cores = float(value)
-    if not math.isfinite(cores):
+    if not INT64_MIN <= millicores <= INT64_MAX:  # the original counts millicores in an int64
         raise ValueError(f"invalid CPU value: {text}")
-    return math.trunc(cores * 1000) / 1000
+    return millicores / 1000
 
 
 def parse_bytes(text: str) -> int:
@@ -50,7 +52,7 @@ def parse_bytes(text: str) -> int:
     if unit not in _BYTE_UNITS:
         raise ValueError(f"unhandled size name: {unit}")
     total = amount * _BYTE_UNITS[unit]
-    if total >= _MAX_UINT64:
+    if total >= UINT64_MAX:
         raise ValueError(f"too large: {text}")
     return int(total)
 
@@ -69,6 +71,18 @@ def normalize_quantity(text: str) -> str:
     return text.lower().replace(" ", "").replace("\n", "")
 
 
+MAX_CORES = INT64_MAX / 1000  # the most CPU a task can ask for (the original counts millicores in an int64)
+
+
+def _cores(value: float) -> float:
+    """Sums and scalings of capacities saturate at the bounds the model holds, rather than fail."""
+    return min(value, MAX_CORES)
+
+
+def _units(value: int) -> int:
+    return min(value, UINT64_MAX)
+
+
 class GPU(WireModel):
     """A GPU on a compute node. Go leaves these keys untagged, so they are the plain field names."""
 
@@ -82,18 +96,18 @@ class GPU(WireModel):
 class Resources(WireModel):
     """Computed resources: CPU in cores, memory and disk in bytes, GPU as a count."""
 
-    cpu: Annotated[float, OMIT_EMPTY] = 0.0
-    memory: Annotated[int, OMIT_EMPTY] = 0
-    disk: Annotated[int, OMIT_EMPTY] = 0
-    gpu: Annotated[int, OMIT_EMPTY] = 0
+    cpu: Annotated[float, OMIT_EMPTY, Field(ge=-MAX_CORES, le=MAX_CORES, allow_inf_nan=False)] = 0.0
+    memory: Annotated[UInt64, OMIT_EMPTY] = 0
+    disk: Annotated[UInt64, OMIT_EMPTY] = 0
+    gpu: Annotated[UInt64, OMIT_EMPTY] = 0
     gpus: Annotated[list[GPU], OMIT_EMPTY] = Field(default_factory=list)
 
     def add(self, other: Resources) -> Resources:
         return Resources(
-            cpu=self.cpu + other.cpu,
-            memory=self.memory + other.memory,
-            disk=self.disk + other.disk,
-            gpu=self.gpu + other.gpu,
+            cpu=_cores(self.cpu + other.cpu),
+            memory=_units(self.memory + other.memory),
+            disk=_units(self.disk + other.disk),
+            gpu=_units(self.gpu + other.gpu),
         )
 
     def sub(self, other: Resources) -> Resources:
@@ -107,10 +121,10 @@ class Resources(WireModel):
 
     def scale(self, factor: float) -> Resources:
         return Resources(
-            cpu=self.cpu * factor,
-            memory=int(self.memory * factor),
-            disk=int(self.disk * factor),
-            gpu=int(self.gpu * factor),
+            cpu=_cores(self.cpu * factor),
+            memory=_units(int(self.memory * factor)),
+            disk=_units(int(self.disk * factor)),
+            gpu=_units(int(self.gpu * factor)),
         )
 
     def fits_in(self, limit: Resources) -> bool:
@@ -147,10 +161,10 @@ class Resources(WireModel):
 class ResourcesConfig(WireModel):
     """What a task asks for, as the user wrote it (normalised to lower case)."""
 
-    cpu: Annotated[str, OMIT_EMPTY] = ""
-    memory: Annotated[str, OMIT_EMPTY] = ""
-    disk: Annotated[str, OMIT_EMPTY] = ""
-    gpu: Annotated[str, OMIT_EMPTY] = ""
+    cpu: Annotated[Name, OMIT_EMPTY] = ""
+    memory: Annotated[Name, OMIT_EMPTY] = ""
+    disk: Annotated[Name, OMIT_EMPTY] = ""
+    gpu: Annotated[Name, OMIT_EMPTY] = ""
 
     def normalize(self) -> None:
         self.cpu = normalize_quantity(self.cpu)
@@ -179,7 +193,7 @@ class ResourcesConfig(WireModel):
             except ValueError:
                 errors.append(f"invalid disk value: {disk}")
         if gpu:
-            if not _UINT.fullmatch(gpu) or int(gpu) > _MAX_UINT64:  # strconv.ParseUint(gpu, 10, 64)
+            if not _UINT.fullmatch(gpu) or int(gpu) > UINT64_MAX:  # strconv.ParseUint(gpu, 10, 64)
                 return result, [f"invalid GPU value: {gpu}"]
             result.gpu = int(gpu)
         if not errors and result.cpu < 0:

@@ -8,10 +8,46 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
-from bacalhau.models.gostrings import trim_space
+from bacalhau.models.gostrings import quote, trim_space
+from bacalhau.models.limits import (
+    MAX_ENTRIES,
+    MAX_INPUTS,
+    MAX_PARAMS_DEPTH,
+    Key,
+    LabelValue,
+    Name,
+    PathText,
+    Seconds,
+)
+
+# The files every execution's results hold besides its result paths' folders.
+STDOUT_FILE = "stdout"
+STDERR_FILE = "stderr"
+EXIT_CODE_FILE = "exitCode"
+RESERVED_RESULT_NAMES = frozenset({STDOUT_FILE, STDERR_FILE, EXIT_CODE_FILE})
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a decoded JSON value (a scalar is 0), without recursing."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > MAX_PARAMS_DEPTH:
+            return deepest
+        pending.extend((child, depth) for child in children)
+    return deepest
 
 
 def not_blank(value: str, message: str) -> list[str]:
@@ -22,8 +58,17 @@ def not_blank(value: str, message: str) -> list[str]:
 class SpecConfig(WireModel):
     """A typed plugin configuration: an engine, an input source, a publisher or a published result."""
 
-    type: str = ""
-    params: Annotated[dict[str, Any], OMIT_EMPTY] = Field(default_factory=dict)
+    type: Name = ""
+    params: Annotated[dict[Key, Any], OMIT_EMPTY, Field(max_length=MAX_INPUTS)] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _bounded_nesting(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Free-form parameters are the one part of a spec whose shape a client chooses: bound how deep it goes, so
+        that no later step (storing, sending, reading it back) recurses without limit."""
+        if not (info.context and info.context.get("canonical")) and nesting_depth(params) > MAX_PARAMS_DEPTH:
+            raise ValueError(f"parameters nest deeper than {MAX_PARAMS_DEPTH} levels")
+        return params
 
     def normalize(self) -> None:
         self.type = trim_space(self.type)
@@ -50,8 +95,8 @@ class SpecConfig(WireModel):
 
 class InputSource(WireModel):
     source: SpecConfig | None = None
-    alias: str = ""
-    target: str = ""
+    alias: Name = ""
+    target: PathText = ""
 
     def normalize(self) -> None:
         if self.source is None:
@@ -70,8 +115,8 @@ class InputSource(WireModel):
 
 
 class ResultPath(WireModel):
-    name: str = ""
-    path: str = ""
+    name: Name = ""
+    path: PathText = ""
 
     def normalize(self) -> None:
         self.name = trim_space(self.name)
@@ -81,7 +126,25 @@ class ResultPath(WireModel):
         errors = not_blank(self.path, "missing path") + not_blank(self.name, "missing name")
         if not posixpath.isabs(self.path):
             errors.append(f"result path `{self.path}` must be absolute")
+        if "\x00" in self.path:
+            errors.append("result path cannot contain null characters")
+        name = trim_space(self.name)
+        if name and not is_result_name(name):
+            errors.append(f"result name {quote(name)} {RESULT_NAME_RULE}")
         return errors
+
+
+RESULT_NAME_RULE = (
+    "must be one folder name: letters, digits, '.', '_' or '-', not '.' or '..', "
+    f"and not one of {', '.join(sorted(RESERVED_RESULT_NAMES))}"
+)
+_RESULT_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def is_result_name(name: str) -> bool:
+    """Whether ``name`` can be a result path's folder in an execution's results: one plain path segment (never a
+    separator, ``..`` or an absolute path, which would escape the folder) that is not one of the output files."""
+    return _RESULT_NAME.fullmatch(name) is not None and name not in (".", "..") and name not in RESERVED_RESULT_NAMES
 
 
 class Network(StrEnum):
@@ -109,7 +172,7 @@ _DOMAIN = re.compile(r"\b([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}\b")
 
 class NetworkConfig(WireModel):
     type: Annotated[Network, BeforeValidator(Network.parse)] = Network.NONE
-    domains: Annotated[list[str], OMIT_EMPTY] = Field(default_factory=list)
+    domains: Annotated[list[Name], OMIT_EMPTY, Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
 
     def normalize(self) -> None:
         self.domains = [trim_space(d).lower() for d in self.domains]
@@ -144,9 +207,9 @@ def go_duration(seconds: int) -> str:
 class TimeoutConfig(WireModel):
     """Timeouts in whole seconds; 0 means none."""
 
-    execution_timeout: Annotated[int, OMIT_EMPTY] = 0
-    queue_timeout: Annotated[int, OMIT_EMPTY] = 0
-    total_timeout: Annotated[int, OMIT_EMPTY] = 0
+    execution_timeout: Annotated[Seconds, OMIT_EMPTY] = 0
+    queue_timeout: Annotated[Seconds, OMIT_EMPTY] = 0
+    total_timeout: Annotated[Seconds, OMIT_EMPTY] = 0
 
     def effective_execution_timeout(self) -> int:
         return self.execution_timeout if self.execution_timeout > 0 else self.total_timeout
@@ -189,9 +252,9 @@ SELECTOR_OPERATORS = ("in", "notin", "exists", "!", "=", "==", "!=", "gt", "lt")
 class LabelSelectorRequirement(WireModel):
     """One job constraint, matched against node labels (Kubernetes selector semantics)."""
 
-    key: str = ""
-    operator: str = ""
-    values: Annotated[list[str], OMIT_EMPTY] = Field(default_factory=list)
+    key: Key = ""
+    operator: Name = ""
+    values: Annotated[list[LabelValue], OMIT_EMPTY, Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
 
     def validate_requirement(self) -> list[str]:
         errors = not_blank(self.key, "selector key cannot be blank")

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, MalformedRequest, NotFound
+from bacalhau.models.base import CANONICAL, describe_validation_error
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
@@ -19,6 +22,7 @@ from bacalhau.models.job import (
     Job,
     JobType,
 )
+from bacalhau.models.limits import DEFAULT_MAX_COUNT, MAX_MESSAGE_LENGTH
 from bacalhau.models.paging import InvalidPagingToken, PagingToken
 from bacalhau.models.plugins import unknown_plugin_types
 from bacalhau.models.spec import SpecConfig
@@ -80,15 +84,17 @@ class JobService:
         orchestrator_id: str,
         defaults: dict[str, TaskDefaults],
         transform_result: Callable[[SpecConfig], SpecConfig] = lambda result: result,
+        max_count: int = DEFAULT_MAX_COUNT,
     ) -> None:
         self._store = store
+        self._max_count = max_count
         self._orchestrator_id = orchestrator_id
         self._defaults = defaults
         self._transform_result = transform_result
 
     # ---- writes
     async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
-        errors = job.validate_submission() or self._unknown_types(job)
+        errors = job.validate_submission() or self._unknown_types(job) or self._over_limits(job)
         if errors:
             raise validation_error(errors)
         job.normalize()
@@ -105,7 +111,12 @@ class JobService:
         job.meta[META_ORCHESTRATOR_ID] = self._orchestrator_id
         job.meta[META_ORCHESTRATOR_ID_LEGACY] = self._orchestrator_id
         self._apply_defaults(job)
-        convert_legacy_wasm(job)
+        try:
+            convert_legacy_wasm(job)
+        except ValidationError as exc:
+            raise validation_error(
+                [f"invalid legacy WASM engine parameters: {describe_validation_error(exc)}"]
+            ) from None
 
         now = now_ns()
         job.state = JobState(state_type=JobStateType.PENDING)
@@ -113,7 +124,7 @@ class JobService:
         job.version = 1
         job.create_time = job.modify_time = now
         job.normalize()
-        stored_errors = job.validate_job()
+        stored_errors = job.validate_job() or self._beyond_bounds(job)
         if stored_errors:
             raise InvalidRequest("\n".join(stored_errors), component="JobStore")
 
@@ -124,6 +135,23 @@ class JobService:
 
         evaluation_id = await self._store.transact(store)
         return SubmitResult(job.id, evaluation_id, warnings)
+
+    def _over_limits(self, job: Job) -> list[str]:
+        if job.count is not None and job.count > self._max_count:
+            return [f"job count {job.count} exceeds the maximum of {self._max_count} partitions per job"]
+        return []
+
+    @staticmethod
+    def _beyond_bounds(job: Job) -> list[str]:
+        """The wire models' bounds, checked again on the job as it will be stored: what this service added to it
+        (meta, defaults, converted legacy parameters) must fit them too, or the job could not be read back."""
+        try:
+            Job.model_validate(job.to_wire(), context=CANONICAL)
+        except ValidationError as exc:
+            return [
+                f"the job would exceed a limit once completed by the orchestrator: {describe_validation_error(exc)}"
+            ]
+        return []
 
     @staticmethod
     def _unknown_types(job: Job) -> list[str]:
@@ -162,6 +190,8 @@ class JobService:
 
     async def stop(self, job_ref: str, reason: str) -> str:
         """Stop a job; returns the evaluation ID ("" when it was already stopped)."""
+        if len(reason) > MAX_MESSAGE_LENGTH:
+            raise InvalidRequest(f"a stop reason may be at most {MAX_MESSAGE_LENGTH} characters", component="APIServer")
         job = await self.get_job(job_ref)
 
         def stop(tx: Tx) -> str:

@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.job import JobType
+from bacalhau.models.limits import DEFAULT_MAX_COUNT
 from bacalhau.models.node import NodeInfo
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
@@ -42,6 +43,7 @@ class OrchestratorConfig:
     job_defaults: dict[str, TaskDefaults] = field(default_factory=dict)
     presign_results: bool = True
     presign_expiration: int = 3600
+    max_count: int = DEFAULT_MAX_COUNT
 
 
 class Orchestrator:
@@ -54,7 +56,9 @@ class Orchestrator:
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
         self.broker = EvaluationBroker()
         transform = ResultTransformer(presign=config.presign_results, expires_in=config.presign_expiration)
-        self.jobs = JobService(self.store, node_info.node_id, config.job_defaults, transform)
+        self.jobs = JobService(
+            self.store, node_info.node_id, config.job_defaults, transform, max_count=config.max_count
+        )
         self.schedulers: dict[str, Scheduler] = schedulers(self.nodes, self.selector, config.scheduler)
         self._round = SchedulingRound(self.store, self.schedulers, self.tracker)
         self._endpoint: ComputeEndpoint | None = None

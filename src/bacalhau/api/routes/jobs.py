@@ -126,7 +126,9 @@ def router(jobs: JobService) -> APIRouter:
     async def stop_job(request: Request, job_id: str) -> Response:
         body = await read_json(request)
         reason = field_of(body, "reason") or get_str(request, "reason")
-        evaluation_id = await jobs.stop(job_id, str(reason or ""))
+        if not isinstance(reason, str):
+            raise binding_error("code=400, message=Unmarshal type error: reason: Input should be a valid string")
+        evaluation_id = await jobs.stop(job_id, reason)
         return json_response(request, {"EvaluationID": evaluation_id})
 
     @api.get(

@@ -9,7 +9,15 @@ from typing import Protocol
 
 from bacalhau.models.history import Event
 from bacalhau.models.resources import Resources
-from bacalhau.models.spec import NetworkConfig, ResultPath, SpecConfig
+from bacalhau.models.spec import (
+    RESULT_NAME_RULE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    NetworkConfig,
+    ResultPath,
+    SpecConfig,
+    is_result_name,
+)
 
 Reporter = Callable[[Event], Awaitable[None]]
 
@@ -52,7 +60,19 @@ class RunRequest:
     resources: Resources = field(default_factory=Resources)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
+    @property
+    def stdout_file(self) -> Path:
+        return self.results_dir / STDOUT_FILE
+
+    @property
+    def stderr_file(self) -> Path:
+        return self.results_dir / STDERR_FILE
+
     def output_dir(self, result: ResultPath) -> Path:
+        """A result path's folder, directly inside the results. The name is checked here too, not only at submission:
+        whoever sent the run request, no name may lead an engine to mount anything outside the execution's folder."""
+        if not is_result_name(result.name):
+            raise ExecutorError(f"result name {result.name!r} {RESULT_NAME_RULE}")
         return self.results_dir / result.name
 
 

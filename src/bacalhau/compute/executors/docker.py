@@ -151,8 +151,8 @@ class DockerExecutor:
         try:
             await asyncio.to_thread(container.start)
             pumps = [
-                _pump(container, stdout=True, target=request.results_dir / "stdout"),
-                _pump(container, stdout=False, target=request.results_dir / "stderr"),
+                _pump(container, stdout=True, target=request.stdout_file),
+                _pump(container, stdout=False, target=request.stderr_file),
             ]
             # its own thread: a wait lasts as long as the job, and would starve the shared pool
             status = await asyncio.shield(run_in_daemon_thread(f"wait-{request.execution_id}", container.wait))

@@ -92,7 +92,7 @@ def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams
         if pages * PAGE_SIZE > MAX_MEMORY:
             raise ExecutorError(f"requested memory {request.resources.memory} exceeds the WebAssembly maximum of 4GiB")
         store.set_limits(memory_size=pages * PAGE_SIZE)
-    stdout, stderr = request.results_dir / "stdout", request.results_dir / "stderr"
+    stdout, stderr = request.stdout_file, request.stderr_file
     wasi = wasmtime.WasiConfig()
     wasi.argv = ["", *params.parameters]
     wasi.env = sorted(request.env.items())

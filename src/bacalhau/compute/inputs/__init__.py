@@ -10,6 +10,7 @@ from bacalhau.compute.inputs.ipfs import IpfsInput
 from bacalhau.compute.inputs.localdir import LocalDirectoryInput
 from bacalhau.compute.inputs.s3objects import S3Input
 from bacalhau.compute.inputs.urldownload import UrlDownloadInput
+from bacalhau.models.plugins import SourceType
 
 
 def default_inputs(
@@ -24,11 +25,11 @@ def default_inputs(
     off = {name.lower() for name in disabled}
     local = LocalDirectoryInput(allow_listed_paths)
     candidates: list[tuple[str, InputProvider]] = [
-        ("inline", InlineInput()),
-        ("urlDownload", UrlDownloadInput(max_bytes=max_download_bytes, retries=retries)),
-        ("localDirectory", local),
-        ("local", local),
-        ("s3", S3Input()),
-        ("ipfs", IpfsInput(ipfs_endpoint, max_bytes=max_download_bytes)),
+        (SourceType.INLINE, InlineInput()),
+        (SourceType.URL, UrlDownloadInput(max_bytes=max_download_bytes, retries=retries)),
+        (SourceType.LOCAL_DIRECTORY, local),
+        (SourceType.LOCAL, local),
+        (SourceType.S3, S3Input()),
+        (SourceType.IPFS, IpfsInput(ipfs_endpoint, max_bytes=max_download_bytes)),
     ]
     return {name: p for name, p in candidates if name.lower() not in off and p.is_installed()}

@@ -1,0 +1,54 @@
+"""Bounds on everything a client controls, declared once.
+
+The wire models use these annotated types on every field a submission can set, so that decoding a request already
+refuses what is too long, too many or out of range (a 400 naming the field), and the OpenAPI document states each
+bound. Numbers follow the Go types the original declares (a job's ``Priority`` is an ``int``, a timeout an ``int64``
+of seconds): nothing past them can reach the store or the scheduler's arithmetic. The original declares no lengths;
+ours are generous for any real job and small enough that no single field can cost a node more than the request did.
+
+Operators tune the count of one job (``Orchestrator.JobLimits.MaxCount``); everything else here is fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+
+# A request body, and so a whole job spec with its inline data: the original's limit (its framework's BodyLimit).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+# The longest duration Go's time.Duration holds (about 292 years), in whole seconds: a timeout beyond it overflows the
+# original's arithmetic and ours (deadlines are Unix nanoseconds in an int64).
+MAX_DURATION_SECONDS = INT64_MAX // 10**9
+
+# How many partitions one job may ask for unless the operator says otherwise: each partition is a real execution
+# with its own records, and a thousand is more than any one cluster of ours runs at once.
+DEFAULT_MAX_COUNT = 1000
+
+MAX_NAME_LENGTH = 255  # job and task names, namespaces, IDs, plugin types, result names: the original's draft limit
+MAX_KEY_LENGTH = 255  # label, meta and env keys; constraint keys
+MAX_LABEL_VALUE_LENGTH = 255
+MAX_META_VALUE_LENGTH = 4096
+MAX_ENV_VALUE_LENGTH = 64 * 1024  # room for a certificate or a small config file
+MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX: result paths and input targets
+MAX_MESSAGE_LENGTH = 4096  # a stop reason
+MAX_ENTRIES = 64  # labels, meta, constraints and their values, result paths, tasks, network domains
+MAX_ENV_ENTRIES = 256
+MAX_INPUTS = 256
+MAX_PARAMS_DEPTH = 32  # nesting of a plugin's free-form parameters (objects and arrays)
+MAX_JSON_DEPTH = 64  # nesting of any request body
+
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+UInt64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
+Seconds = Annotated[int, Field(ge=INT64_MIN, le=MAX_DURATION_SECONDS)]
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+Key = Annotated[str, Field(max_length=MAX_KEY_LENGTH)]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_LENGTH)]
+MetaValue = Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)]
+EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE_LENGTH)]
+PathText = Annotated[str, Field(max_length=MAX_PATH_LENGTH)]
