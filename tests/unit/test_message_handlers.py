@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,46 +114,82 @@ async def test_reports_from_another_node_are_ignored(store: JobStore) -> None:
     assert (await snapshot(store, job))[0] == ExecutionStateType.NEW
 
 
-async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
+@dataclass
+class ComputeSide:
+    store: ExecutionStore
+    handler: OrchestratorMessageHandler
+    buffer: ExecutorBuffer
+
+    async def ask_for_bid(self, execution: Execution) -> None:
+        body = messages.wrap(messages.AskForBid(execution=execution))
+        await self.store.transact(lambda tx: self.handler.handle(tx, "", body))
+
+
+@pytest.fixture
+async def compute(tmp_path: Path) -> AsyncIterator[ComputeSide]:
+    """A compute node's store, bidder, runner and buffer, with the noop engine."""
     store = ExecutionStore(tmp_path / "executions.db", durable=False)
     await store.open()
+    maximum = Resources(cpu=2, memory=2**30, disk=2**30)
+    executors, inputs, publishers = {"noop": NoopExecutor()}, {"inline": InlineInput()}, {"noop": NoopPublisher()}
+    runner = ExecutionRunner(
+        store,
+        executors,
+        inputs,
+        publishers,
+        RunnerConfig(
+            tmp_path / "executions", LogStore(tmp_path / "executions", tmp_path / "logs", 60), EnvResolver([])
+        ),
+    )
+    buffer = ExecutorBuffer(runner, CapacityTracker(maximum))
+    handler = OrchestratorMessageHandler(store, Bidder(executors, inputs, publishers, maximum, EnvResolver([])), buffer)
     try:
-        maximum = Resources(cpu=2, memory=2**30, disk=2**30)
-        executors, inputs, publishers = {"noop": NoopExecutor()}, {"inline": InlineInput()}, {"noop": NoopPublisher()}
-        runner = ExecutionRunner(
-            store,
-            executors,
-            inputs,
-            publishers,
-            RunnerConfig(
-                tmp_path / "executions", LogStore(tmp_path / "executions", tmp_path / "logs", 60), EnvResolver([])
-            ),
-        )
-        buffer = ExecutorBuffer(runner, CapacityTracker(maximum))
-        handler = OrchestratorMessageHandler(
-            store, Bidder(executors, inputs, publishers, maximum, EnvResolver([])), buffer
-        )
-        job = Job.model_validate(
-            {"ID": "j-1", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}
-        )
-        job.normalize()
-        execution = Execution(id="e-1", job_id="j-1", node_id="n-1", job=job)
-
-        for _ in range(2):
-            await store.transact(
-                lambda tx: handler.handle(tx, "", messages.wrap(messages.AskForBid(execution=execution)))
-            )
-        [report] = await store.outbox("", 0, 10)
-        assert '"BidResult"' in report[1]
-        assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
-
-        for _ in range(2):
-            await store.transact(
-                lambda tx: handler.handle(tx, "", messages.wrap(messages.CancelExecution(execution_id="e-1")))
-            )
-        assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
-        await store.transact(lambda tx: handler.handle(tx, "", messages.wrap(messages.BidAccepted(execution_id="e-1"))))
-        assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
-        assert buffer.running_count == 0 and buffer.queued_count == 0
+        yield ComputeSide(store, handler, buffer)
     finally:
         store.close()
+
+
+def noop_execution(execution_id: str = "e-1", **task: Any) -> Execution:
+    job = Job.model_validate(
+        {"ID": "j-1", "Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}, **task}]}
+    )
+    job.normalize()
+    return Execution(id=execution_id, job_id="j-1", node_id="n-1", job=job)
+
+
+async def test_compute_applies_each_order_once(compute: ComputeSide) -> None:
+    store, handler, buffer = compute.store, compute.handler, compute.buffer
+    for _ in range(2):
+        await compute.ask_for_bid(noop_execution())
+    [report] = await store.outbox("", 0, 10)
+    assert '"BidResult"' in report[1]
+    assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
+
+    for _ in range(2):
+        await store.transact(
+            lambda tx: handler.handle(tx, "", messages.wrap(messages.CancelExecution(execution_id="e-1")))
+        )
+    assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
+    await store.transact(lambda tx: handler.handle(tx, "", messages.wrap(messages.BidAccepted(execution_id="e-1"))))
+    assert (await store.get("e-1")).state == ExecutionStateType.CANCELLED  # type: ignore[union-attr]
+    assert buffer.running_count == 0 and buffer.queued_count == 0
+
+
+@pytest.mark.parametrize(
+    ("execution", "reason"),
+    [
+        (noop_execution(ResultPaths=[{"Name": "/", "Path": "/outputs"}]), "result name '/' must be one folder name"),
+        (noop_execution(ResultPaths=[{"Name": "../..", "Path": "/o"}]), "result name '../..' must be one folder name"),
+        (noop_execution("../../escape"), "invalid execution ID '../../escape'"),
+    ],
+)
+async def test_compute_refuses_work_that_would_leave_its_folder(
+    compute: ComputeSide, tmp_path: Path, execution: Execution, reason: str
+) -> None:
+    """Defence in depth: the orchestrator refuses these at submission, but a compute node trusts no sender."""
+    await compute.ask_for_bid(execution)
+    stored = await compute.store.get(execution.id)
+    assert stored is not None and stored.state == ExecutionStateType.ASK_FOR_BID_REJECTED
+    assert reason in stored.compute_state.message
+    assert compute.buffer.running_count == 0 and compute.buffer.queued_count == 0
+    assert not (tmp_path / "executions").exists()

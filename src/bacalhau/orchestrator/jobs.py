@@ -148,9 +148,7 @@ class JobService:
         try:
             Job.model_validate(job.to_wire(), context=CANONICAL)
         except ValidationError as exc:
-            return [
-                f"the job would exceed a limit once completed by the orchestrator: {describe_validation_error(exc)}"
-            ]
+            return [f"the job as completed by the orchestrator exceeds a limit: {describe_validation_error(exc)}"]
         return []
 
     @staticmethod
