@@ -35,12 +35,14 @@ def test_non_json_numbers_are_a_400(base_url: str, constant: bytes) -> None:
 
 def test_a_lone_surrogate_becomes_the_replacement_character_as_in_go(base_url: str) -> None:
     """Go's decoder replaces an unpaired UTF-16 surrogate with U+FFFD; it used to fail storing the job (500)."""
-    namespace = unique("surrogate")
-    job = noop_job(Namespace=namespace, Labels={"k": "PLACEHOLDER"})
+    engine = {"Type": "noop", "Params": {"Free": "PLACEHOLDER"}}  # free-form: once stored as is, then unencodable
+    job = noop_job(task={"Engine": engine}, Namespace=unique("surrogate"), Labels={"k": "PLACEHOLDER"})
     body = json.dumps({"Job": job}).replace("PLACEHOLDER", "a\\ud800b").encode()
     response = put_raw(base_url, body)
     assert response.status_code == 200, response.text
-    assert get_job(base_url, response.json()["JobID"])["Job"]["Labels"] == {"k": "a\ufffdb"}
+    stored = get_job(base_url, response.json()["JobID"])["Job"]
+    assert stored["Labels"] == {"k": "a\ufffdb"}
+    assert stored["Tasks"][0]["Engine"]["Params"] == {"Free": "a\ufffdb"}
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,7 @@ class NodeSelector:
         self._tracker = tracker
         self._factor = over_subscription
         self._randomness = randomness
+        self._random = random.Random()  # its own: nothing else seeding or drawing from the global one changes it
 
     def rank(
         self, job: Job, nodes: Iterable[NodeState], executions: list[Execution]
@@ -197,7 +198,7 @@ class NodeSelector:
         if not used.add(required).fits_in(compute.max_capacity.scale(self._factor)):
             available = compute.max_capacity.sub(used)
             return NodeRank(node, UNSUITABLE, f"node busy with available capacity {available.describe()}", busy=True)
-        total += random.randrange(self._randomness) if self._randomness > 0 else 0
+        total += self._random.randrange(self._randomness) if self._randomness > 0 else 0
         return NodeRank(node, total, "suitable")
 
 
