@@ -189,3 +189,19 @@ def test_presigning_can_be_turned_off(s3_bucket: S3Bucket) -> None:
 def test_key_templates() -> None:
     key = render_key("{jobID}/{executionID}/{nodeID}/{date}-{time}", job_id="j", execution_id="e", node_id="n", now=0)
     assert key == "j/e/n/19700101-000000"
+
+
+async def test_object_keys_cannot_lead_outside_the_input_directory(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    """Keys are the bucket owner's choice: ``..`` in one is refused; a single object named ``..`` lands inside."""
+    s3_bucket.put("data/../../escaped", b"x")
+    with pytest.raises(InputError, match="escapes the input directory"):
+        await fetch(s3_bucket, "data/", tmp_path)
+    assert not (tmp_path / "escaped").exists()
+    s3_bucket.put("x/..", b"y")
+    assert await fetch(s3_bucket, "x/..", tmp_path / "single") == {"object": b"y"}
+
+
+async def test_a_prefix_s_own_folder_marker_is_the_input_directory(s3_bucket: S3Bucket, tmp_path: Path) -> None:
+    s3_bucket.put("data/", b"")
+    s3_bucket.put("data/a.csv", b"a")
+    assert await fetch(s3_bucket, "data/", tmp_path) == {"a.csv": b"a"}

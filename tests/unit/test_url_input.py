@@ -156,3 +156,16 @@ def test_file_names(url: str, disposition: str, expected: str) -> None:
 
 def test_a_url_without_a_name_gets_a_uuid() -> None:
     assert len(file_name("http://h/", "")) == 36
+
+
+@pytest.mark.parametrize(
+    ("url", "disposition", "expected"),
+    [("http://h/x", 'attachment; filename=".."', "x"), ("http://h/x", "attachment; filename=a%00b", "x")],
+)
+def test_a_server_cannot_name_the_file_outside_its_folder(url: str, disposition: str, expected: str) -> None:
+    assert file_name(url, disposition) == expected
+
+
+@pytest.mark.parametrize("url", ["http://h/a/..", "http://h/a/%2e%2e", "http://h/%00"])
+def test_a_url_cannot_name_the_file_outside_its_folder(url: str) -> None:
+    assert len(file_name(url, "")) == 36

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from bacalhau.api.middleware import MAX_BODY_BYTES
 from bacalhau.api.query import binding_error
 from bacalhau.errors import TooLarge
 from bacalhau.models.base import describe_validation_error
+from bacalhau.models.limits import MAX_BODY_BYTES
 
 M = TypeVar("M", bound=BaseModel)
 

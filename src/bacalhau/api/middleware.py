@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bacalhau.api.errors import handle_unexpected
+from bacalhau.models.limits import MAX_BODY_BYTES
 from bacalhau.version import build_info
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REQUEST_ID_LENGTH = 128
 MIN_CLIENT_VERSION = (1, 4, 0)
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from bacalhau.errors import BacalhauError
+from bacalhau.lib.paths import is_plain_name
 from bacalhau.models.plugins import ResultType
 from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig
 
@@ -94,7 +95,8 @@ def _fetch(result: SpecConfig, raw_dir: Path, fallback_name: str, deadline: floa
     """Bring one published result into ``raw_dir``; returns the file or folder it became."""
     if result.is_type(ResultType.URL) or result.is_type(ResultType.S3_PRESIGNED):
         url = str(result.param("URL") or result.param("PreSignedURL") or "")
-        target = raw_dir / (Path(urlparse(url).path).name or fallback_name)
+        name = Path(urlparse(url).path).name
+        target = raw_dir / (name if is_plain_name(name) else fallback_name)
         _download(url, target, deadline, show_progress)
         return target
     if result.is_type(ResultType.S3):

@@ -18,6 +18,7 @@ from typing import Any
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
 from bacalhau.lib import s3client
+from bacalhau.lib.paths import UnsafePath, is_plain_name, within
 from bacalhau.models.spec import InputSource, SpecConfig
 
 
@@ -60,7 +61,8 @@ class S3Input:
     def _fetch(self, spec: SpecConfig, bucket: str, key: str, pattern: re.Pattern[str], folder: Path) -> None:
         s3 = s3client.client(spec)
         if key and not key.endswith(("/", "*")):
-            self._download(s3, spec, bucket, key, folder / (PurePosixPath(key).name or "object"))
+            name = PurePosixPath(key).name
+            self._download(s3, spec, bucket, key, folder / (name if is_plain_name(name) else "object"))
             return
         prefix = key.removesuffix("*")
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -68,9 +70,15 @@ class S3Input:
                 object_key: str = item["Key"]
                 if not pattern.search(object_key.removeprefix(prefix)):
                     continue
-                path = (folder / local_path(object_key, prefix)).resolve()
-                if not path.is_relative_to(folder.resolve()):
-                    raise InputError(f"object key {object_key!r} escapes the input directory", retryable=False)
+                relative = local_path(object_key, prefix)
+                if not relative.strip("/"):
+                    continue  # the prefix's own folder marker: the input directory itself
+                try:
+                    path = within(folder, relative)
+                except UnsafePath:
+                    raise InputError(
+                        f"object key {object_key!r} escapes the input directory", retryable=False
+                    ) from None
                 if object_key.endswith("/"):
                     path.mkdir(parents=True, exist_ok=True)
                     continue

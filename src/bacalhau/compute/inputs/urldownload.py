@@ -16,6 +16,7 @@ import httpx
 
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
+from bacalhau.lib.paths import is_plain_name
 from bacalhau.models.resources import format_bytes
 from bacalhau.models.spec import InputSource
 
@@ -24,13 +25,15 @@ _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 def file_name(url: str, disposition: str) -> str:
+    """The downloaded file's name: the server and the URL choose it, so anything but a plain name (``..``, a NUL)
+    gives way to the next choice."""
     found = _DISPOSITION.search(disposition or "")
     if found:
         name = PurePosixPath(unquote(found.group(1).strip())).name
-        if name:
+        if is_plain_name(name):
             return name
     name = PurePosixPath(unquote(urlparse(url).path)).name
-    return name or str(uuid.uuid4())
+    return name if is_plain_name(name) else str(uuid.uuid4())
 
 
 class UrlDownloadInput:
