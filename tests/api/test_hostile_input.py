@@ -115,3 +115,9 @@ def test_an_unusable_client_request_id_is_replaced(base_url: str, request_id: st
     )
     assert response.headers["X-Request-Id"] != request_id
     assert len(response.headers["X-Request-Id"]) == 32
+
+
+@pytest.mark.parametrize("body", [{"NodeID": {"a": 1}, "Action": "approve"}, {"NodeID": "n", "Action": ["approve"]}])
+def test_node_actions_take_strings_only(base_url: str, body: dict[str, object]) -> None:
+    response = httpx.post(f"{base_url}/api/v1/orchestrator/nodes", json=body, timeout=TIMEOUT)
+    assert "Input should be a valid string" in assert_api_error(response, 400)["Message"]

@@ -65,6 +65,16 @@ def _replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def text_field(data: Any, name: str) -> str:
+    """A top-level string (``""`` when absent), as Go binds it into a string field: any other JSON type is a 400."""
+    value = field_of(data, name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be a valid string")
+    return value
+
+
 def field_of(data: Any, name: str) -> Any:
     """A top-level key matched case-insensitively, as Go's decoder matches it."""
     if not isinstance(data, dict):

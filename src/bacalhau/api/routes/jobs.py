@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bacalhau.api.body import field_of, read_json, validate_model
+from bacalhau.api.body import field_of, read_json, text_field, validate_model
 from bacalhau.api.query import binding_error, get_all, get_bool, get_int, get_str, get_uint
 from bacalhau.api.render import json_response
 from bacalhau.api.schemas import (
@@ -125,9 +125,7 @@ def router(jobs: JobService) -> APIRouter:
     )
     async def stop_job(request: Request, job_id: str) -> Response:
         body = await read_json(request)
-        reason = field_of(body, "reason") or get_str(request, "reason")
-        if not isinstance(reason, str):
-            raise binding_error("code=400, message=Unmarshal type error: reason: Input should be a valid string")
+        reason = text_field(body, "reason") or get_str(request, "reason")
         evaluation_id = await jobs.stop(job_id, reason)
         return json_response(request, {"EvaluationID": evaluation_id})
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bacalhau.api.body import field_of, read_json
+from bacalhau.api.body import read_json, text_field
 from bacalhau.api.query import binding_error, get_all, get_bool, get_str, get_uint
 from bacalhau.api.render import json_response
 from bacalhau.api.schemas import (
@@ -95,7 +95,7 @@ def router(nodes: NodeManager) -> APIRouter:
         return json_response(request, {"Node": node, "node": node})
 
     async def act(request: Request, node_id: str, body: Any) -> Response:
-        action = str(field_of(body, "action") or "").lower()
+        action = text_field(body, "action").lower()
         if action == "approve":
             await nodes.approve(node_id)
         elif action == "reject":
@@ -123,7 +123,7 @@ def router(nodes: NodeManager) -> APIRouter:
     )
     async def update_node_by_body(request: Request) -> Response:
         body = await read_json(request)
-        node_id = str(field_of(body, "nodeID") or "")
+        node_id = text_field(body, "nodeID")
         if not node_id:
             raise binding_error("missing NodeID")
         return await act(request, node_id, body)
