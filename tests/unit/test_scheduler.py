@@ -296,6 +296,25 @@ def test_a_partition_in_retry_backoff_waits_while_fresh_partitions_are_placed() 
     assert retry.wait_until > now_ns()
 
 
+def test_a_service_partition_that_failed_very_often_waits_the_longest_backoff() -> None:
+    """Service retries are not counted: the backoff's doublings must stop before they overflow a float."""
+    failed = [
+        execution(
+            f"n-{i}",
+            ExecutionStateType.FAILED,
+            ExecutionDesiredStateType.STOPPED,
+            created=i,
+            message="lost",
+            retryable=True,
+        )
+        for i in range(1100)
+    ]
+    plan = decide(job(job_type="service", state=JobStateType.RUNNING), failed, node("n-new"))
+    [retry] = plan.new_evaluations
+    assert retry.wait_until == max(e.modify_time for e in failed) + 300 * 1_000_000_000
+    assert not plan.new_executions
+
+
 def test_a_batch_job_completes_when_every_partition_below_its_count_has_completed() -> None:
     def done(partition: int) -> Execution:
         return execution(
