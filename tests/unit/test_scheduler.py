@@ -386,3 +386,11 @@ def test_daemon_adds_nodes_without_a_live_execution_and_never_completes() -> Non
     )
     assert [e.node_id for e in plan.new_executions] == ["n-2"]
     assert plan.desired_job_state is None
+
+
+@pytest.mark.parametrize("scheduler_type", [DaemonScheduler, OpsScheduler])
+def test_daemon_and_ops_jobs_go_by_nodes_whatever_count_a_stored_job_carries(scheduler_type: type) -> None:
+    spec = job(job_type="daemon" if scheduler_type is DaemonScheduler else "ops")
+    spec.count = 10**9  # submission forces 0; a job stored otherwise must not change anything
+    plan = decide_type(scheduler_type, spec, [], node("n-1"), node("n-2"))
+    assert sorted((e.node_id, e.partition_index) for e in plan.new_executions) == [("n-1", 0), ("n-2", 0)]
