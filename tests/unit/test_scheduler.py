@@ -266,6 +266,85 @@ def test_a_job_past_its_total_timeout_fails() -> None:
     assert plan.updated[running.id].desired == ExecutionDesiredStateType.STOPPED
 
 
+def test_partitions_beyond_a_shrunken_count_are_stopped() -> None:
+    kept = execution("n-1", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING, partition=0, created=1)
+    extra = execution("n-2", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING, partition=1, created=2)
+    plan = decide(job(count=1, state=JobStateType.RUNNING), [kept, extra], node("n-1"), node("n-2"))
+    assert list(plan.updated) == [extra.id]
+    assert (
+        plan.updated[extra.id].event.message == "Execution stop requested because there are more executions than needed"
+    )
+    assert not plan.new_executions and plan.desired_job_state is None
+
+
+def test_a_partition_in_retry_backoff_waits_while_fresh_partitions_are_placed() -> None:
+    failed = [
+        execution(
+            f"n-{i}",
+            ExecutionStateType.FAILED,
+            ExecutionDesiredStateType.STOPPED,
+            created=i,
+            message="lost",
+            retryable=True,
+        )
+        for i in (1, 2)
+    ]
+    plan = decide(job(count=2, state=JobStateType.RUNNING), failed, node("n-3"))
+    assert [(e.node_id, e.partition_index) for e in plan.new_executions] == [("n-3", 1)]
+    [retry] = plan.new_evaluations
+    assert retry.triggered_by == "exec-failure"
+    assert retry.wait_until > now_ns()
+
+
+def test_a_service_partition_that_failed_very_often_waits_the_longest_backoff() -> None:
+    """Service retries are not counted: the backoff's doublings must stop before they overflow a float."""
+    failed = [
+        execution(
+            f"n-{i}",
+            ExecutionStateType.FAILED,
+            ExecutionDesiredStateType.STOPPED,
+            created=i,
+            message="lost",
+            retryable=True,
+        )
+        for i in range(1100)
+    ]
+    plan = decide(job(job_type="service", state=JobStateType.RUNNING), failed, node("n-new"))
+    [retry] = plan.new_evaluations
+    assert retry.wait_until == max(e.modify_time for e in failed) + 300 * 1_000_000_000
+    assert not plan.new_executions
+
+
+def test_a_batch_job_completes_when_every_partition_below_its_count_has_completed() -> None:
+    def done(partition: int) -> Execution:
+        return execution(
+            f"n-{partition}",
+            ExecutionStateType.COMPLETED,
+            ExecutionDesiredStateType.STOPPED,
+            partition=partition,
+            created=partition,
+        )
+
+    stale = decide(job(count=2, state=JobStateType.RUNNING), [done(0), done(5)], node("n-0"), node("n-9"))
+    assert stale.desired_job_state is None
+    assert [(e.node_id, e.partition_index) for e in stale.new_executions] == [("n-9", 1)]
+    complete = decide(job(count=2, state=JobStateType.RUNNING), [done(0), done(1), done(5)], node("n-1"))
+    assert complete.desired_job_state == JobStateType.COMPLETED
+
+
+@pytest.mark.parametrize("count", [4, 2**62])
+def test_not_enough_nodes_counts_the_partitions_left_unplaced(count: int) -> None:
+    live = [
+        execution(f"n-{i}", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING, partition=i, created=i)
+        for i in (0, 1)
+    ]
+    plan = decide(job(count=count, state=JobStateType.RUNNING), live, node("n-0"), node("n-1"), node("n-2"))
+    assert plan.desired_job_state == JobStateType.FAILED
+    assert plan.job_state_message.startswith(
+        f"not enough nodes to run job. requested: {count - 3}, available: 3, suitable: 1."
+    )
+
+
 def decide_type(scheduler_type: type, spec: Job, executions: list[Execution], *nodes: NodeState) -> Plan:
     scheduler = scheduler_type(Nodes(*nodes), NodeSelector(CapacityTracker(), randomness=0), SchedulerConfig())
     plan = Plan(Evaluation(id="eval", job_id=spec.id, type=spec.type, triggered_by="job-register"), spec)
@@ -307,3 +386,11 @@ def test_daemon_adds_nodes_without_a_live_execution_and_never_completes() -> Non
     )
     assert [e.node_id for e in plan.new_executions] == ["n-2"]
     assert plan.desired_job_state is None
+
+
+@pytest.mark.parametrize("scheduler_type", [DaemonScheduler, OpsScheduler])
+def test_daemon_and_ops_jobs_go_by_nodes_whatever_count_a_stored_job_carries(scheduler_type: type) -> None:
+    spec = job(job_type="daemon" if scheduler_type is DaemonScheduler else "ops")
+    spec.count = 10**9  # submission forces 0; a job stored otherwise must not change anything
+    plan = decide_type(scheduler_type, spec, [], node("n-1"), node("n-2"))
+    assert sorted((e.node_id, e.partition_index) for e in plan.new_executions) == [("n-1", 0), ("n-2", 0)]

@@ -157,8 +157,10 @@ class SchedulerBase(ABC):
             plan.new_evaluations.append(new_evaluation(job, EvalTrigger.EXEC_TIMEOUT, wait_until=deadline))
 
     def retry_wait_until(self, failures: list[Execution]) -> int:
-        """When the next attempt may start, given the failed attempts so far (exponential backoff)."""
+        """When the next attempt may start, given the failed attempts so far (exponential backoff, capped)."""
         if len(failures) <= 1:
             return 0
-        delay = min(self._config.retry_backoff * 2 ** (len(failures) - 2), self._config.max_retry_backoff)
+        # Service retries are not counted: past 64 doublings the cap has long applied, and 2**1024 is no float.
+        doublings = min(len(failures) - 2, 64)
+        delay = min(self._config.retry_backoff * 2**doublings, self._config.max_retry_backoff)
         return max(e.modify_time for e in failures) + int(delay * NS)
