@@ -14,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bacalhau.config import config_keys
 from tests.conftest import ServeProcess
 from tests.e2e.test_cluster import noop_job
 from tests.helpers import executions, get_job, submit, wait_for_state
@@ -28,10 +27,9 @@ STOP_BUDGET = 5.0  # seconds for SIGTERM to end the node
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[ServeProcess]:
-    """A hybrid node that accepts a huge Count (where submissions are bounded, the bound is raised to let it in)."""
+    """A hybrid node whose operator raised the bound on Count to let such a job in."""
     serve = ServeProcess(tmp_path / "node", "--orchestrator", "--compute")
-    if "orchestrator.joblimits.maxcount" in config_keys():
-        serve.config = ["-c", f"Orchestrator.JobLimits.MaxCount={HUGE_COUNT}"]
+    serve.config = ["-c", f"Orchestrator.JobLimits.MaxCount={HUGE_COUNT}"]
     yield serve.start()
     serve.stop()
 

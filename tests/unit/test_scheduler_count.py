@@ -14,6 +14,7 @@ import pytest
 from bacalhau.models.base import WireModel
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.job import Job
+from bacalhau.models.limits import INT64_MAX, MAX_DURATION_SECONDS
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.broker import Delivery
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
@@ -32,7 +33,7 @@ ROUND_BUDGET = 1.0
 
 
 async def submit(store: JobStore, job_type: str, count: int, **timeouts: int) -> Evaluation:
-    service = JobService(store, "n-orch", {job_type: TaskDefaults()})
+    service = JobService(store, "n-orch", {job_type: TaskDefaults()}, max_count=INT64_MAX)  # an operator's choice
     task: dict[str, Any] = {"Name": "main", "Engine": {"Type": "noop"}, "Resources": {"CPU": "500m", "Memory": "1mb"}}
     if timeouts:
         task["Timeouts"] = timeouts
@@ -124,3 +125,21 @@ async def test_a_huge_batch_job_runs_what_it_placed_queues_the_rest_and_does_not
     finished = await store.get_executions(evaluation.job_id)
     assert [e.state for e in finished] == [ExecutionStateType.COMPLETED] * 3
     assert (await store.get_job(evaluation.job_id)).state.state_type == JobStateType.QUEUED  # 3 of `count` done
+
+
+@pytest.mark.parametrize("job_type", ["batch", "service"])
+async def test_the_longest_timeouts_give_deadlines_that_fit_the_store(store: JobStore, job_type: str) -> None:
+    """Timeouts up to Go's longest duration are accepted; their deadlines (Unix nanoseconds) saturate at int64's
+    maximum instead of overflowing the store in every round, which left such a job Pending for ever."""
+    half = MAX_DURATION_SECONDS // 2  # execution + queue may not exceed the total
+    timeouts = {"ExecutionTimeout": half, "QueueTimeout": half, "TotalTimeout": MAX_DURATION_SECONDS}
+    if job_type == "service":
+        timeouts = {"QueueTimeout": MAX_DURATION_SECONDS}
+    evaluation = await submit(store, job_type, 5, **timeouts)
+    orchestrator = Orchestrator(store)
+    outcome, _ = await orchestrator.round(evaluation)
+    assert outcome.error is None
+    waiting = [e.wait_until for e in await store.open_evaluations()]
+    assert waiting and max(waiting) == INT64_MAX
+    job = await store.get_job(evaluation.job_id)
+    assert job.state.state_type in (JobStateType.PENDING, JobStateType.QUEUED)

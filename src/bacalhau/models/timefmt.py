@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from bacalhau.models.limits import INT64_MAX
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _NS_PER_S = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -19,6 +21,12 @@ _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def after_ns(start: int, seconds: float) -> int:
+    """``start`` plus ``seconds``, in Unix nanoseconds, saturating at the largest time an int64 holds (year 2262),
+    as a deadline for a timeout of up to Go's longest duration must still fit the store and the wire."""
+    return min(start + int(seconds * _NS_PER_S), INT64_MAX)
 
 
 def format_rfc3339_nano(ns: int) -> str:

@@ -18,7 +18,7 @@ from bacalhau.models.state import (
     ExecutionStateType,
     JobStateType,
 )
-from bacalhau.models.timefmt import now_ns
+from bacalhau.models.timefmt import after_ns, now_ns
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.broker import Delivery
 from bacalhau.orchestrator.plan import Plan
@@ -148,12 +148,12 @@ class SchedulerBase(ABC):
         job = plan.job
         timeouts = job.task.timeouts_config
         if plan.evaluation.triggered_by == EvalTrigger.JOB_REGISTER.value and timeouts.total_timeout > 0:
-            deadline = job.create_time + timeouts.total_timeout * NS + NS
+            deadline = after_ns(job.create_time, timeouts.total_timeout + 1)
             plan.new_evaluations.append(new_evaluation(job, EvalTrigger.JOB_TIMEOUT, wait_until=deadline))
         limit = timeouts.effective_execution_timeout()
         if limit > 0 and plan.has_running_executions():
             grace = self._config.execution_timeout_grace
-            deadline = now_ns() + int((limit + 2 * grace) * NS)
+            deadline = after_ns(now_ns(), limit + 2 * grace)
             plan.new_evaluations.append(new_evaluation(job, EvalTrigger.EXEC_TIMEOUT, wait_until=deadline))
 
     def retry_wait_until(self, failures: list[Execution]) -> int:

@@ -22,10 +22,10 @@ from bacalhau.models.ids import short_id
 from bacalhau.models.job import JobType
 from bacalhau.models.node import NodeState
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
-from bacalhau.models.timefmt import now_ns
+from bacalhau.models.timefmt import after_ns, now_ns
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.plan import RETRYABLE, Plan
-from bacalhau.orchestrator.scheduler.base import NS, SchedulerBase, new_execution, stop_state
+from bacalhau.orchestrator.scheduler.base import SchedulerBase, new_execution, stop_state
 from bacalhau.orchestrator.selection import NodeRank, not_enough_nodes_message
 
 
@@ -120,7 +120,7 @@ class BatchServiceScheduler(SchedulerBase):
         job = plan.job
         reason = not_enough_nodes_message(unplaced, ranks)
         queue_timeout = job.task.timeouts_config.queue_timeout
-        deadline = job.create_time + queue_timeout * NS if queue_timeout > 0 else 0
+        deadline = after_ns(job.create_time, queue_timeout) if queue_timeout > 0 else 0
         busy = any(rank.busy for rank in ranks)
         if (deadline and now_ns() >= deadline) or (not busy and not deadline):
             message = reason
