@@ -27,6 +27,7 @@ import docker
 from bacalhau.compute.executors.base import ExecutorError, RunOutcome, RunRequest
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.history import Event
+from bacalhau.models.plugins import EngineType
 from bacalhau.models.spec import Network, SpecConfig
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _client(timeout: float | None) -> docker.DockerClient:
 
 
 class DockerExecutor:
-    name = "docker"
+    name = EngineType.DOCKER.value
     writes_output = True
 
     def __init__(self, node_id: str) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from bacalhau.compute.executors.base import Reporter, RunOutcome, RunRequest
+from bacalhau.models.plugins import EngineType
 from bacalhau.models.spec import SpecConfig
 
 
 class NoopExecutor:
-    name = "noop"
+    name = EngineType.NOOP.value
     writes_output = False
 
     def is_installed(self) -> bool:

@@ -23,6 +23,7 @@ import wasmtime
 from bacalhau.compute.executors.base import ExecutorError, Mount, Reporter, RunOutcome, RunRequest
 from bacalhau.compute.executors.wasm_cache import CompiledModules
 from bacalhau.lib.threads import run_in_daemon_thread
+from bacalhau.models.plugins import EngineType
 from bacalhau.models.spec import SpecConfig
 
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -52,7 +53,7 @@ class WasmParams:
 
 
 class WasmExecutor:
-    name = "wasm"
+    name = EngineType.WASM.value
     writes_output = True
 
     def is_installed(self) -> bool:

@@ -24,12 +24,12 @@ def default_inputs(
     """The input sources this node offers: every installed one the configuration does not disable."""
     off = {name.lower() for name in disabled}
     local = LocalDirectoryInput(allow_listed_paths)
-    candidates: list[tuple[str, InputProvider]] = [
-        (SourceType.INLINE, InlineInput()),
-        (SourceType.URL, UrlDownloadInput(max_bytes=max_download_bytes, retries=retries)),
-        (SourceType.LOCAL_DIRECTORY, local),
-        (SourceType.LOCAL, local),
-        (SourceType.S3, S3Input()),
-        (SourceType.IPFS, IpfsInput(ipfs_endpoint, max_bytes=max_download_bytes)),
+    providers: list[InputProvider] = [
+        InlineInput(),
+        UrlDownloadInput(max_bytes=max_download_bytes, retries=retries),
+        local,
+        S3Input(),
+        IpfsInput(ipfs_endpoint, max_bytes=max_download_bytes),
     ]
+    candidates = [(provider.name, provider) for provider in providers] + [(SourceType.LOCAL.value, local)]
     return {name: p for name, p in candidates if name.lower() not in off and p.is_installed()}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
+from bacalhau.models.plugins import SourceType
 from bacalhau.models.spec import InputSource
 
 
@@ -42,7 +43,7 @@ def _extract(data: bytes, dest: Path) -> None:
 
 
 class InlineInput:
-    name = "inline"
+    name = SourceType.INLINE.value
 
     def is_installed(self) -> bool:
         return True

@@ -16,6 +16,7 @@ import httpx
 
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
+from bacalhau.models.plugins import SourceType
 from bacalhau.models.spec import InputSource
 
 _MULTIADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/([^/]+)/tcp/(\d+)(/(https|http))?/?$")
@@ -36,7 +37,7 @@ def api_url(endpoint: str) -> str:
 
 
 class IpfsInput:
-    name = "ipfs"
+    name = SourceType.IPFS.value
 
     def __init__(self, endpoint: str, *, max_bytes: int = 10 * 10**9, timeout: float = 300.0) -> None:
         self._base = api_url(endpoint) if endpoint.strip() else ""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
+from bacalhau.models.plugins import SourceType
 from bacalhau.models.spec import InputSource
 
 
@@ -55,7 +56,7 @@ def _flag(value: object) -> bool:
 
 
 class LocalDirectoryInput:
-    name = "localDirectory"
+    name = SourceType.LOCAL_DIRECTORY.value
 
     def __init__(self, allow_list: list[str]) -> None:
         self._allowed = [AllowedPath.parse(entry) for entry in allow_list if entry.strip()]

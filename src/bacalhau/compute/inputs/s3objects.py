@@ -19,6 +19,7 @@ from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
 from bacalhau.lib import s3client
 from bacalhau.lib.paths import UnsafePath, is_plain_name, within
+from bacalhau.models.plugins import SourceType
 from bacalhau.models.spec import InputSource, SpecConfig
 
 
@@ -33,7 +34,7 @@ def local_path(key: str, prefix: str) -> str:
 
 
 class S3Input:
-    name = "s3"
+    name = SourceType.S3.value
 
     def is_installed(self) -> bool:
         return True

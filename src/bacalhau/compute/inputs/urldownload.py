@@ -17,6 +17,7 @@ import httpx
 from bacalhau.compute.executors.base import Mount
 from bacalhau.compute.inputs.base import InputError
 from bacalhau.lib.paths import is_plain_name
+from bacalhau.models.plugins import SourceType
 from bacalhau.models.resources import format_bytes
 from bacalhau.models.spec import InputSource
 
@@ -37,7 +38,7 @@ def file_name(url: str, disposition: str) -> str:
 
 
 class UrlDownloadInput:
-    name = "urlDownload"
+    name = SourceType.URL.value
 
     def __init__(
         self, *, max_bytes: int = 10 * 10**9, retries: int = 3, timeout: float = 300.0, backoff: float = 0.5
