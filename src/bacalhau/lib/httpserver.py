@@ -191,6 +191,9 @@ class _Reading(enum.Enum):
     BODY = enum.auto()
 
 
+# A timer that fires this close to its deadline (timers keep milliseconds) counts as on time.
+_TIMER_SLACK = 0.002
+
 # SO_LINGER on, with a zero timeout: close() then resets the connection.
 _RESET = struct.pack("ii", 1, 0)
 
@@ -213,8 +216,8 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._started = self.loop.time()  # when the request being read began
         self._idle_since = 0.0
         self._closed = False  # or handed over to the WebSocket protocol
-        self._deadline: asyncio.TimerHandle | None = None
-        self._armed: tuple[float, _Reading] | None = None  # the deadline's time, and what it waits for
+        self._due: tuple[float, _Reading] | None = None  # the deadline's time, and what it waits for
+        self._timer: asyncio.TimerHandle | None = None  # at the deadline or before it
         self._stall: asyncio.TimerHandle | None = None
 
     # What happens to the connection: each step reviews the deadline.
@@ -291,27 +294,38 @@ class _GuardedProtocol(HttpToolsProtocol):
     def _review(self) -> None:
         deadlines = self._guard.deadlines
         serving = bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
-        wanted: tuple[float, _Reading] | None = None
+        due: tuple[float, _Reading] | None = None
         if self._closed:
             pass
         elif self._reading is _Reading.HEADERS:
-            wanted = (self._started + deadlines.headers, _Reading.HEADERS)
+            due = (self._started + deadlines.headers, _Reading.HEADERS)
         elif self._reading is _Reading.BODY:
-            wanted = (self._started + deadlines.request, _Reading.BODY)
+            due = (self._started + deadlines.request, _Reading.BODY)
         elif not serving:
-            wanted = (self._idle_since + deadlines.idle, _Reading.NOTHING)
-        if not serving and wanted is not None:
+            due = (self._idle_since + deadlines.idle, _Reading.NOTHING)
+        if not serving and due is not None:
             _CONNECTIONS.waiting[self] = None  # (where it was, if it was)
         else:
             _CONNECTIONS.waiting.pop(self, None)
-        if wanted != self._armed:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            self._deadline = None if wanted is None else self.loop.call_at(wanted[0], self._expired, wanted[1])
-            self._armed = wanted
+        self._due = due
+        # The timer moves only to an earlier deadline; when it fires early it moves on to the one then due. So a
+        # busy connection costs no timer per request.
+        if due is not None and (self._timer is None or due[0] < self._timer.when()):
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_at(due[0], self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._due is None:
+            return
+        when, reading = self._due
+        if when - self.loop.time() > _TIMER_SLACK:
+            self._timer = self.loop.call_at(when, self._check)
+        else:
+            self._expired(reading)
 
     def _expired(self, reading: _Reading) -> None:
-        self._deadline = self._armed = None
         deadlines = self._guard.deadlines
         if reading is _Reading.HEADERS:
             failure = f"sent no complete request headers in {deadlines.headers:g} s"
@@ -333,9 +347,10 @@ class _GuardedProtocol(HttpToolsProtocol):
     def _end(self) -> None:
         self._closed = True
         self._review()
-        if self._stall is not None:
-            self._stall.cancel()
-            self._stall = None
+        for timer in (self._timer, self._stall):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._stall = None
 
     def _client(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "unknown"
