@@ -52,14 +52,24 @@ def wait_until(condition: Callable[[], Any], timeout: float, message: str, inter
         time.sleep(interval)
 
 
+# Runs argv[2:] with at most argv[1] open files (soft and hard limit), without a preexec_fn (unsafe with threads).
+_LIMIT_OPEN_FILES = (
+    "import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
 class ServeProcess:
     """``bacalhau serve`` as a real child process on free ports, with its own data dir."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.args = list(args)
         self.config: list[str] = []  # extra "-c Key=Value" arguments; later ones win
         self.extra_env = env or {}
+        self.open_files = open_files
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
@@ -85,6 +95,8 @@ class ServeProcess:
             "-c", "API.Port=0", "-c", "Orchestrator.Port=0", "-c", "Publishers.Types.Local.Port=0", *self.config,
             "serve", *self.args,
         ]  # fmt: skip
+        if self.open_files is not None:
+            command = [sys.executable, "-c", _LIMIT_OPEN_FILES, str(self.open_files), *command]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, env=self.env(), stdout=log, stderr=log, start_new_session=True)
         log.close()

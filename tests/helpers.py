@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import wait_until
 
@@ -73,3 +76,21 @@ def executions(base_url: str, job_id: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["Items"]
     return items
+
+
+def logs_socket(base_url: str, job_id: str, **params: str) -> ClientConnection:
+    """A job's logs over a WebSocket (``follow="true"`` to follow a running one)."""
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return connect(base_url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{job_id}/logs?{query}")
+
+
+def frames(socket: ClientConnection) -> list[dict[str, object]]:
+    """Every frame until the server closes the stream, which it must do normally."""
+    received = []
+    try:
+        while True:
+            received.append(json.loads(socket.recv(timeout=30)))
+    except ConnectionClosedOK:
+        pass
+    assert socket.close_code == 1000
+    return received

@@ -137,9 +137,13 @@ class ComputeProcess:
 
     async def _follow(self, reader: asyncio.StreamReader, reply: asyncio.Future[dict[str, Any] | None]) -> int:
         """Deliver the child's one reply, then wait for its end of the socket to close and collect its exit code."""
-        line = await reader.readline()
-        reply.set_result(json.loads(line) if line else None)
-        await reader.read()  # nothing more is sent: this returns when the child has exited
+        try:
+            line = await reader.readline()
+            reply.set_result(json.loads(line) if line else None)
+            await reader.read()  # nothing more is sent: this returns when the child has exited
+        except ConnectionResetError:  # its end closed with our "stop" unread (a failed start): exited all the same
+            if not reply.done():
+                reply.set_result(None)
         _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
         return os.waitstatus_to_exitcode(status)
 

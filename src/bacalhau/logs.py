@@ -19,13 +19,23 @@ _LEVELS = {
 _SHORT = {"DEBUG": "DBG", "INFO": "INF", "WARNING": "WRN", "ERROR": "ERR", "CRITICAL": "FTL"}
 
 
+def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    """The traceback a record carries, if it is to be shown: always with an error (what failed unexpectedly is
+    worth its lines), otherwise only at debug level, so that a warning that carries one stays one line."""
+    if not record.exc_info:
+        return ""
+    if record.levelno < logging.ERROR and not logging.getLogger("bacalhau").isEnabledFor(logging.DEBUG):
+        return ""
+    return formatter.formatException(record.exc_info)
+
+
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
         line = f"{stamp} {_SHORT.get(record.levelname, record.levelname)} {record.getMessage()}"
         line += f" component={record.name.removeprefix('bacalhau.')}"
-        if record.exc_info and logging.getLogger("bacalhau").isEnabledFor(logging.DEBUG):
-            line += "\n" + self.formatException(record.exc_info)
+        if traceback := _traceback(self, record):
+            line += "\n" + traceback
         return line
 
 
@@ -37,8 +47,8 @@ class _JsonFormatter(logging.Formatter):
             "component": record.name.removeprefix("bacalhau."),
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+        if traceback := _traceback(self, record):
+            entry["error"] = traceback
         return json.dumps(entry)
 
 

@@ -24,7 +24,7 @@ from bacalhau.config import BacalhauConfig, parse_duration
 from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
-from bacalhau.lib.httpserver import HttpServer, bind
+from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
 from bacalhau.models.resources import parse_bytes
 from bacalhau.orchestrator.jobs import TaskDefaults
@@ -214,7 +214,7 @@ class Node:
             logs=self.orchestrator.logs if self.orchestrator else None,
         )
         sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
-        self.api = HttpServer(create_app(context), sock, ws_ping_interval=None)
+        self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, ws_ping_interval=None)
         await self.api.start()
         self._write_run_file()
         roles = " and ".join(
@@ -299,6 +299,7 @@ class Node:
 def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
     """Serve nodes on uvloop: its event loop costs less per message and request than asyncio's own, and a node
     spends most of its time there."""
+    raise_open_file_limit()
     for node in nodes:
         node.prepare()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -6,27 +6,9 @@ import json
 from collections.abc import Callable
 
 import httpx
-from websockets.exceptions import ConnectionClosedOK
-from websockets.sync.client import ClientConnection, connect
 
 from tests.api.support import noop_job, queued_job, stop
-from tests.helpers import get_job, submit, wait_for_state, wasm_job
-
-
-def logs_socket(base_url: str, job_id: str, **params: str) -> ClientConnection:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return connect(base_url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{job_id}/logs?{query}")
-
-
-def frames(socket: ClientConnection) -> list[dict[str, object]]:
-    received = []
-    try:
-        while True:
-            received.append(json.loads(socket.recv(timeout=30)))
-    except ConnectionClosedOK:
-        pass
-    assert socket.close_code == 1000
-    return received
+from tests.helpers import frames, get_job, logs_socket, submit, wait_for_state, wasm_job
 
 
 def test_following_a_running_job_streams_every_line_live(base_url: str, wasm: Callable[[str], bytes]) -> None:

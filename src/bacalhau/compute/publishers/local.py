@@ -15,7 +15,7 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 from bacalhau.compute.publishers.base import PublishError
-from bacalhau.lib.httpserver import HttpServer, bind
+from bacalhau.lib.httpserver import PUBLISHER_DEADLINES, HttpServer, bind
 from bacalhau.models.spec import SpecConfig
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,14 @@ class LocalPublisher:
             raise PublishError(f"local publisher failed to compress output file: {exc}") from None
         return SpecConfig(type="urlDownload", params={"URL": f"{self.url_prefix}/{target.name}"})
 
-    async def start(self, host: str = "0.0.0.0") -> None:
+    async def start(self) -> None:
+        """Serve on the address the results' URLs name: the original listens on every address whatever it names,
+        which serves results to networks they were not meant for."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        sock = bind(host, self.port, "local publisher", "choose another port with Publishers.Types.Local.Port")
-        self._server = HttpServer(Starlette(routes=[Route("/{name}", self._serve)]), sock)
+        hint = "set an address of this machine and a free port: Publishers.Types.Local.Address and .Port"
+        sock = bind(self.address, self.port, "local publisher", hint)
+        app = Starlette(routes=[Route("/{name}", self._serve)])
+        self._server = HttpServer(app, sock, "local publisher", PUBLISHER_DEADLINES)
         await self._server.start()
         self.port = self._server.port
 
