@@ -111,7 +111,7 @@ class ComputeNode:
             removed = await asyncio.to_thread(docker.remove_leftovers)
             if removed:
                 log.info("removed %d containers left by an earlier run of this node", removed)
-        if "local" in self.publishers:
+        if self.local_publisher.name in self.publishers:
             await self.local_publisher.start()
         await self._recover()
         self.connection.start()

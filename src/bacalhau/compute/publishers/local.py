@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from bacalhau.compute.publishers.base import PublishError
 from bacalhau.lib.httpserver import PUBLISHER_DEADLINES, HttpServer, bind
+from bacalhau.models.plugins import PublisherType, ResultType
 from bacalhau.models.spec import SpecConfig
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def _archive(results_dir: Path, target: Path) -> None:
 
 
 class LocalPublisher:
-    name = "local"
+    name = PublisherType.LOCAL.value
 
     def __init__(self, directory: Path, address: str, port: int) -> None:
         self.directory = directory
@@ -51,7 +52,7 @@ class LocalPublisher:
             await asyncio.to_thread(_archive, results_dir, target)
         except OSError as exc:
             raise PublishError(f"local publisher failed to compress output file: {exc}") from None
-        return SpecConfig(type="urlDownload", params={"URL": f"{self.url_prefix}/{target.name}"})
+        return SpecConfig(type=ResultType.URL.value, params={"URL": f"{self.url_prefix}/{target.name}"})
 
     async def start(self) -> None:
         """Serve on the address the results' URLs name: the original listens on every address whatever it names,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bacalhau.models.plugins import PublisherType
 from bacalhau.models.spec import SpecConfig
 
 
 class NoopPublisher:
-    name = "noop"
+    name = PublisherType.NOOP.value
 
     def is_installed(self) -> bool:
         return True

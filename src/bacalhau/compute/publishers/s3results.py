@@ -16,6 +16,7 @@ from typing import Any
 
 from bacalhau.compute.publishers.base import PublishError
 from bacalhau.lib import s3client
+from bacalhau.models.plugins import PublisherType, ResultType
 from bacalhau.models.spec import SpecConfig
 
 
@@ -31,7 +32,7 @@ def render_key(template: str, *, job_id: str, execution_id: str, node_id: str, n
 
 
 class S3Publisher:
-    name = "s3"
+    name = PublisherType.S3.value
 
     def __init__(self, node_id: str) -> None:
         self._node_id = node_id
@@ -73,7 +74,7 @@ class S3Publisher:
                 params[name] = spec.param(name)
         if version:
             params["VersionID"] = version
-        return SpecConfig(type="s3", params=params)
+        return SpecConfig(type=ResultType.S3.value, params=params)
 
     @staticmethod
     def _put(s3: Any, bucket: str, key: str, path: Path) -> str:
