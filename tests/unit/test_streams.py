@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from bacalhau.lib.sqlite import Database, Transaction
 from bacalhau.transport import envelope
 from bacalhau.transport.natsserver import EmbeddedNatsServer
-from bacalhau.transport.stream import APPLY_CHUNK, StreamReceiver, StreamSender
+from bacalhau.transport.stream import APPLY_CHUNK, STOP_TIMEOUT, StreamReceiver, StreamSender
 
 
 class MemoryOutbox:
@@ -240,3 +240,33 @@ async def test_a_big_batch_is_applied_in_chunks_and_a_failure_stops_it_in_order(
     reply = await nats_client.request("stream.test", envelope.encode(batch), timeout=5)
     assert envelope.decode(reply.data) == {"Ack": count}
     assert applied.handled == list(range(1, count + 1))
+
+
+class SwallowingOutbox(MemoryOutbox):
+    """An outbox whose first read returns its rows although the sender was cancelled meanwhile, as
+    ``asyncio.wait_for`` (in nats-py's request) does on Python 3.11 when the result and the cancel arrive together."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+
+    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
+        if not self.reading.is_set():
+            self.reading.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)
+        return await super().outbox(peer, after_seq, limit)
+
+
+async def test_stop_ends_the_sender_even_when_its_cancel_is_swallowed(nats_client: NATS) -> None:
+    outbox = SwallowingOutbox()
+    outbox.add({"n": 1})
+    sender = StreamSender(nats_client, "stream.nobody", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await outbox.reading.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(sender.stop(), STOP_TIMEOUT + 5)
+    assert loop.time() - started < STOP_TIMEOUT
+    assert not sender.running
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "stream-to-peer"]

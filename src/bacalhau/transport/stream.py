@@ -35,6 +35,7 @@ APPLY_CHUNK = 16
 MAX_CACHED = 4096  # committed messages kept in memory for sending; beyond that the sender reads its outbox
 REQUEST_TIMEOUT = 10.0
 ACK_FLUSH_INTERVAL = 2.0
+STOP_TIMEOUT = 5.0
 MAX_HANDLER_ATTEMPTS = 5
 
 TxT = TypeVar("TxT", bound=Transaction[Any])
@@ -93,11 +94,14 @@ class StreamSender:
         return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop sending, within ``STOP_TIMEOUT`` whatever the sender was doing, and record the acknowledged
+        position."""
+        task, self._task = self._task, None  # the task ends at its next turn, even if it never sees the cancel
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if not done:
+                log.warning("stream to %s: the sender did not stop within %.0fs", self._peer, STOP_TIMEOUT)
         await self._flush_ack()
 
     @property
@@ -105,15 +109,20 @@ class StreamSender:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
+        """Send until :meth:`stop`, which a cancel alone cannot promise: ``asyncio.wait_for``, which nats-py's request
+        uses, returns the result when the cancel arrives with it on Python 3.11, and the loop would go on. So the loop
+        ends as soon as it is no longer this sender's task."""
+        me = asyncio.current_task()
         backoff = 0.05
         last_flush = asyncio.get_running_loop().time()
-        while True:
+        while self._task is me:
             self._wake.clear()
             rows = await self._next_rows()
             if not rows:
                 await self._flush_ack()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=ACK_FLUSH_INTERVAL)
+                    async with asyncio.timeout(ACK_FLUSH_INTERVAL):
+                        await self._wake.wait()
                 continue
             body = (
                 f'{{"Epoch":{json.dumps(self._epoch)},"Messages":['
