@@ -96,8 +96,8 @@ async def applied(tmp_path: Path) -> AsyncIterator[Applied]:
 
 
 @pytest.fixture
-async def nats_client() -> AsyncIterator[NATS]:
-    server = EmbeddedNatsServer("127.0.0.1", 0)
+async def nats_client(tmp_path: Path) -> AsyncIterator[NATS]:
+    server = EmbeddedNatsServer("127.0.0.1", 0, tmp_path)
     await server.start()
     client = await nats.connect(server.client_url)
     yield client
