@@ -141,7 +141,7 @@ async def test_compute_applies_each_order_once(tmp_path: Path) -> None:
             await store.transact(
                 lambda tx: handler.handle(tx, "", messages.wrap(messages.AskForBid(execution=execution)))
             )
-        [report] = await store.outbox("", 0, 10)
+        [report] = await store.outbox("", 0, 10, 1 << 20)
         assert '"BidResult"' in report[1]
         assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
 

@@ -25,6 +25,17 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 CONFIG_FILE = "nats-server.conf"
 
+MAX_PAYLOAD = 64 * 1024 * 1024
+"""The largest message the embedded server accepts: nats-server's own ceiling (its default is 1 MiB). A stream message
+can carry a whole job (``AskForBid``) as the orchestrator stores it, JSON with non-ASCII escaped: a job body the API
+accepts grows up to four times on the way (``1e15`` is re-written ``1000000000000000.0``; an emoji, 4 bytes of UTF-8,
+becomes a 12-byte ``\\ud83d\\ude00``), so 10 MiB of API body becomes at most about 40 MiB. Senders split their batches
+by the limit the server announces (``max_payload`` in its INFO), so a node on a server with a smaller limit still works
+for all but the messages that cannot fit alone."""
+
+# nats-server logs this at every start when max_payload is over 8 MiB; it is a choice made above, not news.
+_PAYLOAD_WARNING = "Maximum payloads over"
+
 
 def _die_with_parent() -> None:
     """In the child: ask Linux to stop nats-server if the node process dies (even by SIGKILL)."""
@@ -77,20 +88,24 @@ def _quote(text: str) -> str:
     return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in text.encode()) + '"'
 
 
-def _server_config(host: str, port: int, token: str) -> str:
+def _server_config(host: str, port: int, token: str, max_payload: int) -> str:
     """nats-server's settings, in its config syntax."""
-    lines = [f"host: {_quote(host)}", f"port: {port}"]
+    lines = [f"host: {_quote(host)}", f"port: {port}", f"max_payload: {max_payload}"]
     if token:
         lines.append(f"authorization {{\n  token: {_quote(token)}\n}}")
     return "\n".join(lines) + "\n"
 
 
 class EmbeddedNatsServer:
-    def __init__(self, host: str, port: int, config_dir: Path, *, token: str = "") -> None:
-        """``config_dir``: where the server's config file lives while it runs (in the node's data dir)."""
+    def __init__(
+        self, host: str, port: int, config_dir: Path, *, token: str = "", max_payload: int = MAX_PAYLOAD
+    ) -> None:
+        """``config_dir``: where the server's config file lives while it runs (in the node's data dir).
+        ``max_payload``: other than :data:`MAX_PAYLOAD` only to stand in for a differently configured server."""
         self.host = host
         self.port = port
         self.token = token
+        self.max_payload = max_payload
         self.config_path = config_dir / CONFIG_FILE
         self._process: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
@@ -142,7 +157,7 @@ class EmbeddedNatsServer:
         replaced, never reused with whatever mode it has)."""
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.unlink(missing_ok=True)
-        text = _server_config(self.host or "0.0.0.0", self.port, self.token)
+        text = _server_config(self.host or "0.0.0.0", self.port, self.token, self.max_payload)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(text)
@@ -161,7 +176,8 @@ class EmbeddedNatsServer:
                         "refused a node connection: wrong or missing node token (Orchestrator.Auth.Token): %s", line
                     )
                 continue
-            level = logging.WARNING if ("[ERR]" in line or "[WRN]" in line) else logging.DEBUG
+            noteworthy = ("[ERR]" in line or "[WRN]" in line) and _PAYLOAD_WARNING not in line
+            level = logging.WARNING if noteworthy else logging.DEBUG
             log.log(level, "nats-server: %s", line)
 
     async def stop(self) -> None:
