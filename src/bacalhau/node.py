@@ -172,7 +172,10 @@ class Node:
         orchestrators = list(config.compute.orchestrators)
         if self.is_orchestrator:
             self.nats_server = EmbeddedNatsServer(
-                config.orchestrator.host, config.orchestrator.port, token=config.orchestrator.auth.token
+                config.orchestrator.host,
+                config.orchestrator.port,
+                self.data_dir / "orchestrator",
+                token=config.orchestrator.auth.token,
             )
             await self.nats_server.start()
             self.nc = await nats.connect(

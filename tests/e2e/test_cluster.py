@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from bacalhau.transport.natsserver import free_port
@@ -227,11 +229,20 @@ def test_manual_approval(cluster: Cluster) -> None:
 
 
 def test_node_auth_token(cluster: Cluster) -> None:
-    cluster.start_orchestrator("-c", "Orchestrator.Auth.Token=s3cret")
-    good = cluster.add_compute("good", "-c", "Compute.Auth.Token=s3cret")
+    token = 's3cret" }\nauthorization { token: "wrong" } \\ $HOME # é'  # must not end or inject nats-server config
+    orchestrator = cluster.start_orchestrator("-c", f"Orchestrator.Auth.Token={token}")
+    assert orchestrator.process is not None
+    [nats_server] = [p for p in psutil.Process(orchestrator.process.pid).children() if p.name() == "nats-server"]
+    config_file = orchestrator.data_dir / "orchestrator" / "nats-server.conf"
+    assert nats_server.cmdline()[1:] == ["-c", str(config_file)]  # ps shows every user the command line
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+
+    good = cluster.add_compute("good", "-c", f"Compute.Auth.Token={token}")
     assert good.process is not None
     bad = cluster.add_compute("bad", "-c", "Compute.Auth.Token=wrong", wait=False)
     wait_until(lambda: "the orchestrator refused this node" in bad.log(), 20, "the refused node to say why")
     assert "Compute.Auth.Token" in bad.log()
     assert "bad" not in cluster.nodes()
-    assert "wrong or missing node token" in cluster.orchestrator.log()  # type: ignore[union-attr]
+    assert "wrong or missing node token" in orchestrator.log()
+    orchestrator.stop()
+    assert not config_file.exists()

