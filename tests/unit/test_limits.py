@@ -64,7 +64,6 @@ def refusal(data: dict[str, Any]) -> str:
         (job_data({"ResultPaths": [{"Name": "a", "Path": "/" + "p" * limits.MAX_PATH_LENGTH}]}), "ResultPaths.0.Path"),
         (job_data(Constraints=[{"Key": "k", "Operator": "in", "Values": ["v"] * 65}]), "Constraints.0.Values"),
         (job_data({"Resources": {"CPU": "1" * (limits.MAX_NAME_LENGTH + 1)}}), "Tasks.0.Resources.CPU"),
-        (job_data({"Engine": {"Type": "noop", "Params": {"P": nested(limits.MAX_PARAMS_DEPTH)}}}), "Params"),
     ],
 )
 def test_each_bound_is_refused_naming_the_field(data: dict[str, Any], location: str) -> None:
@@ -96,10 +95,20 @@ def test_the_openapi_schema_states_the_bounds() -> None:
     assert schema["$defs"]["TimeoutConfig"]["properties"]["ExecutionTimeout"]["maximum"] == limits.MAX_DURATION_SECONDS
 
 
-def test_stored_jobs_are_read_back_without_checking_parameter_nesting_again() -> None:
-    """Reading from our own store skips the walk: what was stored was checked when it was submitted."""
-    deep = SpecConfig.model_construct(type="noop", params={"P": nested(limits.MAX_PARAMS_DEPTH + 5)})
-    assert SpecConfig.model_validate(deep.to_wire(), context={"canonical": True}).params == deep.params
+@pytest.mark.parametrize(
+    ("task", "role"),
+    [
+        ({"Engine": {"Type": "noop", "Params": {"P": nested(limits.MAX_PARAMS_DEPTH)}}}, "engine"),
+        ({"Publisher": {"Type": "local", "Params": {"P": nested(limits.MAX_PARAMS_DEPTH)}}}, "publisher"),
+        (
+            {"InputSources": [{"Target": "/i", "Source": {"Type": "inline", "Params": {"P": nested(40)}}}]},
+            "input source",
+        ),
+    ],
+)
+def test_free_form_parameters_nest_at_most_32_deep(task: dict[str, Any], role: str) -> None:
+    errors = Job.model_validate(job_data(task)).validate_submission()
+    assert f"task main validation failed: {role} parameters nest deeper than 32 levels" in errors
 
 
 # --- result names: one plain folder name ---------------------------------------------------------------------------

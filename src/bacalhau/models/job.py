@@ -129,6 +129,9 @@ class Task(WireModel):
         if "\x00" in self.name:
             errors.append("task name cannot contain null characters")
         errors += env_problems(self.env)
+        specs = [("engine", self.engine), ("publisher", self.publisher)]
+        specs += [("input source", source.source) for source in self.input_sources]
+        errors += [problem for role, spec in specs if spec is not None for problem in spec.nesting_problems(role)]
         if self.engine is None:
             errors.append("engine validation failed: nil spec config")
         else:

@@ -8,7 +8,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
 from bacalhau.models.gostrings import quote, trim_space
@@ -61,20 +61,19 @@ class SpecConfig(WireModel):
     type: Name = ""
     params: Annotated[dict[Key, Any], OMIT_EMPTY, Field(max_length=MAX_INPUTS)] = Field(default_factory=dict)
 
-    @field_validator("params")
-    @classmethod
-    def _bounded_nesting(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """Free-form parameters are the one part of a spec whose shape a client chooses: bound how deep it goes, so
-        that no later step (storing, sending, reading it back) recurses without limit."""
-        if not (info.context and info.context.get("canonical")) and nesting_depth(params) > MAX_PARAMS_DEPTH:
-            raise ValueError(f"parameters nest deeper than {MAX_PARAMS_DEPTH} levels")
-        return params
-
     def normalize(self) -> None:
         self.type = trim_space(self.type)
 
     def validate_spec(self) -> list[str]:
         return not_blank(self.type, "missing spec type")
+
+    def nesting_problems(self, role: str) -> list[str]:
+        """Free-form parameters are the one part of a spec whose shape a client chooses: bound how deep it goes, so
+        that no later step (storing, sending, reading it back) recurses without limit. (Checked at submission, not
+        in every decode: reading stored jobs back should cost no Python call per spec.)"""
+        if nesting_depth(self.params) > MAX_PARAMS_DEPTH:
+            return [f"{role} parameters nest deeper than {MAX_PARAMS_DEPTH} levels"]
+        return []
 
     def is_type(self, name: str) -> bool:
         return self.type.lower() == trim_space(name).lower()
