@@ -41,7 +41,6 @@ MAX_ENTRIES = 64  # labels, meta, constraints and their values, result paths, ta
 MAX_ENV_ENTRIES = 256
 MAX_INPUTS = 256
 MAX_PARAMS_DEPTH = 32  # nesting of a plugin's free-form parameters (objects and arrays)
-MAX_JSON_DEPTH = 64  # nesting of any request body
 
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 UInt64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
