@@ -73,6 +73,7 @@ def test_a_result_name_that_escapes_the_results_folder_is_a_400(base_url: str) -
 def test_count_above_the_maximum_is_a_400(base_url: str) -> None:
     body = assert_api_error(put_job(base_url, noop_job(Count=10**9)), 400)
     assert "job count 1000000000 exceeds the maximum of 1000" in body["Message"]
+    assert "Orchestrator.JobLimits.MaxCount" in body["Hint"]
 
 
 @pytest.mark.parametrize("value", ["\u00b2", "\u0661", "1_0", " 1", "+1"])

@@ -208,3 +208,15 @@ def test_a_mounted_path_is_used_as_is(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_wait_false_is_accepted_in_go_style(capsys: pytest.CaptureFixture[str]) -> None:
     assert dry_run(capsys, "docker", "run", "--wait=false", "--id-only=true", "img")["Type"] == "batch"
+
+
+def test_a_spec_out_of_bounds_is_explained_without_pydantic_noise() -> None:
+    from bacalhau.cli.jobspec import SpecError, validate_spec
+
+    task = {"Name": "main", "Engine": {"Type": "noop"}, "Timeouts": {"ExecutionTimeout": 10**20}}
+    with pytest.raises(SpecError) as raised:
+        validate_spec({"Type": "batch", "Tasks": [task]})
+    assert raised.value.message == (
+        "the job provided is invalid: Tasks.0.Timeouts.ExecutionTimeout: "
+        "Input should be less than or equal to 9223372036"
+    )

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from bacalhau.errors import InvalidRequest
+from bacalhau.models.base import describe_validation_error
 from bacalhau.models.job import Job
 from bacalhau.models.plugins import PUBLISHERS, PublisherType, SourceType
 from bacalhau.models.selector import SelectorError, parse_selector, validate_key, validate_value
@@ -101,8 +103,8 @@ def validate_spec(data: dict[str, Any]) -> tuple[Job, list[str]]:
     """The checks the server makes at submission, run locally; returns the job and its sanitisation warnings."""
     try:
         job = Job.model_validate(data)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
+    except ValidationError as exc:
+        raise SpecError(describe_validation_error(exc)) from None
     errors = job.validate_submission()
     if errors:
         raise SpecError("\n".join(errors))

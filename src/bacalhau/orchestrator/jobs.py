@@ -94,9 +94,10 @@ class JobService:
 
     # ---- writes
     async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
-        errors = job.validate_submission() or self._unknown_types(job) or self._over_limits(job)
+        errors = job.validate_submission() or self._unknown_types(job)
         if errors:
             raise validation_error(errors)
+        self._check_count(job)
         job.normalize()
         warnings = job.sanitize_submission()
         headers = client_headers or {}
@@ -136,10 +137,12 @@ class JobService:
         evaluation_id = await self._store.transact(store)
         return SubmitResult(job.id, evaluation_id, warnings)
 
-    def _over_limits(self, job: Job) -> list[str]:
+    def _check_count(self, job: Job) -> None:
         if job.count is not None and job.count > self._max_count:
-            return [f"job count {job.count} exceeds the maximum of {self._max_count} partitions per job"]
-        return []
+            raise MalformedRequest(
+                f"job count {job.count} exceeds the maximum of {self._max_count} partitions per job",
+                hint="split the work into several jobs, or ask the operator to raise Orchestrator.JobLimits.MaxCount",
+            )
 
     @staticmethod
     def _beyond_bounds(job: Job) -> list[str]:
