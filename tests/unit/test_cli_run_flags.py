@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bacalhau.cli.jobspec import SpecError, validate_spec
 from bacalhau.cli.main import run
 
 
@@ -211,8 +212,6 @@ def test_wait_false_is_accepted_in_go_style(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_a_spec_out_of_bounds_is_explained_without_pydantic_noise() -> None:
-    from bacalhau.cli.jobspec import SpecError, validate_spec
-
     task = {"Name": "main", "Engine": {"Type": "noop"}, "Timeouts": {"ExecutionTimeout": 10**20}}
     with pytest.raises(SpecError) as raised:
         validate_spec({"Type": "batch", "Tasks": [task]})
