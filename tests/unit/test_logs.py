@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bacalhau.compute.logs import STDERR, STDOUT, LogStore, read_lines
+from bacalhau.compute.logs import MAX_LINE_BYTES, STDERR, STDOUT, LogStore, read_lines
 
 
 async def collect(stdout: Path, stderr: Path, *, follow: bool = False, tail: bool = False) -> list[tuple[int, str]]:
@@ -86,3 +86,12 @@ async def test_an_execution_that_wrote_nothing_keeps_no_folder_and_has_empty_log
     assert store.files("e-quiet") is None
     assert not (tmp_path / "logs").exists()
     assert await collect(*store.kept("e-quiet")) == []
+
+
+async def test_output_that_never_ends_a_line_is_streamed_in_pieces(tmp_path: Path) -> None:
+    """A job printing 10 MB without a newline once made the node hold it all as one line."""
+    (tmp_path / "stdout").write_bytes(b"x" * (10 * MAX_LINE_BYTES + 5))
+    (tmp_path / "stderr").write_bytes(b"")
+    lines = await collect(tmp_path / "stdout", tmp_path / "stderr")
+    assert max(len(text) for _, text in lines) < 2 * MAX_LINE_BYTES
+    assert "".join(text for _, text in lines) == "x" * (10 * MAX_LINE_BYTES + 5)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 STDOUT, STDERR = 1, 2
 CHUNK_BYTES = 64 * 1024
+# The longest line kept whole: longer output without a newline is streamed in pieces of about this size, so that what
+# a job prints cannot make its node hold unbounded memory (nor build a message too big to send).
+MAX_LINE_BYTES = 64 * 1024
 POLL_INTERVAL = 0.1
 KEEPALIVE_INTERVAL = 10.0
 ACK_TIMEOUT = 30.0
@@ -103,6 +106,9 @@ class _Tail:
             if data:
                 *complete, self.partial = (self.partial + data).split(b"\n")
                 out += [(self.kind, line.decode(errors="replace") + "\n") for line in complete]
+                if len(self.partial) >= MAX_LINE_BYTES:  # a program that never ends a line: send it in pieces
+                    out.append((self.kind, self.partial.decode(errors="replace")))
+                    self.partial = b""
             if not data or not final:
                 break
         if final and self.partial:
