@@ -46,11 +46,14 @@ INPUT_SOURCES = frozenset(SourceType)
 PUBLISHERS = frozenset(PublisherType)
 
 
+_SPELLINGS = {str(name).lower(): str(name) for kind in (EngineType, SourceType, PublisherType) for name in kind}
+
+
 def canonical(name: str, names: frozenset[str]) -> str:
     """The registry's spelling of a type name, matched as the original matches plugin names (trimmed, in any case),
     so that every later lookup can be exact; a name not in ``names`` comes back as it was."""
-    wanted = name.strip().lower()
-    return next((str(known) for known in names if known.lower() == wanted), name)
+    spelling = _SPELLINGS.get(name.strip().lower(), name)
+    return spelling if spelling in names else name
 
 
 def _known(kind: str, name: str, names: frozenset[str]) -> list[str]:
