@@ -109,9 +109,58 @@ class ConfigSection(WireModel):
     model_config = ConfigDict(strict=False)
 
 
+class ApiTlsSection(ConfigSection):
+    """TLS for the API: the server's certificate (or one made for it), and how clients check it."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    ca_file: str = Field(default="", alias="CAFile")
+    use_tls: bool = Field(default=False, alias="UseTLS")
+    insecure: bool = False
+    self_signed: bool = False
+    auto_cert: str = ""
+    auto_cert_cache_path: str = ""
+
+
+class CapabilitySection(ConfigSection):
+    actions: list[str] = Field(default_factory=list)
+
+
+class AuthUserSection(ConfigSection):
+    """One API user: a username and password (plain or bcrypt) or an API key, with what it may do."""
+
+    alias: str = ""
+    username: str = ""
+    password: str = ""
+    api_key: str = Field(default="", alias="APIKey")
+    capabilities: list[CapabilitySection] = Field(default_factory=list)
+
+
+class Oauth2Section(ConfigSection):
+    provider_id: str = ""
+    provider_name: str = ""
+    token_endpoint: str = ""
+    jwks_uri: str = Field(default="", alias="JWKSUri")
+    issuer: str = ""
+    device_client_id: str = ""
+    audience: str = ""
+    scopes: list[str] = Field(default_factory=list)
+    device_authorization_endpoint: str = ""
+    polling_interval: int = 0
+
+
+class ApiAuthSection(ConfigSection):
+    methods: dict[str, Any] = Field(default_factory=dict)
+    access_policy_path: str = ""
+    users: list[AuthUserSection] = Field(default_factory=list)
+    oauth2: Oauth2Section = Field(default_factory=Oauth2Section)
+
+
 class ApiSection(ConfigSection):
     host: str = "0.0.0.0"
     port: int = 1234
+    tls: ApiTlsSection = Field(default_factory=ApiTlsSection, alias="TLS")
+    auth: ApiAuthSection = Field(default_factory=ApiAuthSection)
 
 
 class AuthSection(ConfigSection):
@@ -136,12 +185,24 @@ class JobLimitsSection(ConfigSection):
     max_count: Annotated[int, Field(ge=1, le=INT64_MAX)] = DEFAULT_MAX_COUNT
 
 
+class OrchestratorTlsSection(ConfigSection):
+    """TLS on the orchestrator's NATS server. ``RequireClientCert`` (ours) asks every client for a certificate signed
+    by ``CACert``: mutual TLS, so that only holders of a node certificate can connect at all."""
+
+    server_key: str = ""
+    server_cert: str = ""
+    server_timeout: int = 0
+    ca_cert: str = Field(default="", alias="CACert")
+    require_client_cert: bool = False
+
+
 class OrchestratorSection(ConfigSection):
     enabled: bool = False
     host: str = "0.0.0.0"
     port: int = 4222
     advertise: str = ""
     auth: AuthSection = Field(default_factory=AuthSection)
+    tls: OrchestratorTlsSection = Field(default_factory=OrchestratorTlsSection, alias="TLS")
     node_manager: NodeManagerSection = Field(default_factory=NodeManagerSection)
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     job_limits: JobLimitsSection = Field(default_factory=JobLimitsSection)
@@ -167,10 +228,21 @@ class EnvSection(ConfigSection):
     allow_list: list[str] = Field(default_factory=list)
 
 
+class ComputeTlsSection(ConfigSection):
+    """TLS to the orchestrator: the CA to trust, whether a server without TLS is refused, and (ours, for an
+    orchestrator that requires client certificates) this node's certificate and key."""
+
+    ca_cert: str = Field(default="", alias="CACert")
+    require_tls: bool = Field(default=False, alias="RequireTLS")
+    client_cert: str = ""
+    client_key: str = ""
+
+
 class ComputeSection(ConfigSection):
     enabled: bool = False
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
     auth: AuthSection = Field(default_factory=AuthSection)
+    tls: ComputeTlsSection = Field(default_factory=ComputeTlsSection, alias="TLS")
     heartbeat: HeartbeatSection = Field(default_factory=HeartbeatSection)
     allocated_capacity: CapacitySection = Field(default_factory=CapacitySection)
     allow_listed_local_paths: list[str] = Field(default_factory=list)
@@ -280,12 +352,22 @@ class BacalhauConfig(ConfigSection):
         return Path(self.data_dir).expanduser().resolve()
 
     def redacted(self) -> dict[str, Any]:
-        """The config as ``/agent/config`` shows it: secrets masked."""
+        """The config as ``/agent/config`` and ``config list`` show it: every secret masked."""
         data = self.to_wire()
         for section in ("Orchestrator", "Compute"):
-            if data[section]["Auth"].get("Token"):
-                data[section]["Auth"]["Token"] = "********"
+            _mask(data[section]["Auth"], "Token")
+        for user in data["API"]["Auth"]["Users"]:
+            _mask(user, "Password")
+            _mask(user, "APIKey")
         return data
+
+
+MASK = "********"
+
+
+def _mask(section: dict[str, Any], key: str) -> None:
+    if section.get(key):
+        section[key] = MASK
 
 
 def canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str = "") -> dict[str, Any]:

@@ -68,7 +68,8 @@ def test_set_key_value_writes_the_data_dir_config_in_lower_case(data_dir: Path) 
     path = data_dir / "config.yaml"
     assert out == f"Writing config to {path}\n"
     assert yaml.safe_load(path.read_text()) == {"api": {"port": 5678}}
-    assert json.loads(ok("config", "list", "--output", "json"))[1] == {
+    listed = {entry["Key"]: entry for entry in json.loads(ok("config", "list", "--output", "json"))}
+    assert listed["API.Port"] == {
         "Key": "API.Port",
         "Value": 5678,
         "Description": description("API.Port"),
@@ -224,7 +225,7 @@ def test_list_shows_the_effective_values(data_dir: Path, tmp_path: Path) -> None
 def test_list_yaml_is_the_whole_config_and_csv_has_rows() -> None:
     """--output yaml prints the effective config document (PascalCase), as the original does."""
     document = yaml.safe_load(ok("config", "list", "--output", "yaml"))
-    assert document["API"] == {"Host": "0.0.0.0", "Port": 1234}
+    assert (document["API"]["Host"], document["API"]["Port"]) == ("0.0.0.0", 1234)
     assert document["UpdateConfig"] == {"Interval": "24h0m0s"}
     csv_lines = ok("config", "list", "--output", "csv").splitlines()
     assert csv_lines[0] == "KEY,VALUE,DESCRIPTION" and len(csv_lines) == len(config_keys()) + 1
@@ -513,5 +514,6 @@ def test_completion_offers_commands_and_config_keys() -> None:
         return CliRunner().invoke(cli, [], env=env, prog_name="bacalhau").stdout
 
     assert "plain,config" in complete("bacalhau con", 1).splitlines()
-    assert complete("bacalhau config set api.", 3).splitlines() == ["plain,API.Host", "plain,API.Port"]
+    assert complete("bacalhau config set api.p", 3).splitlines() == ["plain,API.Port"]
+    assert "plain,API.TLS.CAFile" in complete("bacalhau config set api.", 3).splitlines()
     assert "plain,profile" in complete("bacalhau pro", 1).splitlines()

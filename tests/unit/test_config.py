@@ -60,7 +60,10 @@ def test_job_defaults(tmp_path: Path, job_type: str) -> None:
 def test_config_keys_are_pascal_case(tmp_path: Path) -> None:
     """The wire form uses the original's key names."""
     wire = load(tmp_path).to_wire()
-    assert wire["API"] == {"Host": "0.0.0.0", "Port": 1234}
+    assert (wire["API"]["Host"], wire["API"]["Port"]) == ("0.0.0.0", 1234)
+    assert wire["API"]["TLS"]["CAFile"] == "" and wire["API"]["TLS"]["UseTLS"] is False
+    assert wire["API"]["Auth"]["Users"] == [] and wire["Compute"]["TLS"]["RequireTLS"] is False
+    assert wire["Orchestrator"]["TLS"]["CACert"] == ""
     assert "NameProvider" in wire and "DataDir" in wire and "JobDefaults" in wire and "UpdateConfig" in wire
     assert wire["Orchestrator"]["NodeManager"]["DisconnectTimeout"] == "1m"
     assert wire["JobDefaults"]["Batch"]["Task"]["Resources"]["CPU"] == "500m"
@@ -360,3 +363,16 @@ def test_composed_durations(hours: int, minutes: int, seconds: int, millis: int)
     text = f"{hours}h{minutes}m{seconds}.{millis:03d}s"
     assert parse_duration(text) == pytest.approx(hours * 3600 + minutes * 60 + seconds + millis / 1000)
     assert parse_duration("-" + text) == pytest.approx(-parse_duration(text))
+
+
+def test_secrets_are_masked_wherever_the_config_is_shown(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        "Orchestrator: {Auth: {Token: tok-s3cr3t}}\n"
+        "API:\n  Auth:\n    Users:\n"
+        "      - {Username: alice, Password: pw-s3cr3t-123, Capabilities: [{Actions: ['*']}]}\n"
+        "      - {Alias: ci, APIKey: key-s3cr3t-0123456789, Capabilities: [{Actions: ['read:*']}]}\n",
+    )
+    shown = str(config.redacted())
+    assert "s3cr3t" not in shown and "alice" in shown and "read:*" in shown
+    assert config.api.auth.users[1].api_key == "key-s3cr3t-0123456789"

@@ -52,7 +52,7 @@ def config_list(**kwargs: Any) -> None:
     options = options_from(kwargs)
     context = cli_context()
     config = context.config(context.api_flags())
-    wire = config.to_wire()
+    wire = config.redacted()
     if options.format == "yaml":
         print_data(wire, options)  # the whole effective config, as the original prints it
         return
