@@ -131,13 +131,34 @@ async def test_a_missing_image_is_a_clear_error(executor: DockerExecutor, tmp_pa
 
 
 def test_parameters_are_validated(executor: DockerExecutor) -> None:
-    assert executor.validate(SpecConfig(type="docker", params={})) == ["docker engine requires Image"]
+    none = NetworkConfig()
+    assert executor.validate(SpecConfig(type="docker", params={}), none) == ["docker engine requires Image"]
     problems = executor.validate(
         SpecConfig(
             type="docker", params={"Image": "x", "WorkingDirectory": "rel", "EnvironmentVariables": ["BACALHAU_X=1"]}
-        )
+        ),
+        none,
     )
     assert len(problems) == 2
+
+
+@pytest.mark.parametrize("domains", [[], ["example.com"]])
+def test_an_http_network_is_refused_rather_than_run_open(executor: DockerExecutor, domains: list[str]) -> None:
+    """Network type HTTP asks for outbound HTTP to listed domains only; this engine cannot enforce that, and must
+    not silently give the container an unrestricted bridge instead."""
+    network = NetworkConfig(type=Network.HTTP, domains=domains)
+    [problem] = executor.validate(SpecConfig(type="docker", params={"Image": "x"}), network)
+    assert problem.startswith("network type HTTP (outbound HTTP to the job's Domains only) is not enforced")
+    for other in (Network.NONE, Network.FULL, Network.HOST, Network.BRIDGE):
+        assert executor.validate(SpecConfig(type="docker", params={"Image": "x"}), NetworkConfig(type=other)) == []
+
+
+async def test_run_refuses_an_http_network_too(executor: DockerExecutor, tmp_path: Path) -> None:
+    """Whoever sent the run request: the container is never created."""
+    req = request(tmp_path, "true")
+    req.network = NetworkConfig(type=Network.HTTP, domains=["example.com"])
+    with pytest.raises(ExecutorError, match="network type HTTP"):
+        await run(executor, req)
 
 
 def test_leftover_containers_of_this_node_are_removed(executor: DockerExecutor, engine: docker.DockerClient) -> None:

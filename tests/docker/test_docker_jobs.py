@@ -74,3 +74,18 @@ def test_exceeding_the_memory_limit_fails_cleanly(docker_node: ServeProcess) -> 
     assert job["State"]["StateType"] == "Failed"
     assert "memory limit exceeded" in job["State"]["Message"]
     assert any("memory limit exceeded" in e["ComputeState"]["Message"] for e in executions(docker_node.url, job_id))
+
+
+def test_an_http_network_job_is_refused_with_the_reason_and_never_runs(
+    docker_node: ServeProcess, engine: docker.DockerClient
+) -> None:
+    """It used to run on an unrestricted bridge: a silent downgrade of what the job asked for."""
+    run = docker_node.cli(
+        "docker", "run", "--network", "http", "--domain", "example.com", IMAGE, "--", "true", check=False
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    job_id = run.stdout.split("Job ID: ")[1].split()[0]
+    job = wait_for_state(docker_node.url, job_id)
+    assert job["State"]["StateType"] == "Failed"
+    assert "network type HTTP" in job["State"]["Message"] + docker_node.cli("job", "describe", job_id).stdout
+    assert containers_labelled(engine, f"bacalhau-jobID={job_id}") == []

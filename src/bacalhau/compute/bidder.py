@@ -58,7 +58,7 @@ class Bidder:
         if executor is None:
             reasons.append(f"node does not support engine {engine}")
         else:
-            reasons += executor.validate(task.engine_spec)
+            reasons += executor.validate(task.engine_spec, task.network_config)
         publisher = task.publisher_spec.type
         if publisher and publisher not in self._publishers:
             reasons.append(f"node does not support publisher {publisher}")

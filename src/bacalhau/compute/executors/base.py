@@ -91,7 +91,10 @@ class Executor(Protocol):
 
     def is_installed(self) -> bool: ...
 
-    def validate(self, engine: SpecConfig) -> list[str]: ...
+    def validate(self, engine: SpecConfig, network: NetworkConfig) -> list[str]:
+        """Why this engine cannot run a task with these parameters and network (empty when it can): a bid is
+        refused for each reason, rather than the task running in a way other than it asked."""
+        ...
 
     async def prepare(self, request: RunRequest, report: Reporter) -> None:
         """Get ready before the execution's timeout starts (e.g. pull an image); ``report`` records progress."""

@@ -28,7 +28,7 @@ from bacalhau.compute.executors.base import ExecutorError, RunOutcome, RunReques
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.history import Event
 from bacalhau.models.plugins import EngineType
-from bacalhau.models.spec import Network, SpecConfig
+from bacalhau.models.spec import Network, NetworkConfig, SpecConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,18 @@ class DockerParams:
                     f"invalid environment variable {item!r}: names may not be empty or start with BACALHAU_"
                 )
         return problems
+
+
+HTTP_NETWORK_REFUSED = (
+    "network type HTTP (outbound HTTP to the job's Domains only) is not enforced by this node: it would run the "
+    "container with unrestricted network access, so it does not take the job; use network type Full if the job "
+    "may reach anything, or None"
+)
+
+
+def network_problems(network: NetworkConfig) -> list[str]:
+    """Network modes this engine cannot give as asked: never run such a container more open than it asked."""
+    return [HTTP_NETWORK_REFUSED] if network.type == Network.HTTP else []
 
 
 def network_mode(network: Network) -> str:
@@ -105,8 +117,8 @@ class DockerExecutor:
             log.info("docker engine not available (%s): this node will not run docker jobs", exc)
             return False
 
-    def validate(self, engine: SpecConfig) -> list[str]:
-        return DockerParams(engine).errors()
+    def validate(self, engine: SpecConfig, network: NetworkConfig) -> list[str]:
+        return DockerParams(engine).errors() + network_problems(network)
 
     def remove_leftovers(self) -> int:
         """Containers of this node left by a crash: nothing of theirs is still tracked, so they go."""
@@ -145,8 +157,9 @@ class DockerExecutor:
 
     async def run(self, request: RunRequest) -> RunOutcome:
         params = DockerParams(request.engine)
-        if params.errors():
-            raise ExecutorError("; ".join(params.errors()))
+        problems = self.validate(request.engine, request.network)
+        if problems:
+            raise ExecutorError("; ".join(problems))
         container = await self._create_surviving_cancel(request, params)
         pumps: list[threading.Thread] = []
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bacalhau.compute.executors.base import Reporter, RunOutcome, RunRequest
 from bacalhau.models.plugins import EngineType
-from bacalhau.models.spec import SpecConfig
+from bacalhau.models.spec import NetworkConfig, SpecConfig
 
 
 class NoopExecutor:
@@ -14,7 +14,7 @@ class NoopExecutor:
     def is_installed(self) -> bool:
         return True
 
-    def validate(self, engine: SpecConfig) -> list[str]:
+    def validate(self, engine: SpecConfig, network: NetworkConfig) -> list[str]:
         return []
 
     async def prepare(self, request: RunRequest, report: Reporter) -> None:

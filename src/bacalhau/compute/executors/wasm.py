@@ -24,7 +24,7 @@ from bacalhau.compute.executors.base import ExecutorError, Mount, Reporter, RunO
 from bacalhau.compute.executors.wasm_cache import CompiledModules
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.plugins import EngineType
-from bacalhau.models.spec import SpecConfig
+from bacalhau.models.spec import NetworkConfig, SpecConfig
 
 WASI_MODULE = "wasi_snapshot_preview1"
 PAGE_SIZE = 64 * 1024
@@ -59,7 +59,7 @@ class WasmExecutor:
     def is_installed(self) -> bool:
         return True
 
-    def validate(self, engine: SpecConfig) -> list[str]:
+    def validate(self, engine: SpecConfig, network: NetworkConfig) -> list[str]:
         return WasmParams(engine).errors()
 
     async def prepare(self, request: RunRequest, report: Reporter) -> None:
