@@ -6,13 +6,12 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
-from bacalhau.lib.links import EXPIRES, KEY_FILE, SIGNATURE, Purpose, node_key, sign
+from bacalhau.lib.links import KEY_FILE, Grant, Purpose, node_key, sign, with_grant
 from tests.conftest import wait_until
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -107,5 +106,4 @@ def link_key(orchestrator_dir: Path, node_id: str) -> bytes:
 
 def signed_url(url: str, key: bytes, execution_id: str, expires: int) -> str:
     """An unsigned results URL of a local publisher, signed by the test for ``execution_id`` until ``expires``."""
-    query = {EXPIRES: expires, SIGNATURE: sign(key, execution_id, Purpose.RESULTS, expires)}
-    return f"{url}?{urlencode(query)}"
+    return with_grant(url, Grant(expires, sign(key, execution_id, Purpose.RESULTS, expires)))

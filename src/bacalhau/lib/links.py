@@ -115,6 +115,12 @@ def refusal(key: bytes | None, execution_id: str, purpose: Purpose, expires: str
     return ""
 
 
+def with_grant(url: str, grant: Grant) -> str:
+    """``url`` (a local publisher's, which has no query of its own) carrying ``grant`` as its query."""
+    query = urlencode({EXPIRES: grant.expires, SIGNATURE: grant.signature})
+    return urlunsplit(urlsplit(url)._replace(query=query))
+
+
 def redacted(url: str) -> str:
     """``url`` without its query, which carries a link's signature (or an S3 pre-signed URL's credentials): what
     logs and messages may show."""
@@ -137,11 +143,8 @@ class LinkSigner:
         return Grant(expires, sign(node_key(self._master, node_id), execution_id, purpose, expires))
 
     def sign_url(self, url: str, node_id: str, execution_id: str) -> str:
-        """A download URL of the node's local publisher, with the query that lets it serve the results."""
-        grant = self.grant(node_id, execution_id, Purpose.RESULTS)
-        parts = urlsplit(url)
-        query = urlencode({EXPIRES: grant.expires, SIGNATURE: grant.signature})
-        return urlunsplit(parts._replace(query=f"{parts.query}&{query}" if parts.query else query))
+        """A download URL of the node's local publisher, with the query that lets the node serve the results."""
+        return with_grant(url, self.grant(node_id, execution_id, Purpose.RESULTS))
 
 
 class LinkVerifier:
