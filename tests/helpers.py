@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
+from bacalhau.lib.links import KEY_FILE, Grant, Purpose, node_key, sign, with_grant
 from tests.conftest import wait_until
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -94,3 +96,14 @@ def frames(socket: ClientConnection) -> list[dict[str, object]]:
         pass
     assert socket.close_code == 1000
     return received
+
+
+def link_key(orchestrator_dir: Path, node_id: str) -> bytes:
+    """The key a compute node checks its links with, derived as the orchestrator derives it from the master key in
+    its data dir: what lets a test sign links of its own (expired ones, say)."""
+    return node_key((orchestrator_dir / "orchestrator" / KEY_FILE).read_bytes(), node_id)
+
+
+def signed_url(url: str, key: bytes, execution_id: str, expires: int) -> str:
+    """An unsigned results URL of a local publisher, signed by the test for ``execution_id`` until ``expires``."""
+    return with_grant(url, Grant(expires, sign(key, execution_id, Purpose.RESULTS, expires)))

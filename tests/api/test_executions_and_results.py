@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from bacalhau_apiclient import OrchestratorApi
 from bacalhau_apiclient.rest import ApiException
@@ -83,12 +85,15 @@ def test_executions_limit_truncates_after_sorting(base_url: str, retried_job: st
 
 
 def test_results_of_a_completed_job_are_url_downloads(orchestrator: OrchestratorApi, completed_job: str) -> None:
-    """The local publisher's result is a ``urlDownload`` of the execution's tarball."""
+    """The local publisher's result is a ``urlDownload`` of the execution's tarball, signed for this request: the
+    client downloads it as it is."""
     items = orchestrator.orchestratorjob_results(completed_job).items
     assert items
     for result in items:
         assert result.type == "urlDownload"
-        assert result.params["URL"].endswith(".tar.gz"), result.params
+        assert urlsplit(result.params["URL"]).path.endswith(".tar.gz"), result.params
+        download = httpx.get(result.params["URL"], timeout=10)
+        assert download.status_code == 200 and download.content[:2] == b"\x1f\x8b"
 
 
 def test_results_of_a_service_job_are_a_bad_request(orchestrator: OrchestratorApi, base_url: str) -> None:

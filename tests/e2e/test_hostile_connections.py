@@ -6,15 +6,16 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from bacalhau.lib.httpserver import API_DEADLINES, DEADLINE_SCALE_ENV, PUBLISHER_DEADLINES, connection_limit
+from bacalhau.models.ids import new_execution_id
 from tests.api.support import noop_job
 from tests.conftest import ServeProcess, wait_until
-from tests.helpers import frames, logs_socket, submit, wait_for_state, wasm_job
+from tests.helpers import frames, link_key, logs_socket, signed_url, submit, wait_for_state, wasm_job
 
 pytestmark = pytest.mark.e2e
 
@@ -201,11 +202,14 @@ def test_the_local_publisher_closes_half_sent_requests(node: ServeProcess, archi
 
 def test_a_download_nobody_reads_is_dropped(node: ServeProcess, archive: str, clients: Clients) -> None:
     size = 32 << 20  # more than the kernel buffers on both ends hold
-    big = node.data_dir / "compute" / "results" / "local-publisher" / "big.tar.gz"
+    execution_id = new_execution_id()
+    big = node.data_dir / "compute" / "results" / "local-publisher" / f"{execution_id}.tar.gz"
     big.write_bytes(bytes(size))
-    [reader] = clients.open(
-        authority(archive), send=b"GET /big.tar.gz HTTP/1.1\r\nHost: node\r\n\r\n", receive_buffer=4096
-    )
+    node_id = httpx.get(f"{node.url}/api/v1/agent/node").json()["NodeID"]
+    unsigned = urlunsplit(urlsplit(archive)._replace(path=f"/{big.name}", query=""))
+    url = urlsplit(signed_url(unsigned, link_key(node.data_dir, node_id), execution_id, int(time.time()) + 600))
+    request = f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: node\r\n\r\n"
+    [reader] = clients.open(authority(archive), send=request.encode(), receive_buffer=4096)
     start = time.monotonic()
     wait_logged(node, f"closed a connection that took none of a response for {PUBLISHER.stalled_response:g} s")
     assert time.monotonic() - start >= PUBLISHER.stalled_response * EARLY

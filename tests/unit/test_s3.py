@@ -16,6 +16,9 @@ from bacalhau.compute.inputs.base import InputError
 from bacalhau.compute.inputs.s3objects import S3Input, local_path
 from bacalhau.compute.publishers.base import PublishError
 from bacalhau.compute.publishers.s3results import S3Publisher, render_key
+from bacalhau.lib.links import KEY_BYTES, LinkSigner
+from bacalhau.models.execution import Execution
+from bacalhau.models.ids import new_execution_id
 from bacalhau.models.spec import InputSource, SpecConfig
 from bacalhau.orchestrator.results import ResultTransformer
 from tests.conftest import S3Bucket
@@ -24,6 +27,13 @@ from tests.conftest import S3Bucket
 def s3_input(bucket: S3Bucket, key: str, **params: Any) -> InputSource:
     spec = {"Bucket": bucket.name, "Key": key, "Endpoint": bucket.endpoint, "Region": "us-east-1", **params}
     return InputSource.model_validate({"Source": {"Type": "s3", "Params": spec}, "Target": "/inputs"})
+
+
+def handed_out(result: SpecConfig, *, presign: bool = True, expires_in: int = 3600) -> SpecConfig:
+    """What the results endpoint hands out for an execution that published ``result``."""
+    execution = Execution(id=new_execution_id(), node_id="node-1", published_result=result)
+    signer = LinkSigner(bytes(KEY_BYTES))
+    return ResultTransformer(signer, presign=presign, expires_in=expires_in)(execution)
 
 
 async def fetch(bucket: S3Bucket, key: str, tmp_path: Path, **params: Any) -> dict[str, bytes]:
@@ -147,7 +157,7 @@ async def test_publish_gzip_is_one_archive_and_presigns_for_download(s3_bucket: 
     assert published.params["Bucket"] == s3_bucket.name and published.params["VersionID"]
     assert s3_bucket.keys() == ["results/j-1/e-1-node-1.tar.gz"]
 
-    signed = ResultTransformer(expires_in=60)(published)
+    signed = handed_out(published, expires_in=60)
     assert signed.type == "s3PreSigned"
     assert signed.params["Key"] == published.params["Key"]
     async with httpx.AsyncClient() as client:
@@ -166,7 +176,7 @@ async def test_publish_plain_uploads_each_file(s3_bucket: S3Bucket, tmp_path: Pa
     assert published.params["Key"] == "j-2/"
     assert s3_bucket.keys() == ["j-2/exitCode", "j-2/outputs/result.txt", "j-2/stdout"]
     assert s3_bucket.get("j-2/outputs/result.txt") == b"42"
-    assert ResultTransformer()(published) == published, "a prefix cannot be pre-signed as one object"
+    assert handed_out(published) == published, "a prefix cannot be pre-signed as one object"
 
 
 async def test_publish_errors_name_the_destination(s3_bucket: S3Bucket, tmp_path: Path) -> None:
@@ -182,8 +192,7 @@ async def test_publish_errors_name_the_destination(s3_bucket: S3Bucket, tmp_path
 
 def test_presigning_can_be_turned_off(s3_bucket: S3Bucket) -> None:
     result = publisher_spec(s3_bucket, "a.tar.gz")
-    assert ResultTransformer(presign=False)(result) == result
-    assert ResultTransformer()(SpecConfig(type="urlDownload", params={"URL": "http://x/y"})).type == "urlDownload"
+    assert handed_out(result, presign=False) == result
 
 
 def test_key_templates() -> None:

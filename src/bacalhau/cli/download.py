@@ -17,6 +17,7 @@ import httpx
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from bacalhau.errors import BacalhauError
+from bacalhau.lib.links import redacted
 from bacalhau.lib.paths import is_plain_name
 from bacalhau.models.plugins import ResultType
 from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig
@@ -29,11 +30,13 @@ class DownloadError(BacalhauError):
 
 
 def _download(url: str, target: Path, deadline: float, show_progress: bool) -> None:
+    """Messages name the URL without its query: a signed link's signature is no one else's to read."""
+    shown = redacted(url)
     remaining = max(1.0, deadline - time.monotonic())
     try:
         with httpx.stream("GET", url, timeout=remaining, follow_redirects=True) as response:
             if response.status_code >= 400:
-                raise DownloadError(f"downloading {url} failed: HTTP {response.status_code}")
+                raise DownloadError(f"downloading {shown} failed: HTTP {response.status_code}{_reason(response)}")
             total = int(response.headers.get("content-length") or 0) or None
             with (
                 target.open("wb") as handle,
@@ -49,14 +52,23 @@ def _download(url: str, target: Path, deadline: float, show_progress: bool) -> N
                 task = progress.add_task(f"Downloading {target.name}", total=total)
                 for chunk in response.iter_bytes(1 << 16):
                     if time.monotonic() > deadline:
-                        raise DownloadError(f"downloading {url} timed out", hint="raise --download-timeout-secs")
+                        raise DownloadError(f"downloading {shown} timed out", hint="raise --download-timeout-secs")
                     handle.write(chunk)
                     progress.update(task, advance=len(chunk))
     except httpx.HTTPError as exc:
         raise DownloadError(
-            f"downloading {url} failed: {exc}",
+            f"downloading {shown} failed: {exc}",
             hint="the compute node that published the results must be reachable from this machine",
         ) from None
+
+
+def _reason(response: httpx.Response) -> str:
+    """What a refusing server said, when it says it in a line of text (a compute node refusing a link: expired, not
+    signed, ...); nothing for other bodies (an S3 error's XML, an HTML page)."""
+    if not response.headers.get("content-type", "").startswith("text/plain"):
+        return ""
+    first = next(response.iter_bytes(200), b"")  # a line's worth, however much the server would send
+    return f" ({first.decode(errors='replace').strip()})"
 
 
 def _unpack(archive: Path) -> Path:

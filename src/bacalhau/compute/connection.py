@@ -48,10 +48,13 @@ class OrchestratorConnection:
         node_info: Callable[[], NodeInfo],
         heartbeat: Callable[[], messages.HeartbeatRequest],
         handle: Callable[[ComputeTx, str, dict[str, Any]], None],
+        on_link_key: Callable[[str], None],
         services: dict[str, Callable[[Msg], Awaitable[None]]] | None = None,
     ) -> None:
-        """``services``: more subjects this node answers on (e.g. log requests), by subject."""
+        """``on_link_key``: takes the key of each accepted handshake's reply, which links to this node's results and
+        logs are checked with. ``services``: more subjects this node answers on (e.g. log requests), by subject."""
         self._config = config
+        self._on_link_key = on_link_key
         self._services = services or {}
         self._store = store
         self._node_info = node_info
@@ -178,6 +181,7 @@ class OrchestratorConnection:
         if not reply.accepted:
             log.error("the orchestrator refused this node: %s", reply.reason)
             return False
+        self._on_link_key(reply.link_key)
         if reply.orchestrator_epoch != orchestrator_epoch:
             await self._store.set_orchestrator_epoch(reply.orchestrator_epoch)
             applied = 0

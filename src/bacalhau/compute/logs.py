@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from bacalhau.lib.links import LinkVerifier, Purpose
 from bacalhau.lib.paths import child
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.spec import STDERR_FILE, STDOUT_FILE
@@ -152,7 +153,8 @@ async def read_lines(
 
 
 class LogServer:
-    """Answers the orchestrator's log requests for this node.
+    """Answers the orchestrator's log requests for this node, each signed by the orchestrator for the user it let
+    in (``links``): whoever can reach NATS is not thereby allowed to read every execution's output.
 
     ``is_finished`` says whether an execution has ended (or is unknown); ``is_known`` whether it ran here at all, so
     that an execution that wrote nothing (and so has no files) gets empty logs rather than an error.
@@ -164,11 +166,13 @@ class LogServer:
         store: LogStore,
         is_finished: Callable[[str], Awaitable[bool]],
         is_known: Callable[[str], Awaitable[bool]],
+        links: LinkVerifier,
     ) -> None:
         self._nc = nc_getter
         self._store = store
         self._is_finished = is_finished
         self._is_known = is_known
+        self._links = links
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_request(self, msg: Msg) -> None:
@@ -177,6 +181,11 @@ class LogServer:
         except envelope.EnvelopeError:
             return
         execution_id = str(request.get("ExecutionID", ""))
+        expires, signature = str(request.get("Expires", "")), str(request.get("Signature", ""))
+        refused = self._links.check(execution_id, Purpose.LOGS, expires, signature, "a NATS client")
+        if refused:
+            await _respond(msg, {"Error": f"log request refused: {refused}"})
+            return
         files = self._store.files(execution_id)
         if files is None and await self._is_known(execution_id):
             files = self._store.kept(execution_id)

@@ -23,6 +23,7 @@ from bacalhau.compute.publishers.s3results import S3Publisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.lib.links import LinkVerifier
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.job import JobType
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
@@ -71,8 +72,12 @@ class ComputeNode:
             ipfs_endpoint=config.ipfs_endpoint,
             disabled=config.disabled_inputs,
         )
+        self.links = LinkVerifier()  # its key comes with each handshake: until the first, every link is refused
         self.local_publisher = LocalPublisher(
-            root / "results" / "local-publisher", config.local_publisher_address, config.local_publisher_port
+            root / "results" / "local-publisher",
+            config.local_publisher_address,
+            config.local_publisher_port,
+            self.links,
         )
         off = {name.lower() for name in config.disabled_publishers}
         publishers: list[Publisher] = [NoopPublisher(), self.local_publisher, S3Publisher(config.node_id)]
@@ -93,13 +98,14 @@ class ComputeNode:
             Bidder(self.executors, self.inputs, self.publishers, self.maximum, EnvResolver(config.env_allow_list)),
             self.buffer,
         )
-        self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known)
+        self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known, self.links)
         self.connection = OrchestratorConnection(
             ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
             self.store,
             self.node_info,
             self.heartbeat,
             self.handler.handle,
+            self.links.update,
             services={subjects.logs(config.node_id): self.log_server.on_request},
         )
         self._janitor: asyncio.Task[None] | None = None

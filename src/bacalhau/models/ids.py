@@ -30,6 +30,11 @@ def is_full_id(value: str) -> bool:
     return bool(_PREFIXED_UUID.match(value) or _BARE_UUID.match(value))
 
 
+def is_execution_id(value: str) -> bool:
+    """Whether ``value`` is an execution ID as this orchestrator makes them (``e-<uuid>``), and nothing more."""
+    return value.startswith(EXECUTION_PREFIX) and bool(_BARE_UUID.fullmatch(value.removeprefix(EXECUTION_PREFIX)))
+
+
 def short_id(value: str) -> str:
     """``j-1a2b3c4d-...`` -> ``j-1a2b3c4d``; anything else (a node name, say) is kept whole."""
     if _PREFIXED_UUID.match(value):

@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError
 
+from bacalhau.lib.links import LinkSigner
 from bacalhau.lib.tasks import spawn
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.nodes import NodeManager
@@ -24,8 +25,12 @@ log = logging.getLogger(__name__)
 
 
 class ComputeEndpoint:
-    def __init__(self, nc: NATS, store: JobStore, nodes: NodeManager, handler: ComputeMessageHandler) -> None:
+    def __init__(
+        self, nc: NATS, store: JobStore, nodes: NodeManager, handler: ComputeMessageHandler, links: LinkSigner
+    ) -> None:
+        """``links``: gives each node that joins the key its results and logs links are signed with."""
         self._nc = nc
+        self._links = links
         self._store = store
         self._nodes = nodes
         self._handler = handler
@@ -132,7 +137,10 @@ class ComputeEndpoint:
         sender.start(resume_after)
         log.info("node %s connected (resuming its stream after message %d)", node_id, resume_after)
         return messages.HandshakeResponse(
-            accepted=True, orchestrator_epoch=self._store.epoch, last_compute_seq_num=applied
+            accepted=True,
+            orchestrator_epoch=self._store.epoch,
+            last_compute_seq_num=applied,
+            link_key=self._links.handshake_key(node_id),
         ).to_wire()
 
     def _heartbeat(self, request: messages.HeartbeatRequest) -> dict[str, Any]:

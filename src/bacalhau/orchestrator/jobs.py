@@ -83,7 +83,7 @@ class JobService:
         store: JobStore,
         orchestrator_id: str,
         defaults: dict[str, TaskDefaults],
-        transform_result: Callable[[SpecConfig], SpecConfig] = lambda result: result,
+        transform_result: Callable[[Execution], SpecConfig] = lambda execution: execution.published_result,
         max_count: int = DEFAULT_MAX_COUNT,
     ) -> None:
         self._store = store
@@ -353,9 +353,5 @@ class JobService:
         if job.type not in (JobType.BATCH.value, JobType.OPS.value):  # the original answers 500: a client's mistake
             raise InvalidRequest(f"job type {job.type} does not support results", component="JobStore")
         executions = await self._store.get_executions(job.id)
-        published = [
-            e.published_result
-            for e in executions
-            if e.state == ExecutionStateType.COMPLETED and e.published_result.type
-        ]
-        return [await asyncio.to_thread(self._transform_result, result) for result in published]
+        published = [e for e in executions if e.state == ExecutionStateType.COMPLETED and e.published_result.type]
+        return [await asyncio.to_thread(self._transform_result, execution) for execution in published]

@@ -13,6 +13,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from bacalhau.errors import Unavailable
+from bacalhau.lib.links import LinkSigner, Purpose
 from bacalhau.transport import envelope, subjects
 
 # The node sends a keepalive every 10 s while it has nothing new; silence for this long means it is gone.
@@ -24,8 +25,11 @@ class LogStreamError(Unavailable):
 
 
 class LogProxy:
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, links: LinkSigner) -> None:
+        """``links``: signs each request, which the node refuses without (whoever reaches NATS is not a user the API
+        let in)."""
         self._nc = nc
+        self._links = links
 
     async def stream(
         self, node_id: str, execution_id: str, *, follow: bool, tail: bool
@@ -40,7 +44,15 @@ class LogProxy:
         subscription = await self._nc.subscribe(subject, cb=on_chunk)
         unanswered: Msg | None = None
         try:
-            request = {"ExecutionID": execution_id, "Follow": follow, "Tail": tail, "Subject": subject}
+            grant = self._links.grant(node_id, execution_id, Purpose.LOGS)
+            request = {
+                "ExecutionID": execution_id,
+                "Follow": follow,
+                "Tail": tail,
+                "Subject": subject,
+                "Expires": grant.expires,
+                "Signature": grant.signature,
+            }
             try:
                 reply = await self._nc.request(subjects.logs(node_id), envelope.encode(request), timeout=10)
             except (NoRespondersError, NatsTimeoutError) as exc:

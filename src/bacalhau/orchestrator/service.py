@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 
+from bacalhau.lib.links import KEY_FILE, LinkSigner, load_or_create_key
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.job import JobType
@@ -55,7 +56,8 @@ class Orchestrator:
         self.tracker = CapacityTracker()
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
         self.broker = EvaluationBroker()
-        transform = ResultTransformer(presign=config.presign_results, expires_in=config.presign_expiration)
+        self.links = LinkSigner(load_or_create_key(config.data_dir / "orchestrator" / KEY_FILE))
+        transform = ResultTransformer(self.links, presign=config.presign_results, expires_in=config.presign_expiration)
         self.jobs = JobService(
             self.store, node_info.node_id, config.job_defaults, transform, max_count=config.max_count
         )
@@ -73,9 +75,9 @@ class Orchestrator:
         self.nodes.on_join(self._on_node_joined)
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
-        self.logs = LogProxy(nc)
+        self.logs = LogProxy(nc, self.links)
         handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers))
-        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler)
+        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler, self.links)
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
         self._tasks = [spawn(self._work(), f"scheduler-worker-{i}") for i in range(self.config.workers)]

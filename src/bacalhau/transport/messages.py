@@ -114,6 +114,9 @@ class HandshakeResponse(WireModel):
     reason: str = ""
     orchestrator_epoch: str = ""
     last_compute_seq_num: int = 0
+    # The key this node verifies the links to its results and logs with (hex; see bacalhau.lib.links): a secret,
+    # kept out of the model's repr so that logging a reply cannot show it.
+    link_key: Annotated[str, OMIT_EMPTY] = Field(default="", repr=False)
 
 
 class HeartbeatRequest(WireModel):
