@@ -28,6 +28,7 @@ from bacalhau.models.job import JobType
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages, subjects
+from bacalhau.transport.tls import ClientTls
 from bacalhau.version import build_info, goarch, goos
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class ComputeConfig:
     download_retries: int = 3
     ipfs_endpoint: str = ""
     token: str = ""
+    tls: ClientTls = field(default_factory=ClientTls)
     durable: bool = True
 
 
@@ -95,7 +97,7 @@ class ComputeNode:
         )
         self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known)
         self.connection = OrchestratorConnection(
-            ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
+            ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token, config.tls),
             self.store,
             self.node_info,
             self.heartbeat,
