@@ -43,14 +43,20 @@ def test_a_node_that_requires_tls_runs_a_job_that_a_client_in_clear_cannot_see(
     cluster: Cluster,  # noqa: F811
     ca: CertificateAuthority,
 ) -> None:
-    cluster.start_orchestrator(*orchestrator_tls(ca), *settings({"Orchestrator.Auth.Token": TOKEN}))
+    orchestrator = cluster.start_orchestrator(*orchestrator_tls(ca), *settings({"Orchestrator.Auth.Token": TOKEN}))
     listener = eavesdropper(cluster.nats_url)
+    doubtful = cluster.add_compute("doubtful", *settings({"Compute.Auth.Token": TOKEN}), wait=False)  # no CA
     node = settings({"Compute.TLS.CACert": ca.cert, "Compute.TLS.RequireTLS": True, "Compute.Auth.Token": TOKEN})
     cluster.add_compute("secure", *node)
     assert completes(cluster.url, noop_job(task={"Env": {"SECRET": SECRET}}))
     with listener:
         heard = b"".join(iter(lambda: listener.recv(65536), b""))  # until the server hangs up
     assert heard == b""
+
+    wait_until(lambda: "the orchestrator's TLS certificate is not trusted" in doubtful.log(), 20, "the node to say")
+    assert "set Compute.TLS.CACert" in doubtful.log()
+    assert "a client failed the TLS handshake" in orchestrator.log()
+    assert "doubtful" not in cluster.nodes()
 
 
 def test_a_node_that_requires_tls_refuses_an_orchestrator_without_it(
