@@ -4,6 +4,7 @@ to a real nats-server serving TLS (with and without client certificates)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -37,7 +38,8 @@ def server_pair(ca: CertificateAuthority) -> KeyPair:
     return ca.issue("server", usages=("server", "client"))
 
 
-async def started(server: EmbeddedNatsServer) -> AsyncIterator[EmbeddedNatsServer]:
+@contextlib.asynccontextmanager
+async def running(server: EmbeddedNatsServer) -> AsyncIterator[EmbeddedNatsServer]:
     await server.start()
     try:
         yield server
@@ -51,7 +53,7 @@ async def tls_server(
 ) -> AsyncIterator[EmbeddedNatsServer]:
     """TLS with client certificates, and a node token on top."""
     tls = server_tls(str(server_pair.cert), str(server_pair.key), ca=str(ca.cert), require_client_cert=True)
-    async for server in started(EmbeddedNatsServer("127.0.0.1", 0, tmp_path / "conf", token="tok", tls=tls)):
+    async with running(EmbeddedNatsServer("127.0.0.1", 0, tmp_path / "conf", token="tok", tls=tls)) as server:
         yield server
 
 
@@ -59,32 +61,27 @@ def block(*lines: str) -> str:
     return "tls {\n" + "".join(f"  {line}\n" for line in lines) + "}\n"
 
 
-def quoted(path: Path) -> str:
-    """How the config writes a path: every byte outside printable ASCII, and quotes and backslashes, escaped."""
-    return '"' + "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "".join(
-        f"\\x{b:02x}" for b in c.encode()) for c in str(path)) + '"'  # fmt: skip
+FOLDER = '/srv/pki "q" {b} }' + "\ntls { x } \\ #é"
+# FOLDER as the config writes it: quotes, the backslash and every byte outside printable ASCII as an \xHH escape.
+ESCAPED = r"/srv/pki \x22q\x22 {b} }\x0atls { x } \x5c #\xc3\xa9"
 
 
-def test_the_server_config_for_each_combination(tmp_path: Path) -> None:
-    folder = tmp_path / HOSTILE_DIR
-    cert, key, ca = folder / "s.pem", folder / "s.key", folder / "ca.pem"
+def test_the_server_config_for_each_combination() -> None:
     head = f'host: "0.0.0.0"\nport: 4222\nmax_payload: {MAX_PAYLOAD}\n'
     token = 'authorization {\n  token: "t"\n}\n'
-    files = [f"cert_file: {quoted(cert)}", f"key_file: {quoted(key)}"]
+    files = [f'cert_file: "{ESCAPED}/s.pem"', f'key_file: "{ESCAPED}/s.key"']
 
     def config(tls: ServerTls | None, token: str = "") -> str:
         return _server_config("0.0.0.0", 4222, token, MAX_PAYLOAD, tls)
 
-    plain = None
-    served = server_tls(str(cert), str(key), ca=str(ca), timeout=15)
-    verified = server_tls(str(cert), str(key), ca=str(ca), require_client_cert=True)
-    assert config(plain) == head
-    assert config(plain, "t") == head + token
+    served = server_tls(f"{FOLDER}/s.pem", f"{FOLDER}/s.key", ca=f"{FOLDER}/ca.pem", timeout=15)
+    verified = server_tls(f"{FOLDER}/s.pem", f"{FOLDER}/s.key", ca=f"{FOLDER}/ca.pem", require_client_cert=True)
+    assert config(None) == head
+    assert config(None, "t") == head + token
     assert config(served) == head + block(*files, "timeout: 15", 'handshake_first: "500ms"')
     assert config(verified, "t") == head + token + block(
-        *files, "timeout: 10", 'handshake_first: "500ms"', f"ca_file: {quoted(ca)}", "verify: true"
+        *files, "timeout: 10", 'handshake_first: "500ms"', f'ca_file: "{ESCAPED}/ca.pem"', "verify: true"
     )
-    assert "\n" not in quoted(cert) and '"' not in quoted(cert)[1:-1] and "\\x0a" in quoted(cert)
 
 
 def test_relative_paths_are_resolved_where_the_node_starts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -265,7 +262,7 @@ async def test_a_client_without_tls_reads_nothing(tls_server: EmbeddedNatsServer
 
 async def test_a_node_that_requires_tls_refuses_a_server_without_it(tmp_path: Path, ca: CertificateAuthority) -> None:
     """It opens with the TLS handshake, so it never sends its token in clear."""
-    async for server in started(EmbeddedNatsServer("127.0.0.1", 0, tmp_path, token="tok")):
+    async with running(EmbeddedNatsServer("127.0.0.1", 0, tmp_path, token="tok")) as server:
         error = await refused(server.client_url, **compute_tls(ca=str(ca.cert), require=True).options())
         assert isinstance(error, ssl.SSLError)
         client = await nats.connect(server.client_url, token="tok", **compute_tls(ca=str(ca.cert)).options())
@@ -286,7 +283,7 @@ async def test_the_own_client_says_at_once_why_it_cannot_connect(
     pair = ca.issue("server", usages=usages)
     trust = ca.cert if trusted == "its CA" else CertificateAuthority(tmp_path / "other", trusted).cert
     tls = server_tls(str(pair.cert), str(pair.key), ca=str(trust), require_client_cert=trusted == "its CA")
-    async for server in started(EmbeddedNatsServer("127.0.0.1", 0, tmp_path / "conf", tls=tls)):
+    async with running(EmbeddedNatsServer("127.0.0.1", 0, tmp_path / "conf", tls=tls)) as server:
         loop = asyncio.get_running_loop()
         began = loop.time()
         with pytest.raises(ConfigurationError, match="cannot connect to its own NATS server") as caught:
