@@ -175,9 +175,10 @@ def _child_main(sock: socket.socket, build: BuildCompute, connect_timeout: float
 async def _serve_compute(sock: socket.socket, build: BuildCompute, connect_timeout: float) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     line = await reader.readline()
-    if not line:
-        return  # the parent stopped before starting us
-    start = json.loads(line)["start"]
+    message = json.loads(line) if line else {}
+    if "start" not in message:
+        return  # the parent stopped (or failed to start) before starting us: "stop", or its end closed
+    start = message["start"]
     compute: ComputeNode | None = None
     try:
         compute = build(start["node_id"], list(start["orchestrators"]))

@@ -52,6 +52,13 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+def _not_tls_eof_notice(record: logging.LogRecord) -> bool:
+    """asyncio warns "returning true from eof_received() has no effect when using ssl" each time a TLS peer hangs up
+    on a stream (nats-py's connections over TLS, at every disconnect): its own protocol classes meeting, nothing to
+    act on."""
+    return "eof_received() has no effect" not in record.getMessage()
+
+
 def setup_logging(level: str = "info", mode: str = "default") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if mode == "json" else _TextFormatter())
@@ -62,3 +69,6 @@ def setup_logging(level: str = "info", mode: str = "default") -> None:
     logging.getLogger("bacalhau").setLevel(numeric)
     for noisy in ("uvicorn", "uvicorn.error", "nats"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    asyncio_log = logging.getLogger("asyncio")
+    if _not_tls_eof_notice not in asyncio_log.filters:
+        asyncio_log.addFilter(_not_tls_eof_notice)

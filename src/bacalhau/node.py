@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import nats
 import uvloop
 from nats.aio.client import Client as NATS
 
@@ -32,6 +31,7 @@ from bacalhau.orchestrator.nodes import NodeManagerConfig
 from bacalhau.orchestrator.scheduler import SchedulerConfig
 from bacalhau.orchestrator.service import Orchestrator, OrchestratorConfig
 from bacalhau.transport.natsserver import EmbeddedNatsServer
+from bacalhau.transport.tls import ClientTls, ServerTls, compute_tls, server_tls
 from bacalhau.version import build_info, goarch, goos
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,10 @@ class Node:
                 config.orchestrator.port,
                 self.data_dir / "orchestrator",
                 token=config.orchestrator.auth.token,
+                tls=self._server_tls(),
             )
             await self.nats_server.start()
-            self.nc = await nats.connect(
-                servers=[self.nats_server.client_url],
-                token=config.orchestrator.auth.token or None,
-                name=f"bacalhau-orchestrator-{self.node_id}",
-                max_reconnect_attempts=-1,
-            )
+            self.nc = await self.nats_server.connect_client(f"bacalhau-orchestrator-{self.node_id}")
             orchestrator_config = OrchestratorConfig(
                 data_dir=self.data_dir,
                 workers=config.orchestrator.scheduler.worker_count,
@@ -248,8 +244,35 @@ class Node:
                 download_retries=config.input_sources.max_retry_count,
                 ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
                 token=config.compute.auth.token or config.orchestrator.auth.token,
+                tls=self._compute_tls(),
             )
         )
+
+    def _server_tls(self) -> ServerTls | None:
+        tls = self.config.orchestrator.tls
+        return server_tls(
+            tls.server_cert,
+            tls.server_key,
+            ca=tls.ca_cert,
+            timeout=tls.server_timeout,
+            require_client_cert=tls.require_client_cert,
+        )
+
+    def _compute_tls(self) -> ClientTls:
+        """How the compute half connects: with Compute.TLS to a remote orchestrator; to this node's own server as the
+        orchestrator's client does (Orchestrator.TLS), which meets RequireTLS when that server serves TLS."""
+        tls = self.config.compute.tls
+        if not self.is_orchestrator:
+            return compute_tls(ca=tls.ca_cert, cert=tls.client_cert, key=tls.client_key, require=tls.require_tls)
+        server = self._server_tls()
+        if server is not None:
+            return server.local_client()
+        if tls.require_tls:
+            raise ConfigurationError(
+                "Compute.TLS.RequireTLS is set, but this node's own NATS server serves no TLS",
+                hint="set Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey, or unset Compute.TLS.RequireTLS",
+            )
+        return ClientTls()
 
     async def stop(self) -> None:
         for step in (self._stop_api, self._stop_compute, self._stop_orchestrator, self._stop_nats):

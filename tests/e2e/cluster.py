@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ServeProcess, wait_until
+from tests.tls_certs import CertificateAuthority
 
 FAST_ORCHESTRATOR = (
     "-c", "Orchestrator.NodeManager.DisconnectTimeout=2s",
@@ -87,3 +88,20 @@ class Cluster:
             node.stop()
         if self.orchestrator is not None:
             self.orchestrator.stop()
+
+
+def settings(values: dict[str, object]) -> tuple[str, ...]:
+    """``-c Key=Value`` arguments (booleans as the config reads them)."""
+    pairs = [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in values.items()]
+    return tuple(argument for pair in pairs for argument in ("-c", pair))
+
+
+def orchestrator_tls(ca: CertificateAuthority, *, trust_ca: bool = True, client_certs: bool = False) -> tuple[str, ...]:
+    """NATS over TLS, with a certificate from ``ca`` for this machine, made for both ends of a link (the orchestrator
+    presents it to its own server when clients must present one). ``trust_ca``: ``ca`` as Orchestrator.TLS.CACert;
+    else the system's trust store must know it."""
+    pair = ca.issue("orchestrator", usages=("server", "client"))
+    values: dict[str, object] = {"Orchestrator.TLS.ServerCert": pair.cert, "Orchestrator.TLS.ServerKey": pair.key}
+    if trust_ca:
+        values["Orchestrator.TLS.CACert"] = ca.cert
+    return settings({**values, "Orchestrator.TLS.RequireClientCert": client_certs})

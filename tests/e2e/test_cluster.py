@@ -15,8 +15,9 @@ import pytest
 
 from bacalhau.transport.natsserver import free_port
 from tests.conftest import wait_until
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, orchestrator_tls, settings
 from tests.helpers import TERMINAL, executions, get_job, submit, wait_for_state, wasm_job
+from tests.tls_certs import CertificateAuthority
 
 pytestmark = pytest.mark.e2e
 
@@ -228,18 +229,22 @@ def test_manual_approval(cluster: Cluster) -> None:
     assert executions(cluster.url, rejected) == []
 
 
-def test_node_auth_token(cluster: Cluster) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_node_auth_token(cluster: Cluster, tmp_path: Path, tls: bool) -> None:
+    """A wrong token is refused, and said on both sides, whether NATS is in clear or over TLS."""
     token = 's3cret" }\nauthorization { token: "wrong" } \\ $HOME # é'  # must not end or inject nats-server config
-    orchestrator = cluster.start_orchestrator("-c", f"Orchestrator.Auth.Token={token}")
+    ca = CertificateAuthority(tmp_path / "pki")
+    server_tls, node_tls = (orchestrator_tls(ca), settings({"Compute.TLS.CACert": ca.cert})) if tls else ((), ())
+    orchestrator = cluster.start_orchestrator("-c", f"Orchestrator.Auth.Token={token}", *server_tls)
     assert orchestrator.process is not None
     [nats_server] = [p for p in psutil.Process(orchestrator.process.pid).children() if p.name() == "nats-server"]
     config_file = orchestrator.data_dir / "orchestrator" / "nats-server.conf"
     assert nats_server.cmdline()[1:] == ["-c", str(config_file)]  # ps shows every user the command line
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
 
-    good = cluster.add_compute("good", "-c", f"Compute.Auth.Token={token}")
+    good = cluster.add_compute("good", "-c", f"Compute.Auth.Token={token}", *node_tls)
     assert good.process is not None
-    bad = cluster.add_compute("bad", "-c", "Compute.Auth.Token=wrong", wait=False)
+    bad = cluster.add_compute("bad", "-c", "Compute.Auth.Token=wrong", *node_tls, wait=False)
     wait_until(lambda: "the orchestrator refused this node" in bad.log(), 20, "the refused node to say why")
     assert "Compute.Auth.Token" in bad.log()
     assert "bad" not in cluster.nodes()

@@ -55,6 +55,8 @@ def test_a_taken_api_port_is_a_clear_error(tmp_path: Path, taken_port: int) -> N
         ("InputSources.Types.IPFS.Endpoint=localhost:5001", "IPFS endpoint 'localhost:5001' is neither a multiaddr"),
         ("InputSources.MaxDownloadSize=lots", "invalid configuration:"),
         ("Publishers.Types.Local.Address=192.0.2.1", "cannot start the local publisher on 192.0.2.1:0"),
+        ("Orchestrator.TLS.ServerCert=/nowhere.pem", "ServerCert and Orchestrator.TLS.ServerKey must be set together"),
+        ("Compute.TLS.RequireTLS=true", "Compute.TLS.RequireTLS is set, but this node's own NATS server serves no TLS"),
     ],
 )
 def test_meaningless_settings_are_clear_errors(tmp_path: Path, setting: str, message: str) -> None:

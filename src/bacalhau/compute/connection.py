@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -26,6 +28,7 @@ from bacalhau.models.node import NodeInfo
 from bacalhau.models.timefmt import now_ns
 from bacalhau.transport import envelope, messages, subjects
 from bacalhau.transport.stream import StreamReceiver, StreamSender
+from bacalhau.transport.tls import ClientTls
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class ConnectionConfig:
     orchestrators: list[str]
     heartbeat_interval: float = 15.0
     token: str = ""
+    tls: ClientTls = field(default_factory=ClientTls)
 
 
 class OrchestratorConnection:
@@ -67,7 +71,7 @@ class OrchestratorConnection:
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._started = now_ns()
-        self._last_auth_error = -1e9
+        self._last_refusal = -1e9
         store.on_commit(self._on_commit)
 
     def _on_commit(self, effects: ComputeEffects) -> None:
@@ -127,17 +131,49 @@ class OrchestratorConnection:
             self._connected.clear()
 
     async def _on_nats_error(self, error: Exception) -> None:
-        now = asyncio.get_running_loop().time()
-        if "authorization" in str(error).lower():
-            if now - self._last_auth_error > 30:
-                self._last_auth_error = now
-                log.error(
-                    "the orchestrator refused this node (%s): set Compute.Auth.Token to the orchestrator's "
-                    "Orchestrator.Auth.Token",
-                    error,
-                )
-        else:
+        refusal = self._refusal(error)
+        if refusal is None:
             log.debug("NATS: %s", error)
+            return
+        now = asyncio.get_running_loop().time()
+        if now - self._last_refusal > 30:
+            self._last_refusal = now
+            log.error("%s; retrying (%s)", refusal, self._orchestrators)
+
+    def _refusal(self, error: Exception) -> str | None:
+        """What a connection error means when it is the orchestrator refusing this node, and what to set; None for
+        anything else (an orchestrator not there yet, a connection lost)."""
+        if "authorization" in str(error).lower():
+            return (
+                f"the orchestrator refused this node ({error}): set Compute.Auth.Token to the orchestrator's "
+                "Orchestrator.Auth.Token"
+            )
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return (
+                f"the orchestrator's TLS certificate is not trusted ({error.verify_message}): set Compute.TLS.CACert "
+                "to the CA that signed it, and connect by a name the certificate was made for"
+            )
+        if isinstance(error, ssl.SSLError) and "ALERT" in (error.reason or ""):
+            return (
+                f"the orchestrator refused this node's TLS connection ({error.reason}): if it requires client "
+                "certificates, set Compute.TLS.ClientCert and Compute.TLS.ClientKey to one signed by its CA"
+            )
+        if isinstance(error, ssl.SSLError) and self._config.tls.first:
+            return (
+                f"the orchestrator does not offer TLS ({error.reason}), which this node requires "
+                "(Compute.TLS.RequireTLS)"
+            )
+        if isinstance(error, ConnectionResetError) and self._config.tls.context and not self._config.tls.certificate:
+            return (
+                f"the orchestrator closed the connection as it was set up ({error}): if it requires client "
+                "certificates (Orchestrator.TLS.RequireClientCert), set Compute.TLS.ClientCert and ClientKey"
+            )
+        return None
+
+    @property
+    def _orchestrators(self) -> str:
+        """The orchestrators' URLs for a log line, without a token written into one (``nats://<token>@host``)."""
+        return ", ".join(_without_credentials(url) for url in self._config.orchestrators)
 
     async def _on_stream_batch(self, msg: Msg) -> None:
         await self._receiver.on_request("", msg)
@@ -155,12 +191,13 @@ class OrchestratorConnection:
                     reconnect_time_wait=1,
                     connect_timeout=3,
                     error_cb=self._on_nats_error,
+                    **self._config.tls.options(),
                 )
             except (NatsError, OSError, TimeoutError) as exc:
-                if "authorization" in str(exc).lower():
+                if self._refusal(exc) is not None:
                     await self._on_nats_error(exc)
                 else:
-                    log.warning("cannot reach orchestrator at %s (%s); retrying", self._config.orchestrators, exc)
+                    log.warning("cannot reach orchestrator at %s (%s); retrying", self._orchestrators, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -219,3 +256,8 @@ class OrchestratorConnection:
 
     async def _load_applied(self, _peer: str) -> tuple[int, str]:
         return await self._store.applied()
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -29,6 +29,7 @@ from bacalhau.models.job import JobType
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages, subjects
+from bacalhau.transport.tls import ClientTls
 from bacalhau.version import build_info, goarch, goos
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class ComputeConfig:
     download_retries: int = 3
     ipfs_endpoint: str = ""
     token: str = ""
+    tls: ClientTls = field(default_factory=ClientTls)
     durable: bool = True
 
 
@@ -100,7 +102,7 @@ class ComputeNode:
         )
         self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known, self.links)
         self.connection = OrchestratorConnection(
-            ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token),
+            ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token, config.tls),
             self.store,
             self.node_info,
             self.heartbeat,

