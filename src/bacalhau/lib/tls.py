@@ -50,7 +50,7 @@ def _public(key: PublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def read_certificate(path: str, setting: str) -> x509.Certificate:
+def _read_certificate(path: str, setting: str) -> x509.Certificate:
     """The first certificate of a PEM file (a server's own, before its chain)."""
     try:
         return x509.load_pem_x509_certificates(_read(path, setting))[0]
@@ -62,9 +62,9 @@ def read_certificate(path: str, setting: str) -> x509.Certificate:
         ) from None
 
 
-def check_key_pair(cert_file: str, key_file: str, cert_setting: str, key_setting: str) -> x509.Certificate:
+def _check_key_pair(cert_file: str, key_file: str, cert_setting: str, key_setting: str) -> x509.Certificate:
     """The certificate of a certificate file and key file that belong together; what is wrong with them otherwise."""
-    certificate = read_certificate(cert_file, cert_setting)
+    certificate = _read_certificate(cert_file, cert_setting)
     try:
         key = serialization.load_pem_private_key(_read(key_file, key_setting), password=None)
     except TypeError:  # a passphrase would be needed
@@ -85,7 +85,7 @@ def check_key_pair(cert_file: str, key_file: str, cert_setting: str, key_setting
 
 def server_context(cert_file: str, key_file: str, cert_setting: str, key_setting: str) -> ssl.SSLContext:
     """A server's TLS context with this certificate (and any chain after it in the file) and its key."""
-    certificate = check_key_pair(cert_file, key_file, cert_setting, key_setting)
+    certificate = _check_key_pair(cert_file, key_file, cert_setting, key_setting)
     now = datetime.datetime.now(datetime.UTC)
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
         log.warning(
@@ -111,7 +111,7 @@ def self_signed(directory: Path, hosts: Iterable[str]) -> tuple[Path, Path]:
     cert_file, key_file = directory / "api.crt", directory / "api.key"
     if cert_file.exists() and key_file.exists():
         try:
-            certificate = check_key_pair(str(cert_file), str(key_file), "the certificate", "the key")
+            certificate = _check_key_pair(str(cert_file), str(key_file), "the certificate", "the key")
         except ConfigurationError as exc:
             raise ConfigurationError(
                 f"the self-signed certificate kept for this node is unusable: {exc.message}", component="TLS",
