@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import shlex
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import wasmtime
+
+from tests.certs import TestCA
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START_TIMEOUT = 30.0
@@ -72,11 +76,20 @@ class ServeProcess:
         self.open_files = open_files
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.exports: dict[str, str] = {}  # what its run file exports for clients
+        self.ca_file: Path | None = None  # what its API's certificate is checked against, if not the run file's
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.exports.get("BACALHAU_API_TLS_USETLS") == "true" else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """How an httpx client checks the certificate of its API, when it serves HTTPS."""
+        ca_file = self.ca_file or self.exports.get("BACALHAU_API_TLS_CAFILE")
+        return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACALHAU_")}
@@ -111,12 +124,13 @@ class ServeProcess:
                 raise AssertionError(f"bacalhau serve exited with {self.process.returncode}:\n{self.log()}")
             if not run_file.exists():
                 return False
-            ports = [line.rsplit("=", 1)[1] for line in run_file.read_text().splitlines() if "API_PORT" in line]
-            if not ports:
+            lines = [line.removeprefix("export ").partition("=") for line in run_file.read_text().splitlines()]
+            self.exports = {name: shlex.split(value)[0] for name, _, value in lines if value}
+            if "BACALHAU_API_PORT" not in self.exports:
                 return False
-            self.port = int(ports[0])
+            self.port = int(self.exports["BACALHAU_API_PORT"])
             try:
-                return httpx.get(f"{self.url}/api/v1/agent/alive", timeout=1).status_code == 200
+                return httpx.get(f"{self.url}/api/v1/agent/alive", timeout=1, verify=self.verify).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -191,6 +205,12 @@ def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProce
     node = ServeProcess(tmp_path_factory.mktemp("shared") / "node", "--orchestrator", "--compute").start()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """A certificate authority for the run, to sign servers' certificates (see tests/certs.py)."""
+    return TestCA(tmp_path_factory.mktemp("ca"))
 
 
 @dataclass

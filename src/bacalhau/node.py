@@ -7,7 +7,10 @@ import contextlib
 import fcntl
 import gc
 import logging
+import shlex
 import signal
+import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -24,6 +27,7 @@ from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
 from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
+from bacalhau.lib.tls import self_signed, server_context
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
 from bacalhau.models.resources import parse_bytes
 from bacalhau.orchestrator.jobs import TaskDefaults
@@ -37,6 +41,7 @@ from bacalhau.version import build_info, goarch, goos
 log = logging.getLogger(__name__)
 
 RUN_FILE = "bacalhau.run"
+SELF_SIGNED_DIR = "tls"  # in the data dir: the API's certificate and key when API.TLS.SelfSigned is set
 COMPUTE_CONNECT_TIMEOUT = 30.0
 COMPUTE_STOP_TIMEOUT = 30.0
 
@@ -106,6 +111,7 @@ class Node:
         self._lock = DataDirLock(self.data_dir)
         self._wants_compute_process = compute_process and self.is_orchestrator and self.is_compute
         self._compute_process: ComputeProcess | None = None
+        self.self_signed_cert: Path | None = None  # the certificate made for the API, for clients to trust
 
     @property
     def is_orchestrator(self) -> bool:
@@ -166,6 +172,7 @@ class Node:
 
     async def _start(self) -> None:
         config = self.config
+        tls = self.api_tls()  # before anything starts: a bad certificate is a configuration error
         self.node_id, warning = node_identity(self.data_dir, self._requested_name, config.name_provider)
         if warning:
             log.warning(warning)
@@ -213,13 +220,44 @@ class Node:
             logs=self.orchestrator.logs if self.orchestrator else None,
         )
         sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
-        self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, ws_ping_interval=None)
+        self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, tls=tls, ws_ping_interval=None)
         await self.api.start()
         self._write_run_file()
         roles = " and ".join(
             r for r, on in (("orchestrator", self.is_orchestrator), ("compute", self.is_compute)) if on
         )
-        log.info("node %s started as %s; API listening on %s:%d", self.node_id, roles, config.api.host, self.api.port)
+        address = f"{'https' if tls else 'http'}://{config.api.host}:{self.api.port}"
+        log.info("node %s started as %s; API listening on %s", self.node_id, roles, address)
+
+    def api_tls(self) -> ssl.SSLContext | None:
+        """The API's TLS context from API.TLS, or None to serve plain HTTP. As in the original, a certificate and key
+        given win over SelfSigned; unlike it, every node serves its API over TLS when told to (the original does
+        only on orchestrators), and a certificate made for a node is kept in its data dir (the original makes one in
+        /tmp at every start)."""
+        tls = self.config.api.tls
+        if tls.auto_cert:
+            raise ConfigurationError(
+                "API.TLS.AutoCert is not supported: this node cannot get certificates from an ACME service such as "
+                "Let's Encrypt",
+                hint="unset it, and give a certificate you obtained in API.TLS.CertFile and API.TLS.KeyFile, or set "
+                "API.TLS.SelfSigned=true",
+            )
+        if bool(tls.cert_file) != bool(tls.key_file):
+            given, missing = ("CertFile", "KeyFile") if tls.cert_file else ("KeyFile", "CertFile")
+            raise ConfigurationError(
+                f"invalid config: API.TLS.{given} is set without API.TLS.{missing}",
+                hint="the API serves TLS with a certificate and its private key: set both, or neither",
+            )
+        if tls.cert_file:
+            return server_context(tls.cert_file, tls.key_file, "API.TLS.CertFile", "API.TLS.KeyFile")
+        if not tls.self_signed:
+            return None
+        hosts = [socket.gethostname(), "localhost", "127.0.0.1", "::1"]
+        if self.config.api.host not in ("", "0.0.0.0", "::"):
+            hosts.append(self.config.api.host)
+        cert, key = self_signed(self.data_dir / SELF_SIGNED_DIR, hosts)
+        self.self_signed_cert = cert
+        return server_context(str(cert), str(key), "the self-signed certificate", "its key")
 
     def _build_compute(self, node_id: str, orchestrators: list[str]) -> ComputeNode:
         config = self.config
@@ -311,15 +349,34 @@ class Node:
             await self.nats_server.stop()
             self.nats_server = None
 
-    def _write_run_file(self) -> None:
+    def client_environment(self) -> dict[str, str]:
+        """What a CLI on this machine needs to reach this node's API: its address, and over TLS the setting that
+        says so and, for a certificate made here, the file to trust (the original exports the address alone)."""
         assert self.api is not None
         host = self.config.api.host
-        client_host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
-        lines = [f"export BACALHAU_API_HOST={client_host}", f"export BACALHAU_API_PORT={self.api.port}"]
+        variables = {
+            "BACALHAU_API_HOST": "127.0.0.1" if host in ("0.0.0.0", "", "::") else host,
+            "BACALHAU_API_PORT": str(self.api.port),
+        }
+        if self.api.tls is not None:
+            variables["BACALHAU_API_TLS_USETLS"] = "true"
+        if self.self_signed_cert is not None:
+            variables["BACALHAU_API_TLS_CAFILE"] = str(self.self_signed_cert)
+        return variables
+
+    def _write_run_file(self) -> None:
+        variables = self.client_environment()
         if self.nats_server is not None:
             # What a compute node on this machine needs to join (a valid config variable: Compute.Orchestrators).
-            lines.append(f"export BACALHAU_COMPUTE_ORCHESTRATORS={self.nats_server.client_url}")
-        (self.data_dir / RUN_FILE).write_text("\n".join(lines) + "\n")
+            variables["BACALHAU_COMPUTE_ORCHESTRATORS"] = self.nats_server.client_url
+        partial = self.data_dir / f".{RUN_FILE}.tmp"  # renamed once whole: a reader never sees half of it
+        partial.write_text(shell_exports(variables))
+        partial.replace(self.data_dir / RUN_FILE)
+
+
+def shell_exports(variables: dict[str, str]) -> str:
+    """``export NAME=value`` lines for a shell to source."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
 
 
 def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:

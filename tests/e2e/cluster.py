@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
+from tests.certs import TestCA
 from tests.conftest import ServeProcess, wait_until
-from tests.tls_certs import CertificateAuthority
 
 FAST_ORCHESTRATOR = (
     "-c", "Orchestrator.NodeManager.DisconnectTimeout=2s",
@@ -96,7 +96,7 @@ def settings(values: dict[str, object]) -> tuple[str, ...]:
     return tuple(argument for pair in pairs for argument in ("-c", pair))
 
 
-def orchestrator_tls(ca: CertificateAuthority, *, trust_ca: bool = True, client_certs: bool = False) -> tuple[str, ...]:
+def orchestrator_tls(ca: TestCA, *, trust_ca: bool = True, client_certs: bool = False) -> tuple[str, ...]:
     """NATS over TLS, with a certificate from ``ca`` for this machine, made for both ends of a link (the orchestrator
     presents it to its own server when clients must present one). ``trust_ca``: ``ca`` as Orchestrator.TLS.CACert;
     else the system's trust store must know it."""

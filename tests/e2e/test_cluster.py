@@ -14,10 +14,10 @@ import psutil
 import pytest
 
 from bacalhau.transport.natsserver import free_port
+from tests.certs import TestCA
 from tests.conftest import wait_until
 from tests.e2e.cluster import Cluster, orchestrator_tls, settings
 from tests.helpers import TERMINAL, executions, get_job, submit, wait_for_state, wasm_job
-from tests.tls_certs import CertificateAuthority
 
 pytestmark = pytest.mark.e2e
 
@@ -233,7 +233,7 @@ def test_manual_approval(cluster: Cluster) -> None:
 def test_node_auth_token(cluster: Cluster, tmp_path: Path, tls: bool) -> None:
     """A wrong token is refused, and said on both sides, whether NATS is in clear or over TLS."""
     token = 's3cret" }\nauthorization { token: "wrong" } \\ $HOME # é'  # must not end or inject nats-server config
-    ca = CertificateAuthority(tmp_path / "pki")
+    ca = TestCA(tmp_path / "pki")
     server_tls, node_tls = (orchestrator_tls(ca), settings({"Compute.TLS.CACert": ca.cert})) if tls else ((), ())
     orchestrator = cluster.start_orchestrator("-c", f"Orchestrator.Auth.Token={token}", *server_tls)
     assert orchestrator.process is not None

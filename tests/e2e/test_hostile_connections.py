@@ -3,9 +3,13 @@ not finish a request in time, and keeps answering with more connections open tha
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -14,6 +18,7 @@ import pytest
 from bacalhau.lib.httpserver import API_DEADLINES, DEADLINE_SCALE_ENV, PUBLISHER_DEADLINES, connection_limit
 from bacalhau.models.ids import new_execution_id
 from tests.api.support import noop_job
+from tests.certs import CertFiles, TestCA
 from tests.conftest import ServeProcess, wait_until
 from tests.helpers import frames, link_key, logs_socket, signed_url, submit, wait_for_state, wasm_job
 
@@ -23,6 +28,7 @@ SCALE = 0.1  # deadlines short enough to watch pass: the API's headers 0.5 s, re
 API = API_DEADLINES.scaled(SCALE)
 PUBLISHER = PUBLISHER_DEADLINES.scaled(SCALE)
 PUBLISHER_ADDRESS = "127.0.0.2"  # not 127.0.0.1, where the publisher must then not listen
+CLIENT_HELLO_START = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"  # the first bytes of a TLS handshake
 OPEN_FILES = 512
 LIMIT = connection_limit(OPEN_FILES)
 EARLY = 0.9  # of a deadline: the node's clock is read at accept, a moment after ours
@@ -234,7 +240,7 @@ def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 def assert_makes_room(node: ServeProcess, clients: Clients, url: str, server: str) -> None:
     """More idle connections than the limit: the oldest make room for the newest, and for a real request."""
     socks = clients.open(authority(url), LIMIT + 20)
-    assert httpx.get(url, timeout=10).status_code == 200
+    assert httpx.get(url, timeout=10, verify=node.verify).status_code == 200
 
     def displaced() -> list[socket.socket]:
         return [s for s in socks if closed_by_server(s)]
@@ -267,3 +273,60 @@ def test_with_every_connection_busy_a_new_one_is_refused_at_once(crowded: ServeP
     for sock in busy:
         sock.close()
     wait_until(lambda: httpx.get(f"{crowded.url}/api/v1/agent/alive").status_code == 200, 10, "the node to answer")
+
+
+def tls_orchestrator(directory: Path, server: CertFiles, ca_file: Path, scale: float, **options: Any) -> ServeProcess:
+    """An orchestrator serving its API over TLS, with deadlines ``scale`` of the real ones."""
+    serving = ServeProcess(directory, "--orchestrator", env={DEADLINE_SCALE_ENV: str(scale)}, **options)
+    serving.config = ["-c", f"API.TLS.CertFile={server.cert}", "-c", f"API.TLS.KeyFile={server.key}"]
+    serving.ca_file = ca_file
+    return serving.start()
+
+
+@pytest.fixture(scope="module")
+def tls_node(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[ServeProcess]:
+    serving = tls_orchestrator(
+        tmp_path_factory.mktemp("hostile-tls") / "node", test_ca.issue("tls"), test_ca.cert, SCALE
+    )
+    yield serving
+    serving.stop()
+
+
+def test_unfinished_tls_handshakes_are_closed_at_the_headers_deadline(tls_node: ServeProcess, clients: Clients) -> None:
+    """On a TLS port a connection is timed from its accept too, as Go times a handshake by its headers' deadline:
+    one that sends nothing, or half a ClientHello, is closed then. One that finishes its handshake has that
+    deadline again for its request's headers."""
+    api = authority(tls_node.url)
+    opened = time.monotonic()
+    silent = clients.open(api, 20)
+    halves = clients.open(api, 20, CLIENT_HELLO_START)
+    closed = wait_closed(silent + halves, API.headers, "the node to close 40 unfinished handshakes")
+    assert min(closed) - opened >= API.headers * EARLY
+    context = tls_node.verify
+    assert isinstance(context, ssl.SSLContext)
+    with (
+        socket.create_connection(("127.0.0.1", tls_node.port)) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as secure,
+    ):
+        shaken = time.monotonic()
+        secure.sendall(b"GET /api/v1/agent/al")
+        secure.settimeout(API.headers + LATE)
+        with contextlib.suppress(ConnectionResetError, ssl.SSLError):  # reset, or the TLS stream cut short
+            while secure.recv(65536):
+                pass
+        assert time.monotonic() - shaken >= API.headers * EARLY
+    assert httpx.get(f"{tls_node.url}/api/v1/agent/alive", verify=tls_node.verify).status_code == 200
+    wait_logged(tls_node, f"closed a connection that sent no complete request headers in {API.headers:g} s")
+
+
+@pytest.fixture(scope="module")
+def crowded_tls(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[ServeProcess]:
+    directory = tmp_path_factory.mktemp("crowded-tls") / "node"
+    serving = tls_orchestrator(directory, test_ca.issue("crowded"), test_ca.cert, 10, open_files=OPEN_FILES)
+    yield serving
+    serving.stop()
+
+
+def test_unfinished_tls_handshakes_count_and_make_room(crowded_tls: ServeProcess, clients: Clients) -> None:
+    """Connections yet to begin their handshake count against the limit, and make room as idle ones do."""
+    assert_makes_room(crowded_tls, clients, f"{crowded_tls.url}/api/v1/agent/alive", "API server")

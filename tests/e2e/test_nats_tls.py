@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.certs import TestCA
 from tests.conftest import ServeProcess, wait_until
 from tests.e2e.cluster import Cluster, orchestrator_tls, settings
 from tests.e2e.test_cluster import cluster, noop_job  # noqa: F401 (cluster: the fixture)
 from tests.helpers import submit, wait_for_state
-from tests.tls_certs import CertificateAuthority
 
 pytestmark = pytest.mark.e2e
 
@@ -21,8 +21,8 @@ SECRET = "env-value-only-the-node-may-see"
 
 
 @pytest.fixture
-def ca(tmp_path: Path) -> CertificateAuthority:
-    return CertificateAuthority(tmp_path / "pki")
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA(tmp_path / "pki")
 
 
 def completes(url: str, job: dict[str, object]) -> bool:
@@ -41,7 +41,7 @@ def eavesdropper(nats_url: str) -> socket.socket:
 
 def test_a_node_that_requires_tls_runs_a_job_that_a_client_in_clear_cannot_see(
     cluster: Cluster,  # noqa: F811
-    ca: CertificateAuthority,
+    ca: TestCA,
 ) -> None:
     orchestrator = cluster.start_orchestrator(*orchestrator_tls(ca), *settings({"Orchestrator.Auth.Token": TOKEN}))
     listener = eavesdropper(cluster.nats_url)
@@ -61,7 +61,7 @@ def test_a_node_that_requires_tls_runs_a_job_that_a_client_in_clear_cannot_see(
 
 def test_a_node_that_requires_tls_refuses_an_orchestrator_without_it(
     cluster: Cluster,  # noqa: F811
-    ca: CertificateAuthority,
+    ca: TestCA,
 ) -> None:
     orchestrator = cluster.start_orchestrator()
     node = cluster.add_compute(
@@ -75,7 +75,7 @@ def test_a_node_that_requires_tls_refuses_an_orchestrator_without_it(
 
 def test_with_client_certificates_only_nodes_with_one_from_the_ca_get_in(
     cluster: Cluster,  # noqa: F811
-    ca: CertificateAuthority,
+    ca: TestCA,
 ) -> None:
     orchestrator = cluster.start_orchestrator(
         *orchestrator_tls(ca, client_certs=True), *settings({"Orchestrator.Auth.Token": TOKEN})
@@ -94,7 +94,7 @@ def test_with_client_certificates_only_nodes_with_one_from_the_ca_get_in(
 
 def test_nodes_trust_the_systems_store_without_a_ca(
     cluster: Cluster,  # noqa: F811
-    ca: CertificateAuthority,
+    ca: TestCA,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The original's "default truststore" case: neither side names a CA; the machine trusts it (here through
@@ -105,7 +105,7 @@ def test_nodes_trust_the_systems_store_without_a_ca(
     assert completes(cluster.url, noop_job())
 
 
-def test_a_hybrid_node_runs_a_job_over_mutual_tls(tmp_path: Path, ca: CertificateAuthority) -> None:
+def test_a_hybrid_node_runs_a_job_over_mutual_tls(tmp_path: Path, ca: TestCA) -> None:
     """Both halves connect to the node's own server (the compute half from its own process), presenting the
     server's certificate."""
     node = ServeProcess(tmp_path / "hybrid", "--orchestrator", "--compute")

@@ -21,6 +21,7 @@ from bacalhau.config import config_keys, format_duration, parse_duration_ns
 from bacalhau.config_descriptions import description
 from bacalhau.errors import BacalhauError
 from bacalhau.profiles import Profile, ProfileStore
+from tests.certs import TestCA
 
 
 @pytest.fixture(autouse=True)
@@ -436,18 +437,37 @@ def test_profile_token_timeout_and_tls_reach_the_client(data_dir: Path, monkeypa
     assert CliContext(profile="p").endpoint().token == "from-env"
 
 
+def test_use_tls_and_the_ca_file_reach_the_endpoint(tmp_path: Path, test_ca: TestCA) -> None:
+    settings = ("API.TLS.UseTLS=true", f"API.TLS.CAFile={test_ca.cert}", "API.Host=node")
+    point = CliContext(data_dir=str(tmp_path), config_values=settings).endpoint()
+    assert (point.url, point.ca_file, point.insecure) == ("https://node:1234", str(test_ca.cert), False)
+    insecure = CliContext(data_dir=str(tmp_path), config_values=("API.TLS.Insecure=true",)).endpoint()
+    assert (insecure.url, insecure.insecure) == ("http://127.0.0.1:1234", True)
+
+
+def test_a_profile_says_https_itself_and_takes_the_configured_ca(tmp_path: Path, test_ca: TestCA) -> None:
+    ProfileStore(tmp_path / "profiles").save("secure", Profile("https://cluster:443"))
+    settings = (f"API.TLS.CAFile={test_ca.cert}", "API.TLS.Insecure=true")
+    point = CliContext(data_dir=str(tmp_path), config_values=settings, profile="secure").endpoint()
+    assert (point.url, point.ca_file, point.insecure) == ("https://cluster:443", str(test_ca.cert), False)
+
+
 @pytest.mark.parametrize(
-    ("host", "port", "url"),
+    ("host", "port", "use_tls", "url"),
     [
-        ("0.0.0.0", None, "http://127.0.0.1:1234"),
-        ("node", 99, "http://node:99"),
-        ("https://example.com", None, "https://example.com"),
-        ("https://example.com/", 8443, "https://example.com:8443"),
-        ("http://example.com:1", 2, "http://example.com:1"),
+        ("0.0.0.0", 1234, False, "http://127.0.0.1:1234"),
+        ("node", 99, False, "http://node:99"),
+        ("node", 99, True, "https://node:99"),
+        ("https://example.com", 1234, False, "https://example.com:1234"),  # the API port, as the original reads it
+        ("https://example.com/", 8443, False, "https://example.com:8443"),
+        ("http://example.com:1", 2, True, "http://example.com:1"),  # the URL's scheme and port win
+        ("::1", 1234, True, "https://[::1]:1234"),
+        ("https://[::1]:9", 1234, False, "https://[::1]:9"),
+        ("https://[fe80::1]", 5, False, "https://[fe80::1]:5"),
     ],
-)
-def test_base_url(host: str, port: int | None, url: str) -> None:
-    assert base_url(host, port) == url
+)  # fmt: skip
+def test_base_url(host: str, port: int, use_tls: bool, url: str) -> None:
+    assert base_url(host, port, use_tls=use_tls) == url
 
 
 @pytest.mark.parametrize(

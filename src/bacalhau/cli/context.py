@@ -3,6 +3,11 @@
 Where the client connects, highest first: ``--api-host``/``--api-port`` (or ``-c API.Host=...``), then
 ``BACALHAU_API_HOST``/``BACALHAU_API_PORT``, then the profile (``--profile``, ``BACALHAU_PROFILE``, or the selected
 one), then the config file, then ``127.0.0.1:1234``.
+
+TLS, as the original's client does it: an endpoint from the config is https when its host is an https:// URL or
+``API.TLS.UseTLS`` is set, and skips certificate checks with ``API.TLS.Insecure``; a profile's endpoint is https when
+its URL says so, and skips the checks when it was saved with ``--insecure``. ``API.TLS.CAFile``, the CA to trust
+instead of the usual ones, applies to both (the original ignores it with a profile, which has no place for one).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from bacalhau.errors import BacalhauError
 from bacalhau.profiles import Profile, ProfileStore
 
 log = logging.getLogger("bacalhau.cli")
-DEFAULT_API_PORT = 1234
 
 
 @dataclass(frozen=True)
@@ -31,18 +35,32 @@ class Endpoint:
     url: str
     token: str = ""
     timeout: float = 30.0
+    ca_file: str = ""
     insecure: bool = False
     profile: str = ""  # the profile it came from, if any
 
 
-def base_url(host: str, port: int | None) -> str:
-    """``host``/``port`` as a URL; a host given as a URL keeps its own port unless one is given."""
-    if host.startswith(("http://", "https://")):
-        base = host.rstrip("/")
-        return base if port is None or base.count(":") > 1 else f"{base}:{port}"
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://{host}:{port or DEFAULT_API_PORT}"
+def base_url(host: str, port: int, *, use_tls: bool = False) -> str:
+    """The API's URL from ``API.Host`` and ``API.Port``, as the original builds it: a host given as an http(s) URL
+    keeps its scheme, and its port if it has one; a plain host (IPv6 in brackets or not) takes https with
+    ``use_tls``."""
+    host = host.strip().rstrip("/")
+    scheme, separator, rest = host.partition("://")
+    if separator and scheme in ("http", "https"):
+        host = rest
+    else:
+        scheme = "https" if use_tls else "http"
+    if host.startswith("[") and "]" in host:  # [v6] or [v6]:port
+        address, _, given = host[1:].partition("]")
+        given = given.removeprefix(":")
+    elif host.count(":") == 1:  # name:port or v4:port
+        address, _, given = host.partition(":")
+    else:  # a name, v4, or bare v6 address
+        address, given = host, ""
+    if address in ("", "0.0.0.0", "::"):
+        address = "127.0.0.1"
+    address = f"[{address}]" if ":" in address else address
+    return f"{scheme}://{address}:{given or port}"
 
 
 @dataclass
@@ -106,12 +124,14 @@ class CliContext:
                     profile.url,
                     token=api_key or profile.token,
                     timeout=parse_duration(profile.effective_timeout),
+                    ca_file=config.api.tls.ca_file,
                     insecure=profile.insecure,
                     profile=name,
                 )
+        tls = config.api.tls
         port = self.api_port if self.api_port is not None else config.api.port
-        given_port = None if port == DEFAULT_API_PORT and self.api_port is None else port
-        return Endpoint(base_url(config.api.host, given_port), token=api_key)
+        url = base_url(config.api.host, port, use_tls=tls.use_tls)
+        return Endpoint(url, token=api_key, ca_file=tls.ca_file, insecure=tls.insecure)
 
     def api_url(self) -> str:
         return self.endpoint().url
@@ -123,7 +143,8 @@ class CliContext:
                 endpoint.url,
                 timeout=endpoint.timeout if timeout is None else timeout,
                 token=endpoint.token,
-                verify=not endpoint.insecure,
+                ca_file=endpoint.ca_file,
+                insecure=endpoint.insecure,
                 unreachable_hint=(
                     f"it comes from the profile {go_quote(endpoint.profile)}: check it with 'bacalhau profile show "
                     f"{endpoint.profile}', or override it with --api-host/--api-port"

@@ -12,7 +12,7 @@ import click
 from bacalhau.cli.context import cli_context
 from bacalhau.config import BacalhauConfig
 from bacalhau.logs import setup_logging
-from bacalhau.node import Node, run_nodes
+from bacalhau.node import Node, run_nodes, shell_exports
 from bacalhau.transport.natsserver import free_port
 
 # Quicker failure detection than the production defaults, as the original's devstack has.
@@ -97,13 +97,10 @@ def devstack_command(computes: int, stack_repo: Path | None) -> None:
         )
 
     def ready() -> None:
-        api = nodes[0].api
-        assert api is not None
         click.echo("Devstack is ready!")
         click.echo(f"Nodes: 1 orchestrator, {computes} compute; data in {root}")
         click.echo("To use the devstack, run:")
-        click.echo("export BACALHAU_API_HOST=127.0.0.1")
-        click.echo(f"export BACALHAU_API_PORT={api.port}")
+        click.echo(shell_exports(nodes[0].client_environment()), nl=False)
 
     run_nodes(*nodes, on_ready=ready)
     click.echo("Shutting down devstack")

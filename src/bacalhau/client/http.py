@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, Inv
 from websockets.sync.client import connect
 
 from bacalhau.errors import BacalhauError
+from bacalhau.lib.tls import client_context
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job
@@ -54,22 +55,51 @@ UNREACHABLE_HINT = (
 )
 
 
-def _unverified_tls() -> ssl.SSLContext:
-    """TLS without certificate checks, for profiles saved with --insecure (self-signed test clusters)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
+UNTRUSTED_HINT = (
+    "trust the CA that signed it (or the node's own certificate, if it made one) with -c API.TLS.CAFile=<file> "
+    "(BACALHAU_API_TLS_CAFILE), or, for tests only, skip the check with API.TLS.Insecure=true"
+)
+
+
+def _tls_failure(base_url: str, exc: BaseException) -> ApiError | None:
+    """What a failure to reach the API says about TLS, if it was TLS that failed."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return ApiError(
+            f"the Bacalhau API at {base_url} presented a certificate this client does not trust: "
+            f"{cause.verify_message}",
+            code="NetworkFailure",
+            hint=UNTRUSTED_HINT,
+        )
+    if isinstance(cause, ssl.SSLError):
+        return ApiError(
+            f"cannot talk TLS with the Bacalhau API at {base_url}: {cause.reason or cause}",
+            code="NetworkFailure",
+            hint="if the node serves plain HTTP, connect with http:// and without API.TLS.UseTLS",
+        )
+    if base_url.startswith("http:") and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return ApiError(
+            f"the Bacalhau API at {base_url} closed the connection: {exc}",
+            code="NetworkFailure",
+            hint="if the node serves its API over TLS, connect with https:// or -c API.TLS.UseTLS=true",
+        )
+    return None
 
 
 class ApiClient:
+    """``ca_file`` and ``insecure`` say how an https server's certificate is checked (see
+    ``bacalhau.lib.tls.client_context``)."""
+
     def __init__(
         self,
         base_url: str,
         *,
         timeout: float = 30.0,
         token: str = "",
-        verify: bool = True,
+        ca_file: str = "",
+        insecure: bool = False,
         unreachable_hint: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -78,8 +108,8 @@ class ApiClient:
         headers = {"X-Bacalhau-Git-Version": build_info().git_version, "Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._verify = verify
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, verify=verify)
+        self._tls = client_context(ca_file, insecure, "API.TLS.CAFile")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, verify=self._tls)
 
     def close(self) -> None:
         self._http.close()
@@ -94,14 +124,17 @@ class ApiClient:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "", False)}
         try:
             response = self._http.request(method, path, params=clean, json=body)
-        except httpx.ConnectError:
-            raise ApiError(
-                f"cannot reach the Bacalhau API at {self.base_url}",
-                code="NetworkFailure",
-                hint=self._unreachable_hint,
-            ) from None
         except httpx.HTTPError as exc:
-            raise ApiError(f"request to {self.base_url}{path} failed: {exc}", code="NetworkFailure") from None
+            failure = _tls_failure(self.base_url, exc)
+            if failure is None and isinstance(exc, httpx.ConnectError):
+                failure = ApiError(
+                    f"cannot reach the Bacalhau API at {self.base_url}",
+                    code="NetworkFailure",
+                    hint=self._unreachable_hint,
+                )
+            raise failure or ApiError(
+                f"request to {self.base_url}{path} failed: {exc}", code="NetworkFailure"
+            ) from None
         if response.status_code >= 400:
             raise _server_error(response)
         return response.json() if response.content else None
@@ -147,8 +180,8 @@ class ApiClient:
             auth = (
                 {"Authorization": self._http.headers["Authorization"]} if "Authorization" in self._http.headers else {}
             )
-            unverified = _unverified_tls() if url.startswith("wss:") and not self._verify else None
-            with connect(url, open_timeout=10, max_size=None, additional_headers=auth, ssl=unverified) as socket:
+            tls = self._tls if url.startswith("wss:") else None
+            with connect(url, open_timeout=10, max_size=None, additional_headers=auth, ssl=tls) as socket:
                 for frame in socket:
                     message = json.loads(frame)
                     if message.get("error"):
@@ -157,7 +190,9 @@ class ApiClient:
         except ConnectionClosedOK:
             return
         except (OSError, InvalidHandshake, ConnectionClosedError) as exc:
-            raise ApiError(f"cannot stream the logs from {self.base_url}: {exc}", code="NetworkFailure") from None
+            raise _tls_failure(self.base_url, exc) or ApiError(
+                f"cannot stream the logs from {self.base_url}: {exc}", code="NetworkFailure"
+            ) from None
 
     # ---- nodes and agent
     def nodes(self, **params: Any) -> list[NodeState]:

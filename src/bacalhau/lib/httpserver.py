@@ -11,6 +11,11 @@ request's headers and for the whole request, measured from its first byte, and f
 a deadline for a response the client has stopped reading, and one limit on the connections that all servers of the
 process hold together. Once a connection becomes a WebSocket (a followed log stream) none of this applies to it but
 the limit.
+
+With TLS, the protocol takes the plain TCP connection and upgrades it itself (``loop.start_tls``) rather than
+letting asyncio hand it over only once a handshake is done: a connection is then counted and timed from its accept,
+and its handshake has the headers' deadline, as Go's ``http.Server`` gives a handshake its ``ReadHeaderTimeout``.
+Plain HTTP on a TLS port fails the handshake: it is closed and never reaches the application.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import logging
 import os
 import resource
 import socket
+import ssl
 import struct
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -172,11 +178,12 @@ _CONNECTIONS = _Connections()
 
 
 class _Guard:
-    """What the connections of one server share: their deadlines and warnings."""
+    """What the connections of one server share: their deadlines, warnings and TLS context (None: plain HTTP)."""
 
-    def __init__(self, deadlines: Deadlines, server: str) -> None:
+    def __init__(self, deadlines: Deadlines, server: str, tls: ssl.SSLContext | None) -> None:
         self.deadlines = deadlines.scaled(float(os.environ.get(DEADLINE_SCALE_ENV) or 1))
         self.warnings = _Warnings(server)
+        self.tls = tls
 
 
 class _GuardedConfig(uvicorn.Config):
@@ -219,6 +226,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._due: tuple[float, _Reading] | None = None  # the deadline's time, and what it waits for
         self._timer: asyncio.TimerHandle | None = None  # at the deadline or before it
         self._stall: asyncio.TimerHandle | None = None
+        self._early: list[bytes] | None = None  # while TLS is set up: what arrived before the TLS transport is ours
 
     # What happens to the connection: each step reviews the deadline.
 
@@ -234,6 +242,57 @@ class _GuardedProtocol(HttpToolsProtocol):
                 self.drop("refused at the connection limit")
                 return
         self._review()
+        if self._guard.tls is not None:
+            self._start_tls(transport, self._guard.tls)
+
+    def _start_tls(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
+        """Hand the connection to TLS now, before the loop reads from it: ``start_tls`` is run here up to its wait
+        for the handshake, and resumed once the handshake is done. (A task would start it an iteration later, when
+        uvloop may already have given the client's first bytes to this protocol, lost to TLS.)"""
+        self._early = []
+        # A client that leaves without answering our close_notify holds its connection no longer than a request's
+        # headers may take.
+        upgrade = self.loop.start_tls(
+            transport, self, context, server_side=True, ssl_shutdown_timeout=self._guard.deadlines.headers
+        )
+        handshake = upgrade.send(None)  # the future that start_tls waits for
+        handshake.add_done_callback(lambda _: self._tls_started(upgrade, transport))
+
+    def _tls_started(
+        self, upgrade: Coroutine[Any, Any, asyncio.Transport | None], transport: asyncio.Transport
+    ) -> None:
+        """Serve the connection on its TLS transport, or close it if the handshake failed."""
+        secure: asyncio.Transport | None = None
+        try:
+            upgrade.send(None)
+        except StopIteration as done:
+            secure = done.value
+        except ssl.SSLError as exc:
+            if not self._closed:  # (else a deadline closed it, and said so)
+                reason = str(exc.reason or exc.strerror or "").lower().replace("_", " ")
+                failure = (
+                    "sent plain HTTP to this HTTPS server" if reason == "http request" else f"failed TLS: {reason}"
+                )
+                self._guard.warnings.warn(f"closed a connection that {failure}", self._client())
+        except OSError as exc:  # reset, or aborted by a deadline
+            log.debug("TLS handshake with %s ended: %s", self._client(), exc)
+        early, self._early = self._early or [], None
+        if secure is None or secure.is_closing() or self._closed:  # (a client that left during it: no error)
+            self._end()
+            self.connections.discard(self)
+            transport.abort()
+            return
+        super().connection_made(secure)  # the TLS transport replaces the plain one: scheme https
+        self._started = self.loop.time()  # the request's headers have their own deadline, as in Go
+        self._review()
+        for data in early:
+            super().data_received(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early.append(data)  # (the handshake is done, but its transport is not yet ours)
+        else:
+            super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -365,11 +424,22 @@ class _QuietServer(uvicorn.Server):
 
 
 class HttpServer:
-    """One server on a socket bound with ``bind``; ``what`` names it in warnings."""
+    """One server on a socket bound with ``bind``; ``what`` names it in warnings. With ``tls``, it serves HTTPS
+    only."""
 
-    def __init__(self, app: Any, sock: socket.socket, what: str, deadlines: Deadlines, **options: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        what: str,
+        deadlines: Deadlines,
+        *,
+        tls: ssl.SSLContext | None = None,
+        **options: Any,
+    ) -> None:
         self.sock = sock
-        self._guard = _Guard(deadlines, f"{what} on port {self.port}")
+        self.tls = tls
+        self._guard = _Guard(deadlines, f"{what} on port {self.port}", tls)
         config = _GuardedConfig(app, self._guard, log_config=None, access_log=False, lifespan="off", **options)
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None

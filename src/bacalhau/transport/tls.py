@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bacalhau.errors import ConfigurationError
+from bacalhau.lib import tls
 
 DEFAULT_TIMEOUT = 10
 """Seconds a client has for its TLS handshake when ``Orchestrator.TLS.ServerTimeout`` is 0 (the original's default)."""
@@ -127,33 +128,11 @@ def _absolute(path: str) -> str:
 
 def _client_context(ca: str, setting: str) -> ssl.SSLContext:
     """A context that checks servers, by host name, against the CA file ``ca`` alone, or the system's trust store
-    without one."""
-    if ca:
-        _readable(ca, setting)
-    try:
-        return ssl.create_default_context(cafile=ca or None)
-    except ssl.SSLError:
-        raise ConfigurationError(f"{setting}: {ca} holds no PEM certificate") from None
-
-
-def _readable(path: str, setting: str) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise ConfigurationError(f"{setting}: cannot read {path}: {exc.strerror or exc}") from None
+    without one (as nats-server's clients do; the API's client uses certifi's instead)."""
+    return tls.ca_context(ca, setting) if ca else ssl.create_default_context()
 
 
 def _load_key_pair(context: ssl.SSLContext, cert: str, key: str, cert_setting: str, key_setting: str) -> None:
-    _client_context(cert, cert_setting)  # only to say which file is wrong: this one holds a certificate
-    _readable(key, key_setting)
-
-    def encrypted() -> str:
-        raise ConfigurationError(f"{key_setting}: {key} is encrypted", hint="give an unencrypted key (mode 0600)")
-
-    try:
-        context.load_cert_chain(cert, key, password=encrypted)
-    except ssl.SSLError as exc:
-        if exc.reason == "KEY_VALUES_MISMATCH":
-            raise ConfigurationError(f"{key_setting}: {key} is not the private key of {cert_setting} {cert}") from None
-        raise ConfigurationError(f"{key_setting}: {key} holds no PEM private key") from None
+    """Present this certificate and key, checked first so that a bad file is refused by setting and name."""
+    tls.check_key_pair(cert, key, cert_setting, key_setting)
+    context.load_cert_chain(cert, key)
