@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND_MESSAGE = "The requested resource/URL was not found."
 NOT_FOUND_HINT = "Check the URL and the HTTP method; the API lives under /api/v1 (see /docs)."
 INTERNAL_ERROR_HINT = "this is a bug on the server: report it with the request ID; the server's log has the details"
+CHALLENGE = 'Basic realm="bacalhau", Bearer realm="bacalhau"'  # how a client may prove who it is
 
 STATUS_BY_CLASS: dict[type[errors.BacalhauError], int] = {
     errors.InvalidRequest: 400,
@@ -31,6 +32,9 @@ STATUS_BY_CLASS: dict[type[errors.BacalhauError], int] = {
     errors.TooLarge: 413,
     errors.Unsupported: 501,
     errors.Unavailable: 503,
+}
+HEADERS_BY_CLASS: dict[type[errors.BacalhauError], dict[str, str]] = {
+    errors.Unauthorized: {"WWW-Authenticate": CHALLENGE},
 }
 
 
@@ -71,10 +75,20 @@ def error_body(
     return body
 
 
-def error_response(request: Request, status: int, message: str, code: str, component: str, **extra: Any) -> Response:
-    if request.method == "HEAD":
-        return Response(status_code=status)
-    return json_response(request, error_body(request, status, message, code, component, **extra), status)
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    code: str,
+    component: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    if request.scope.get("method") == "HEAD":  # a WebSocket handshake's scope has no method
+        return Response(status_code=status, headers=headers)
+    body = error_body(request, status, message, code, component, **extra)
+    return json_response(request, body, status, headers=headers)
 
 
 async def handle_bacalhau_error(request: Request, exc: Exception) -> Response:
@@ -82,7 +96,16 @@ async def handle_bacalhau_error(request: Request, exc: Exception) -> Response:
     status = status_of(exc)
     if status is None:
         return await handle_unexpected(request, exc)
-    return error_response(request, status, exc.message, exc.code, exc.component, hint=exc.hint, details=exc.details)
+    return error_response(
+        request,
+        status,
+        exc.message,
+        exc.code,
+        exc.component,
+        headers=next((h for cls, h in HEADERS_BY_CLASS.items() if isinstance(exc, cls)), None),
+        hint=exc.hint,
+        details=exc.details,
+    )
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
