@@ -22,10 +22,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bacalhau.api.errors import handle_bacalhau_error, status_of
@@ -374,6 +375,21 @@ def sso_settings(auth: ApiAuthSection) -> dict[str, Any]:
 # ---- the ASGI layer
 
 
+class _RefusedHandshakes(logging.Filter):
+    """uvicorn (0.54) takes a WebSocket handshake refused with an HTTP response (ASGI's denial response) for one the
+    application never answered, and logs an error after sending the refusal: drop that line for the handshakes
+    refused here (they are logged, throttled, as refusals), and only for them."""
+
+    UNANSWERED = "ASGI callable returned without completing handshake."
+    refused: ContextVar[bool] = ContextVar("refused_handshake", default=False)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == self.UNANSWERED and self.refused.get())
+
+
+_REFUSED_HANDSHAKES = _RefusedHandshakes()
+
+
 def _authorization(scope: Scope) -> list[bytes]:
     return [value for name, value in scope["headers"] if name == b"authorization"]
 
@@ -416,6 +432,7 @@ class AuthMiddleware:
         self.app = app
         self.authorizer = authorizer
         self._refusals = _RefusalLog()
+        logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKES)  # once: the same filter is not added twice
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -424,7 +441,9 @@ class AuthMiddleware:
                 await self.authorizer.authorize(scope.get("method", "GET"), scope["path"], _authorization(scope))
             except (Unauthorized, Forbidden) as refusal:
                 self._refusals.record(scope, refusal)
-                response = await handle_bacalhau_error(Request(scope), refusal)
+                if scope["type"] == "websocket":
+                    _RefusedHandshakes.refused.set(True)  # seen by uvicorn's log call in this same task
+                response = await handle_bacalhau_error(HTTPConnection(scope), refusal)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

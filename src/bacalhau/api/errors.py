@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 
 from bacalhau import errors
@@ -47,13 +47,13 @@ def status_of(exc: errors.BacalhauError) -> int | None:
     return None
 
 
-def request_id(request: Request) -> str:
+def request_id(request: HTTPConnection) -> str:
     """The ID the middleware gave this request (the client's ``X-Request-Id``, else a new one)."""
     return str(request.scope.get("request_id") or request.headers.get("x-request-id", ""))
 
 
 def error_body(
-    request: Request,
+    request: HTTPConnection,
     status: int,
     message: str,
     code: str,
@@ -76,7 +76,7 @@ def error_body(
 
 
 def error_response(
-    request: Request,
+    request: HTTPConnection,
     status: int,
     message: str,
     code: str,
@@ -91,7 +91,7 @@ def error_response(
     return json_response(request, body, status, headers=headers)
 
 
-async def handle_bacalhau_error(request: Request, exc: Exception) -> Response:
+async def handle_bacalhau_error(request: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, errors.BacalhauError)
     status = status_of(exc)
     if status is None:
@@ -116,13 +116,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, message, "InternalError", "APIServer")
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
+async def handle_unexpected(request: HTTPConnection, exc: Exception) -> Response:
+    method = request.scope.get("method", "WebSocket")
     if isinstance(exc, ClientDisconnect):  # the client went away mid-request: nobody to answer, nothing wrong here
-        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        log.debug("client disconnected during %s %s", method, request.url.path)
         return Response(status_code=499)
     log.error(
         "unexpected error serving %s %s (request %s)",
-        request.method,
+        method,
         request.url.path,
         request_id(request),
         exc_info=exc,
