@@ -150,9 +150,10 @@ class ServeProcess:
         input: str | None = None,
         timeout: float = 60,
         unset: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the ``bacalhau`` CLI against this node (without the ``unset`` environment variables)."""
-        env = {key: value for key, value in self.env().items() if key not in unset}
+        """Run the ``bacalhau`` CLI against this node (without the ``unset`` environment variables, with ``env``)."""
+        env = {**{key: value for key, value in self.env().items() if key not in unset}, **(env or {})}
         env["BACALHAU_API_PORT"] = str(self.port)
         result = subprocess.run(
             [sys.executable, "-m", "bacalhau", *args],
