@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import wasmtime
+import yaml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START_TIMEOUT = 30.0
@@ -77,6 +78,13 @@ class ServeProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def with_config(self, document: dict[str, Any]) -> ServeProcess:
+        """Serve with this config file too (for what ``-c Key=Value`` cannot say, such as lists of users)."""
+        path = self.data_dir.parent / f"{self.data_dir.name}.config.yaml"
+        path.write_text(yaml.safe_dump(document))
+        self.config += ["-c", str(path)]
+        return self
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACALHAU_")}

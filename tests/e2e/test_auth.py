@@ -83,12 +83,8 @@ def users_config(hashed: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    root = tmp_path_factory.mktemp("auth")
-    config = root / "config.yaml"
-    config.write_text(yaml.safe_dump(users_config(hash_password(HASHED_PASSWORD))))
-    serve = ServeProcess(root / "node", "--orchestrator", "--compute")
-    serve.config += ["-c", str(config)]
-    serve.start()
+    serve = ServeProcess(tmp_path_factory.mktemp("auth") / "node", "--orchestrator", "--compute")
+    serve.with_config(users_config(hash_password(HASHED_PASSWORD))).start()
     yield serve
     serve.stop()
 
@@ -285,12 +281,9 @@ def test_an_open_node_says_so_once(shared_node: ServeProcess) -> None:
 
 
 def test_a_bad_list_of_users_stops_serve(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
     users = [{"Alias": "shorty", "Username": "shorty", "Password": "tiny-pw", "Capabilities": [{"Actions": ["*"]}]}]
-    config.write_text(yaml.safe_dump({"API": {"Auth": {"Users": users}}}))
     serve = ServeProcess(tmp_path / "node", "--orchestrator", "--compute")
-    serve.config += ["-c", str(config)]
-    serve.launch()
+    serve.with_config({"API": {"Auth": {"Users": users}}}).launch()
     assert serve.process is not None
     assert serve.process.wait(30) == 1
     log = serve.log()
