@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import httpx
 import pytest
 import yaml
@@ -23,6 +25,7 @@ from websockets.sync.client import connect
 
 from tests.conftest import ServeProcess, wait_until
 from tests.helpers import wasm_job
+from tests.terminal import Terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -350,3 +353,14 @@ def test_hostile_authorization_headers_are_refused_in_the_error_body(
     assert error["Code"] == ("Unauthorized" if status == 401 else "Forbidden")
     assert isinstance(error["Details"]["reason"], str) and error["Details"]["reason"]
     assert ("www-authenticate" in headers) == (status == 401)
+
+
+def test_hash_password_at_a_terminal_does_not_echo(node: ServeProcess) -> None:
+    typed = "typed-at-a-terminal"
+    terminal = Terminal(node, "auth", "hash-password")
+    terminal.wait_for("Enter password: ")
+    os.write(terminal.master, typed.encode() + b"\r")
+    assert terminal.finish() == 0
+    assert typed not in terminal.screen
+    [hashed] = [line for line in terminal.screen.split() if line.startswith("$2a$10$")]
+    assert bcrypt.checkpw(typed.encode(), hashed.encode())
