@@ -160,6 +160,17 @@ def test_liveness_and_versions_need_nothing(node: ServeProcess) -> None:
     assert api(node, "GET", "/api/v1/agent/authconfig").json() == {"Version": "1.0.0", "Config": {}}
 
 
+def test_browsers_may_ask_and_read_refusals(node: ServeProcess) -> None:
+    """A CORS preflight carries no credentials: it is answered; a refusal says which origins may read it."""
+    origin = {"Origin": "https://ui.example.com"}
+    preflight = api(
+        node, "OPTIONS", "/api/v1/orchestrator/jobs", headers={**origin, "Access-Control-Request-Method": "PUT"}
+    )
+    assert preflight.status_code == 204
+    refused = api(node, "GET", "/api/v1/orchestrator/jobs", headers=origin)
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "*"
+
+
 @pytest.mark.parametrize(("env", "flags"), [(SNOOPY, ("Not Set", "Set", "Set")), ({}, ("Not Set",) * 3)])
 def test_auth_info(node: ServeProcess, env: dict[str, str], flags: tuple[str, str, str]) -> None:
     info = node.cli("auth", "info", env=env).stdout
