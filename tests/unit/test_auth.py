@@ -293,6 +293,7 @@ def refusal(
         ([b"Bearer " + b"k" * 10_000], "invalid API key"),
         ([b"Bearer \xe9\xff\x80"], "invalid API key"),
         ([b"Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"], NO_SSO),  # an SSO token: not configured here
+        ([b"Bearer " + base64.urlsafe_b64encode(b"[" * 100_000) + b".e30.x"], "invalid API key"),  # too deep
         ([b"Digest username=snoopy"], "unsupported authentication method"),
         ([b"snoopyusername:snoopypassword"], "unsupported authentication method"),
         ([b""], "unsupported authentication method"),

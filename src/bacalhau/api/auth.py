@@ -246,7 +246,7 @@ def _looks_like_jwt(token: bytes) -> bool:
         return False
     try:
         decoded = [json.loads(base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))) for part in parts[:2]]
-    except (ValueError, binascii.Error):
+    except (ValueError, RecursionError):  # not base64, not JSON, or JSON nested too deep to read
         return False
     return all(isinstance(item, dict) for item in decoded)
 
@@ -268,9 +268,9 @@ class Authorizer:
         self._by_key: dict[bytes, _User] = {}
         self._by_username: dict[bytes, _User] = {}
         for user in users:
-            bcrypt = is_bcrypt_hash(user.password)
-            password = user.password.encode() if bcrypt else self._digest(user.password.encode())
-            entry = _User(user_identifier(user), _granted(user), password, bcrypt)
+            hashed = is_bcrypt_hash(user.password)
+            password = user.password.encode() if hashed else self._digest(user.password.encode())
+            entry = _User(user_identifier(user), _granted(user), password, hashed)
             if user.api_key:
                 self._by_key[self._digest(user.api_key.encode())] = entry
             else:
