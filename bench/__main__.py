@@ -2,7 +2,7 @@
 
     python -m bench                  # every figure, under 10 minutes
     python -m bench --quick          # smaller runs, under a minute
-    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store
+    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store, auth
     python -m bench --json out.json  # also write the figures as JSON
 
 Timings of jobs come from the orchestrator's own clock (a job's CreateTime to the ModifyTime of its last change),
@@ -30,6 +30,7 @@ SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "e2e": suite.end_to_end,
     "latency": suite.latency,
     "store": suite.large_store,
+    "auth": suite.auth_overhead,
 }
 
 
@@ -80,6 +81,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append((f"serve to ready, {n}", f"{r['serve_to_ready_s']} s", ""))
         rows.append((f"memory, {n}, PSS of all processes", f"{r['total_pss_mb']} MB", ""))
         rows.append(("  resident (RSS) of each", _rss(r), ""))
+    for r in results.get("auth", []):
+        rows.append((f"node CPU per GET, {r['layout']}, {r['credentials']}", f"{r['node_cpu_us']} us", ""))
     return rows
 
 

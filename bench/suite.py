@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import bcrypt
 import httpx
 import psutil
+import yaml
 
 from bench.load import (
     completed_per_second,
@@ -42,10 +48,11 @@ class Sizes:
     docker_latency_jobs: int
     stored_jobs: int
     list_requests: int
+    auth_requests: int
 
 
-QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20)
-FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200)
+QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20, 2000)
+FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200, 20_000)
 
 
 def node_memory(pid: int) -> dict[str, float]:
@@ -235,3 +242,70 @@ def _list_latencies(url: str, requests: int) -> dict[str, Any]:
         figures["next_token_pages_ms_p50"] = round(percentile(samples, 0.5), 1)
         figures["next_token_pages_ms_p99"] = round(percentile(samples, 0.99), 1)
     return figures
+
+
+AUTH_ROUTE = "/api/v1/agent/debug"  # a read:agent route whose handler does next to nothing: the layer's cost shows
+AUTH_KEY = "bench-api-key-0123456789"
+AUTH_PASSWORD = "bench-password"
+
+
+def _basic(username: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{AUTH_PASSWORD}".encode()).decode()
+
+
+def auth_overhead(sizes: Sizes) -> list[dict[str, Any]]:
+    """The orchestrator's CPU per request with no users (the open API) and with users, for each kind of
+    credentials (a bcrypt password after its first check, which is cached)."""
+    users = [
+        {"APIKey": AUTH_KEY, "Capabilities": [{"Actions": ["*"]}]},
+        {"Username": "plain", "Password": AUTH_PASSWORD, "Capabilities": [{"Actions": ["*"]}]},
+        {
+            "Username": "hashed",
+            "Password": bcrypt.hashpw(AUTH_PASSWORD.encode(), bcrypt.gensalt(10)).decode(),
+            "Capabilities": [{"Actions": ["*"]}],
+        },
+    ]
+    rows = []
+    for layout, config, kinds in (
+        ("open API, no users", {}, {"no credentials": ""}),
+        (
+            "users configured",
+            {"API": {"Auth": {"Users": users}}},
+            {
+                "API key": f"Bearer {AUTH_KEY}",
+                "username and plain password": _basic("plain"),
+                "username and bcrypt password": _basic("hashed"),
+            },
+        ),
+    ):
+        folder = Path(tempfile.mkdtemp(prefix="bacalhau-bench-auth-"))
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+        stack = Stack(0, config=(str(folder / "config.yaml"),))
+        try:
+            for kind, authorization in kinds.items():
+                cpu_us = asyncio.run(_cpu_per_request(stack.url, stack.orchestrator.pid, authorization, sizes))
+                rows.append({"layout": layout, "credentials": kind, "node_cpu_us": cpu_us})
+        finally:
+            stack.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+async def _cpu_per_request(url: str, pid: int, authorization: str, sizes: Sizes, concurrency: int = 8) -> float:
+    """Microseconds of the node's CPU (all its processes) per request, after a warm-up."""
+    node = psutil.Process(pid)
+    processes = [node, *node.children(recursive=True)]
+    headers = {"Authorization": authorization} if authorization else {}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(url, connector=connector, headers=headers) as session:
+
+        async def requests(count: int) -> None:
+            for _ in range(count):
+                async with session.get(AUTH_ROUTE) as response:
+                    response.raise_for_status()
+
+        await asyncio.gather(*(requests(100 // concurrency) for _ in range(concurrency)))
+        before = sum(sum(p.cpu_times()[:2]) for p in processes)
+        await asyncio.gather(*(requests(sizes.auth_requests // concurrency) for _ in range(concurrency)))
+        spent = sum(sum(p.cpu_times()[:2]) for p in processes) - before
+    return round(spent / (sizes.auth_requests // concurrency * concurrency) * 1e6, 1)

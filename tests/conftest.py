@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import wasmtime
+import yaml
 
 from tests.certs import TestCA
 
@@ -90,6 +91,13 @@ class ServeProcess:
         """How an httpx client checks the certificate of its API, when it serves HTTPS."""
         ca_file = self.ca_file or self.exports.get("BACALHAU_API_TLS_CAFILE")
         return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+
+    def with_config(self, document: dict[str, Any]) -> ServeProcess:
+        """Serve with this config file too (for what ``-c Key=Value`` cannot say, such as lists of users)."""
+        path = self.data_dir.parent / f"{self.data_dir.name}.config.yaml"
+        path.write_text(yaml.safe_dump(document))
+        self.config += ["-c", str(path)]
+        return self
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BACALHAU_")}
@@ -164,9 +172,10 @@ class ServeProcess:
         input: str | None = None,
         timeout: float = 60,
         unset: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the ``bacalhau`` CLI against this node (without the ``unset`` environment variables)."""
-        env = {key: value for key, value in self.env().items() if key not in unset}
+        """Run the ``bacalhau`` CLI against this node (without the ``unset`` environment variables, with ``env``)."""
+        env = {**{key: value for key, value in self.env().items() if key not in unset}, **(env or {})}
         env["BACALHAU_API_PORT"] = str(self.port)
         result = subprocess.run(
             [sys.executable, "-m", "bacalhau", *args],

@@ -19,6 +19,7 @@ import uvloop
 from nats.aio.client import Client as NATS
 
 from bacalhau.api.app import create_app
+from bacalhau.api.auth import authorizer_for, sso_settings
 from bacalhau.api.context import ApiContext
 from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
@@ -112,6 +113,7 @@ class Node:
         self._wants_compute_process = compute_process and self.is_orchestrator and self.is_compute
         self._compute_process: ComputeProcess | None = None
         self.self_signed_cert: Path | None = None  # the certificate made for the API, for clients to trust
+        self.authorizer = authorizer_for(config.api.auth)  # a bad list of users stops the node before it starts
 
     @property
     def is_orchestrator(self) -> bool:
@@ -218,10 +220,13 @@ class Node:
             jobs=self.orchestrator.jobs if self.orchestrator else None,
             nodes=self.orchestrator.nodes if self.orchestrator else None,
             logs=self.orchestrator.logs if self.orchestrator else None,
+            authorizer=self.authorizer,
+            oauth2=sso_settings(config.api.auth),
         )
         sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
         self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, tls=tls, ws_ping_interval=None)
         await self.api.start()
+        self._log_access(self.api.port)
         self._write_run_file()
         roles = " and ".join(
             r for r, on in (("orchestrator", self.is_orchestrator), ("compute", self.is_compute)) if on
@@ -258,6 +263,13 @@ class Node:
         cert, key = self_signed(self.data_dir / SELF_SIGNED_DIR, hosts)
         self.self_signed_cert = cert
         return server_context(str(cert), str(key), "the self-signed certificate", "its key")
+
+    def _log_access(self, port: int) -> None:
+        if self.authorizer is None:
+            log.warning("no API users (API.Auth.Users): anyone who can reach port %d may use the whole API", port)
+        else:
+            for warning in self.authorizer.warnings:
+                log.warning("API.Auth.Users: %s", warning)
 
     def _build_compute(self, node_id: str, orchestrators: list[str]) -> ComputeNode:
         config = self.config

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import httpx
+from bacalhau_apiclient import Job, SpecConfig, Task
 
 from tests.helpers import wait_for_state
 
@@ -49,6 +50,11 @@ def docker_job(*, task: dict[str, Any] | None = None, **fields: Any) -> dict[str
 def queued_job(**fields: Any) -> dict[str, Any]:
     """Asks for more CPU than the node has, with a long QueueTimeout: it stays Queued until stopped."""
     return noop_job(task={"Resources": {"CPU": "1000"}, "Timeouts": {"QueueTimeout": 600}}, **fields)
+
+
+def sdk_noop_job() -> Job:
+    """A noop batch job as the official client's models build it."""
+    return Job(type="batch", count=1, tasks=[Task(name="main", engine=SpecConfig(type="noop"))])
 
 
 def put_job(base_url: str, job: dict[str, Any], **kwargs: Any) -> httpx.Response:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bacalhau_apiclient import Job, SpecConfig, Task
 from bacalhau_sdk.jobs import Jobs, PutJobRequest
 
-from tests.api.support import JOB_ID, UUID
+from tests.api.support import JOB_ID, UUID, sdk_noop_job
 
 
 @pytest.fixture
@@ -21,10 +20,6 @@ def jobs(sdk_env: None, capsys: pytest.CaptureFixture[str]) -> Iterator[Jobs]:
     yield Jobs()
     printed = capsys.readouterr().out
     assert "Exception" not in printed, printed
-
-
-def sdk_noop_job() -> Job:
-    return Job(type="batch", count=1, tasks=[Task(name="main", engine=SpecConfig(type="noop"))])
 
 
 def test_sdk_put(jobs: Jobs) -> None:

@@ -302,15 +302,16 @@ def test_profile_workflow(data_dir: Path) -> None:
 
 
 def test_profile_tokens_are_redacted_unless_asked_for() -> None:
-    """show redacts all but four characters at each end; list only says there is a token."""
-    ok("profile", "save", "p", "--endpoint", "h:1", "--token", "super-secret-token-12345678", "--select")
+    """show redacts all but four characters at each end; list only says there is a token. The token is read from
+    stdin (an argument would show in ps), and removed with --no-token."""
+    ok("profile", "save", "p", "--endpoint", "h:1", "--token-stdin", "--select", input="super-secret-token-12345678\n")
     shown = ok("profile", "show")
     assert "Auth:        token (supe****5678)" in shown and "super-secret-token-12345678" not in shown
     assert "super-secret-token-12345678" in ok("profile", "show", "--show-token")
     assert ok("profile", "list", "--no-style").splitlines()[1].split() == ["*", "p", "h:1", "token"]
-    ok("profile", "save", "short", "--endpoint", "h:1", "--token", "abc")
+    ok("profile", "save", "short", "--endpoint", "h:1", "--token-stdin", input="abc")
     assert "Auth:        token (****)" in ok("profile", "show", "short")
-    ok("profile", "save", "short", "--token", "")
+    ok("profile", "save", "short", "--no-token")
     assert "Auth:        none" in ok("profile", "show", "short")
 
 
@@ -421,7 +422,7 @@ def test_a_profile_named_explicitly_must_exist_but_a_broken_selection_is_ignored
 
 
 def test_profile_token_timeout_and_tls_reach_the_client(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The token is sent as a Bearer header (BACALHAU_API_KEY wins); timeout and --insecure are applied."""
+    """The token is sent as a Bearer header (the BACALHAU_API_* variables win); timeout and --insecure are applied."""
     store = ProfileStore(data_dir / "profiles")
     store.save("p", Profile("https://secure:443", token="tok", timeout="5s", insecure=True))
     context = CliContext(profile="p")
@@ -434,7 +435,13 @@ def test_profile_token_timeout_and_tls_reach_the_client(data_dir: Path, monkeypa
     assert client.timeout == 5.0
     context.close()
     monkeypatch.setenv("BACALHAU_API_KEY", "from-env")
-    assert CliContext(profile="p").endpoint().token == "from-env"
+    with CliContext(profile="p").client() as client:
+        assert client._http.headers["Authorization"] == "Bearer from-env"
+    monkeypatch.delenv("BACALHAU_API_KEY")
+    monkeypatch.setenv("BACALHAU_API_USERNAME", "user")
+    monkeypatch.setenv("BACALHAU_API_PASSWORD", "pass:word")
+    with CliContext(profile="p").client() as client:
+        assert client._http.headers["Authorization"] == "Basic dXNlcjpwYXNzOndvcmQ="
 
 
 def test_use_tls_and_the_ca_file_reach_the_endpoint(tmp_path: Path, test_ca: TestCA) -> None:

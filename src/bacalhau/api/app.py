@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from bacalhau import __version__
 from bacalhau.api import errors
+from bacalhau.api.auth import AuthMiddleware, document_security
 from bacalhau.api.context import ApiContext
 from bacalhau.api.middleware import ApiMiddleware
 from bacalhau.api.routes import agent, jobs, legacy, logs, nodes
@@ -47,6 +48,9 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(nodes.router(context.nodes))
     app.include_router(agent.router(context))
     app.include_router(legacy.router(context))
+    # The last added runs first: the request ID and headers, then CORS (preflights pass), then the users' rights.
+    if context.authorizer is not None:
+        app.add_middleware(AuthMiddleware, authorizer=context.authorizer)
     app.add_middleware(
         Cors,
         allow_origins=["*"],
@@ -54,11 +58,11 @@ def create_app(context: ApiContext) -> FastAPI:
         allow_headers=["*"],
     )
     app.add_middleware(ApiMiddleware)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, secured=context.authorizer is not None)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, *, secured: bool) -> dict[str, Any]:
     """FastAPI's document, plus the request bodies that handlers parse themselves (with the original's rules)."""
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -77,5 +81,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         # What a submission must name (the models default every field, so that they can be partial elsewhere).
         schemas["Job"]["required"] = ["Type", "Tasks"]
         schemas["Task"]["required"] = ["Name", "Engine"]
+        if secured:
+            document_security(document)
         app.openapi_schema = document
     return app.openapi_schema

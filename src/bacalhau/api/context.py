@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bacalhau.api.auth import Authorizer
 from bacalhau.models.node import NodeInfo, NodeState
 from bacalhau.orchestrator.jobs import JobService
 from bacalhau.orchestrator.logs import LogProxy
@@ -20,3 +21,5 @@ class ApiContext:
     jobs: JobService | None = None
     nodes: NodeManager | None = None
     logs: LogProxy | None = None
+    authorizer: Authorizer | None = None  # None: no users configured, the API is open
+    oauth2: dict[str, Any] = field(default_factory=dict)  # the SSO settings offered to clients (API.Auth.Oauth2)

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 
 from bacalhau import errors
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND_MESSAGE = "The requested resource/URL was not found."
 NOT_FOUND_HINT = "Check the URL and the HTTP method; the API lives under /api/v1 (see /docs)."
 INTERNAL_ERROR_HINT = "this is a bug on the server: report it with the request ID; the server's log has the details"
+CHALLENGE = 'Basic realm="bacalhau", Bearer realm="bacalhau"'  # how a client may prove who it is
 
 STATUS_BY_CLASS: dict[type[errors.BacalhauError], int] = {
     errors.InvalidRequest: 400,
@@ -31,6 +32,9 @@ STATUS_BY_CLASS: dict[type[errors.BacalhauError], int] = {
     errors.TooLarge: 413,
     errors.Unsupported: 501,
     errors.Unavailable: 503,
+}
+HEADERS_BY_CLASS: dict[type[errors.BacalhauError], dict[str, str]] = {
+    errors.Unauthorized: {"WWW-Authenticate": CHALLENGE},
 }
 
 
@@ -43,13 +47,13 @@ def status_of(exc: errors.BacalhauError) -> int | None:
     return None
 
 
-def request_id(request: Request) -> str:
+def request_id(request: HTTPConnection) -> str:
     """The ID the middleware gave this request (the client's ``X-Request-Id``, else a new one)."""
     return str(request.scope.get("request_id") or request.headers.get("x-request-id", ""))
 
 
 def error_body(
-    request: Request,
+    request: HTTPConnection,
     status: int,
     message: str,
     code: str,
@@ -71,18 +75,37 @@ def error_body(
     return body
 
 
-def error_response(request: Request, status: int, message: str, code: str, component: str, **extra: Any) -> Response:
-    if request.method == "HEAD":
-        return Response(status_code=status)
-    return json_response(request, error_body(request, status, message, code, component, **extra), status)
+def error_response(
+    request: HTTPConnection,
+    status: int,
+    message: str,
+    code: str,
+    component: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    if request.scope.get("method") == "HEAD":  # a WebSocket handshake's scope has no method
+        return Response(status_code=status, headers=headers)
+    body = error_body(request, status, message, code, component, **extra)
+    return json_response(request, body, status, headers=headers)
 
 
-async def handle_bacalhau_error(request: Request, exc: Exception) -> Response:
+async def handle_bacalhau_error(request: HTTPConnection, exc: Exception) -> Response:
     assert isinstance(exc, errors.BacalhauError)
     status = status_of(exc)
     if status is None:
         return await handle_unexpected(request, exc)
-    return error_response(request, status, exc.message, exc.code, exc.component, hint=exc.hint, details=exc.details)
+    return error_response(
+        request,
+        status,
+        exc.message,
+        exc.code,
+        exc.component,
+        headers=next((h for cls, h in HEADERS_BY_CLASS.items() if isinstance(exc, cls)), None),
+        hint=exc.hint,
+        details=exc.details,
+    )
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
@@ -93,13 +116,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, message, "InternalError", "APIServer")
 
 
-async def handle_unexpected(request: Request, exc: Exception) -> Response:
+async def handle_unexpected(request: HTTPConnection, exc: Exception) -> Response:
+    method = request.scope.get("method", "WebSocket")
     if isinstance(exc, ClientDisconnect):  # the client went away mid-request: nobody to answer, nothing wrong here
-        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        log.debug("client disconnected during %s %s", method, request.url.path)
         return Response(status_code=499)
     log.error(
         "unexpected error serving %s %s (request %s)",
-        request.method,
+        method,
         request.url.path,
         request_id(request),
         exc_info=exc,

@@ -71,7 +71,7 @@ class ApiMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):  # the latter: a refusal
                 started = True
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from bacalhau.api.query import has_param
@@ -27,7 +27,12 @@ def encode_json(data: Any, *, pretty: bool = False, escape_html: bool = True) ->
 
 
 def json_response(
-    request: Request, data: Any, status: int = 200, *, escape_html: bool = True, headers: dict[str, str] | None = None
+    request: HTTPConnection,
+    data: Any,
+    status: int = 200,
+    *,
+    escape_html: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body = encode_json(data, pretty=has_param(request, "pretty"), escape_html=escape_html)
     return Response(body, status_code=status, media_type="application/json", headers=headers)

@@ -112,6 +112,13 @@ class AgentConfigResponse(WireModel):
     config: dict[str, Any] = Field(alias="config")
 
 
+class AuthConfigResponse(WireModel):
+    """The node's SSO settings (API.Auth.Oauth2, each left out when empty): ``Config`` is empty without SSO."""
+
+    version: str
+    config: dict[str, str | int | list[str]]
+
+
 class LegacyVersionRequest(WireModel):
     client_id: str = Field(default="", alias="client_id")
 

@@ -2,7 +2,8 @@
 
 Where the client connects, highest first: ``--api-host``/``--api-port`` (or ``-c API.Host=...``), then
 ``BACALHAU_API_HOST``/``BACALHAU_API_PORT``, then the profile (``--profile``, ``BACALHAU_PROFILE``, or the selected
-one), then the config file, then ``127.0.0.1:1234``.
+one), then the config file, then ``127.0.0.1:1234``. What it sends as credentials: the ``BACALHAU_API_*`` variables
+(see ``client.auth``), else the profile's token.
 
 TLS, as the original's client does it: an endpoint from the config is https when its host is an https:// URL or
 ``API.TLS.UseTLS`` is set, and skips certificate checks with ``API.TLS.Insecure``; a profile's endpoint is https when
@@ -20,6 +21,7 @@ from typing import Any
 
 import click
 
+from bacalhau.client.auth import Credentials, from_environment, from_profile
 from bacalhau.client.http import ApiClient
 from bacalhau.config import BacalhauConfig, go_quote, load_config, lookup_key, parse_duration
 from bacalhau.errors import BacalhauError
@@ -33,7 +35,7 @@ class Endpoint:
     """Where and how the CLI talks to a node."""
 
     url: str
-    token: str = ""
+    token: str = field(default="", repr=False)  # the profile's
     timeout: float = 30.0
     ca_file: str = ""
     insecure: bool = False
@@ -116,13 +118,12 @@ class CliContext:
 
     def endpoint(self) -> Endpoint:
         config = self.config(self.api_flags())
-        api_key = os.environ.get("BACALHAU_API_KEY", "").strip()
         if not self._api_set_explicitly():
             name, profile = self.selected_profile(self.profile_store(config))
             if profile is not None:
                 return Endpoint(
                     profile.url,
-                    token=api_key or profile.token,
+                    token=profile.token,
                     timeout=parse_duration(profile.effective_timeout),
                     ca_file=config.api.tls.ca_file,
                     insecure=profile.insecure,
@@ -131,18 +132,23 @@ class CliContext:
         tls = config.api.tls
         port = self.api_port if self.api_port is not None else config.api.port
         url = base_url(config.api.host, port, use_tls=tls.use_tls)
-        return Endpoint(url, token=api_key, ca_file=tls.ca_file, insecure=tls.insecure)
+        return Endpoint(url, ca_file=tls.ca_file, insecure=tls.insecure)
 
     def api_url(self) -> str:
         return self.endpoint().url
 
-    def client(self, timeout: float | None = None) -> ApiClient:
+    def credentials(self, endpoint: Endpoint) -> Credentials | None:
+        """The environment's credentials, else the profile's token."""
+        return from_environment(os.environ) or from_profile(endpoint.profile, endpoint.token)
+
+    def client(self, timeout: float | None = None, *, anonymous: bool = False) -> ApiClient:
+        """The command's client (made on the first call); ``anonymous`` sends no credentials, for what is open."""
         if self._client is None:
             endpoint = self.endpoint()
             self._client = ApiClient(
                 endpoint.url,
                 timeout=endpoint.timeout if timeout is None else timeout,
-                token=endpoint.token,
+                credentials=None if anonymous else self.credentials(endpoint),
                 ca_file=endpoint.ca_file,
                 insecure=endpoint.insecure,
                 unreachable_hint=(

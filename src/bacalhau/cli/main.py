@@ -10,6 +10,7 @@ import click
 
 from bacalhau import __version__
 from bacalhau.cli.agent import agent_group, version_command
+from bacalhau.cli.auth import auth_group
 from bacalhau.cli.completion import completion_command
 from bacalhau.cli.configcmd import config_group
 from bacalhau.cli.context import CliContext
@@ -21,6 +22,7 @@ from bacalhau.cli.node import node_group
 from bacalhau.cli.profile import profile_group
 from bacalhau.cli.serve import serve_command
 from bacalhau.cli.wasm import wasm_group
+from bacalhau.client.auth import API_KEY, PASSWORD, USERNAME
 from bacalhau.errors import BacalhauError
 
 
@@ -31,7 +33,18 @@ class BacalhauGroup(click.Group):
         return super().parse_args(ctx, hoist_global_options(args))
 
 
-@click.group(cls=BacalhauGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+AUTH_VARIABLES = f"""\b
+Auth environment variables:
+  {API_KEY}         API key for builtin authentication
+  {USERNAME}    Username for Basic Auth builtin authentication
+  {PASSWORD}    Password for Basic Auth builtin authentication"""
+
+
+@click.group(
+    cls=BacalhauGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog=AUTH_VARIABLES,
+)
 @click.option(
     "--api-host",
     envvar="BACALHAU_API_HOST",
@@ -89,6 +102,7 @@ cli.add_command(job_group)
 cli.add_command(wasm_group)
 cli.add_command(docker_group)
 cli.add_command(agent_group)
+cli.add_command(auth_group)
 cli.add_command(node_group)
 cli.add_command(version_command)
 cli.add_command(config_group)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bacalhau.cli.auth import read_secret
 from bacalhau.cli.context import cli_context
 from bacalhau.cli.output import options_from, output_flags, print_data, print_table
 from bacalhau.config import go_quote
@@ -32,7 +33,12 @@ def _store() -> ProfileStore:
 @click.option("--description", default=None, help="Profile description.")
 @click.option("--timeout", default=None, help="Request timeout (e.g. 30s, 1m). [default: 30s]")
 @click.option("--insecure/--no-insecure", default=None, help="Skip TLS certificate verification.")
-@click.option("--token", default=None, help="An auth token sent as 'Authorization: Bearer'; '' removes it.")
+@click.option(
+    "--token-stdin",
+    is_flag=True,
+    help="Read an API key (sent as 'Authorization: Bearer') from stdin; typed without echo at a terminal.",
+)
+@click.option("--no-token", is_flag=True, help="Remove the profile's API key.")
 @click.option("--select", "select_after", is_flag=True, help="Make it the current profile after saving.")
 def save(
     name: str,
@@ -40,9 +46,12 @@ def save(
     description: str | None,
     timeout: str | None,
     insecure: bool | None,
-    token: str | None,
+    token_stdin: bool,
+    no_token: bool,
     select_after: bool,
 ) -> None:
+    if token_stdin and no_token:
+        raise click.UsageError("--token-stdin and --no-token contradict each other")
     store = _store()
     if store.exists(name):
         profile = store.load(name)
@@ -61,8 +70,10 @@ def save(
         profile.timeout = timeout
     if insecure is not None:
         profile.insecure = insecure
-    if token is not None:
-        profile.token = token
+    if token_stdin:
+        profile.token = read_secret("API key: ")
+    if no_token:
+        profile.token = ""
     store.save(name, profile)
     click.echo(f"Profile {go_quote(name)} saved")
     if select_after:

@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
+from bacalhau.client.auth import Credentials, explain_refusal
 from bacalhau.errors import BacalhauError
 from bacalhau.lib.tls import client_context
 from bacalhau.models.execution import Execution
@@ -36,12 +37,14 @@ def _server_error(response: httpx.Response) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict) and "Message" in body:
+        details = body.get("Details")
         return ApiError(
             str(body["Message"]),
             code=str(body.get("Code", "")),
             component=str(body.get("Component", "")),
             status=response.status_code,
             hint=str(body.get("Hint", "")),
+            details={str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else None,
         )
     if isinstance(body, dict) and "Error" in body:
         return ApiError(str(body["Error"]), status=response.status_code)
@@ -97,7 +100,7 @@ class ApiClient:
         base_url: str,
         *,
         timeout: float = 30.0,
-        token: str = "",
+        credentials: Credentials | None = None,
         ca_file: str = "",
         insecure: bool = False,
         unreachable_hint: str = "",
@@ -106,8 +109,9 @@ class ApiClient:
         self.timeout = timeout
         self._unreachable_hint = unreachable_hint or UNREACHABLE_HINT
         headers = {"X-Bacalhau-Git-Version": build_info().git_version, "Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        self._credentials = credentials
+        if credentials is not None:
+            headers["Authorization"] = credentials.authorization
         self._tls = client_context(ca_file, insecure, "API.TLS.CAFile")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers, verify=self._tls)
 
@@ -136,8 +140,15 @@ class ApiClient:
                 f"request to {self.base_url}{path} failed: {exc}", code="NetworkFailure"
             ) from None
         if response.status_code >= 400:
-            raise _server_error(response)
+            raise self._error(response)
         return response.json() if response.content else None
+
+    def _error(self, response: httpx.Response) -> ApiError:
+        error = _server_error(response)
+        if error.status not in (401, 403):
+            return error
+        message, hint = explain_refusal(error, error.status, self._credentials)
+        return ApiError(message, code=error.code, component=error.component, status=error.status, hint=hint)
 
     # ---- jobs
     def submit(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -189,6 +200,8 @@ class ApiClient:
                     yield str(message["value"]["Line"])
         except ConnectionClosedOK:
             return
+        except InvalidStatus as exc:  # refused at the handshake (credentials, a job that does not exist, ...)
+            raise self._error(httpx.Response(exc.response.status_code, content=bytes(exc.response.body))) from None
         except (OSError, InvalidHandshake, ConnectionClosedError) as exc:
             raise _tls_failure(self.base_url, exc) or ApiError(
                 f"cannot stream the logs from {self.base_url}: {exc}", code="NetworkFailure"
@@ -212,4 +225,8 @@ class ApiClient:
 
     def agent_config(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/v1/agent/config")
+        return result
+
+    def auth_config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/v1/agent/authconfig")
         return result

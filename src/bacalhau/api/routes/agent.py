@@ -1,4 +1,4 @@
-"""``/api/v1/agent``: liveness, version, this node's info, debug and configuration."""
+"""``/api/v1/agent``: liveness, version, this node's info, debug, configuration and SSO settings."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from starlette.responses import Response
 
 from bacalhau.api.context import ApiContext
 from bacalhau.api.render import json_response
-from bacalhau.api.schemas import AgentConfigResponse, AgentNodeResponse, AliveResponse
+from bacalhau.api.schemas import AgentConfigResponse, AgentNodeResponse, AliveResponse, AuthConfigResponse
 from bacalhau.models.node import BuildVersionInfo
 from bacalhau.version import build_info
 
 PREFIX = "/api/v1/agent"
+AUTH_CONFIG_VERSION = "1.0.0"
 
 
 def node_document(context: ApiContext) -> dict[str, Any]:
@@ -53,5 +54,13 @@ def router(context: ApiContext) -> APIRouter:
     )
     async def config(request: Request) -> Response:
         return json_response(request, {"config": context.config()})
+
+    @api.get(
+        PREFIX + "/authconfig",
+        summary="The node's SSO (OAuth2) settings, for clients to log in with",
+        responses={200: {"model": AuthConfigResponse}},
+    )
+    async def auth_config(request: Request) -> Response:
+        return json_response(request, {"Version": AUTH_CONFIG_VERSION, "Config": context.oauth2})
 
     return api
