@@ -1,6 +1,6 @@
 """Test certificates: a CA of our own, and certificates it signs, written as PEM files for nodes and clients.
 
-Made with ``bacalhau.lib.tls.issue``, the code that makes a node's self-signed certificate. Use the session fixture
+Made with ``bacalhau.lib.certs.issue``, the code that makes a node's self-signed certificate. Use the session fixture
 ``test_ca`` (tests/conftest.py) where one CA will do, so that a run makes its keys once.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from bacalhau.lib.tls import issue, private_pem
+from bacalhau.lib.certs import issue, private_pem
 
 LOOPBACK = ["127.0.0.1", "localhost", "::1"]
 

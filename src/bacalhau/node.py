@@ -27,8 +27,8 @@ from bacalhau.config import BacalhauConfig, parse_duration
 from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
+from bacalhau.lib.certs import self_signed, server_context
 from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
-from bacalhau.lib.tls import self_signed, server_context
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
 from bacalhau.models.resources import parse_bytes
 from bacalhau.orchestrator.jobs import TaskDefaults

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from bacalhau.config import BacalhauConfig
 from bacalhau.errors import ConfigurationError
-from bacalhau.lib import tls
+from bacalhau.lib import certs, tls
 from bacalhau.node import Node
 from tests.certs import CertFiles, TestCA
 
@@ -27,7 +27,7 @@ def server(test_ca: TestCA) -> CertFiles:
 
 
 def test_a_certificate_and_its_key_make_a_server_context(server: CertFiles) -> None:
-    context = tls.server_context(str(server.cert), str(server.key), *NAMES)
+    context = certs.server_context(str(server.cert), str(server.key), *NAMES)
     assert context.minimum_version is ssl.TLSVersion.TLSv1_2
 
 
@@ -60,13 +60,13 @@ def test_bad_files_are_clear_errors_that_name_them(
         "encrypted": str(encrypted_key(tmp_path / "encrypted.key")),
     }
     with pytest.raises(ConfigurationError) as raised:
-        tls.server_context(cert.format(**files), key.format(**files), *NAMES)
+        certs.server_context(cert.format(**files), key.format(**files), *NAMES)
     assert message.format(**files) in raised.value.message
     assert server.key.read_text().splitlines()[1] not in str(raised.value) + raised.value.hint
 
 
 def test_a_self_signed_certificate_is_made_once_for_its_hosts(tmp_path: Path) -> None:
-    cert, key = tls.self_signed(tmp_path / "tls", ["node-a", "localhost", "127.0.0.1", "localhost"])
+    cert, key = certs.self_signed(tmp_path / "tls", ["node-a", "localhost", "127.0.0.1", "localhost"])
     assert (tmp_path / "tls").stat().st_mode & 0o777 == 0o700
     assert key.stat().st_mode & 0o777 == 0o600
     certificate = x509.load_pem_x509_certificate(cert.read_bytes())
@@ -74,26 +74,26 @@ def test_a_self_signed_certificate_is_made_once_for_its_hosts(tmp_path: Path) ->
     assert names.get_values_for_type(x509.DNSName) == ["node-a", "localhost"]
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     made = cert.read_bytes(), key.read_bytes()
-    assert tls.self_signed(tmp_path / "tls", ["another-name"]) == (cert, key)
+    assert certs.self_signed(tmp_path / "tls", ["another-name"]) == (cert, key)
     assert (cert.read_bytes(), key.read_bytes()) == made
     # It trusts itself as a CA: a client given it as its CA file accepts it.
-    tls.server_context(str(cert), str(key), *NAMES)
+    certs.server_context(str(cert), str(key), *NAMES)
     assert ssl.create_default_context(cafile=str(cert)).cert_store_stats()["x509_ca"] == 1
 
 
 def test_a_self_signed_certificate_near_its_end_is_made_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cert, _ = tls.self_signed(tmp_path, ["node"])
+    cert, _ = certs.self_signed(tmp_path, ["node"])
     first = cert.read_bytes()
-    monkeypatch.setattr(tls, "SELF_SIGNED_RENEWAL", tls.VALIDITY + datetime.timedelta(days=1))
-    tls.self_signed(tmp_path, ["node"])
+    monkeypatch.setattr(certs, "SELF_SIGNED_RENEWAL", certs.VALIDITY + datetime.timedelta(days=1))
+    certs.self_signed(tmp_path, ["node"])
     assert cert.read_bytes() != first
 
 
 def test_a_broken_self_signed_certificate_says_how_to_get_a_new_one(tmp_path: Path) -> None:
-    cert, key = tls.self_signed(tmp_path, ["node"])
+    cert, key = certs.self_signed(tmp_path, ["node"])
     cert.write_text("not a certificate")
     with pytest.raises(ConfigurationError) as raised:
-        tls.self_signed(tmp_path, ["node"])
+        certs.self_signed(tmp_path, ["node"])
     assert "the self-signed certificate kept for this node is unusable" in raised.value.message
     assert raised.value.hint == f"delete {cert} and {key} to have new ones made"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import sys
@@ -9,28 +10,46 @@ import sys
 import click
 
 from bacalhau import __version__
-from bacalhau.cli.agent import agent_group, version_command
-from bacalhau.cli.auth import auth_group
-from bacalhau.cli.completion import completion_command
-from bacalhau.cli.configcmd import config_group
 from bacalhau.cli.context import CliContext
-from bacalhau.cli.devstack import devstack_command
-from bacalhau.cli.docker import docker_group
 from bacalhau.cli.globalargs import hoist_global_options
-from bacalhau.cli.job import job_group
-from bacalhau.cli.node import node_group
-from bacalhau.cli.profile import profile_group
-from bacalhau.cli.serve import serve_command
-from bacalhau.cli.wasm import wasm_group
 from bacalhau.client.auth import API_KEY, PASSWORD, USERNAME
 from bacalhau.errors import BacalhauError
 
+# Each command's module, imported only when the command runs (or help lists them): `bacalhau job list` then pays
+# nothing for what `serve` needs (the node, its engines, its servers).
+COMMANDS = {
+    "agent": "bacalhau.cli.agent:agent_group",
+    "auth": "bacalhau.cli.auth:auth_group",
+    "completion": "bacalhau.cli.completion:completion_command",
+    "config": "bacalhau.cli.configcmd:config_group",
+    "devstack": "bacalhau.cli.devstack:devstack_command",
+    "docker": "bacalhau.cli.docker:docker_group",
+    "job": "bacalhau.cli.job:job_group",
+    "node": "bacalhau.cli.node:node_group",
+    "profile": "bacalhau.cli.profile:profile_group",
+    "serve": "bacalhau.cli.serve:serve_command",
+    "version": "bacalhau.cli.agent:version_command",
+    "wasm": "bacalhau.cli.wasm:wasm_group",
+}
+
 
 class BacalhauGroup(click.Group):
-    """The root group: lets the global options come after the command too."""
+    """The root group: lets the global options come after the command too, and loads each command when needed."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, name = target.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
 
 
 AUTH_VARIABLES = f"""\b
@@ -94,20 +113,6 @@ def cli(
     ctx.call_on_close(ctx.obj.close)
     if log_level:
         logging.basicConfig(level=log_level.upper() if log_level.upper() != "TRACE" else "DEBUG")
-
-
-cli.add_command(serve_command)
-cli.add_command(devstack_command)
-cli.add_command(job_group)
-cli.add_command(wasm_group)
-cli.add_command(docker_group)
-cli.add_command(agent_group)
-cli.add_command(auth_group)
-cli.add_command(node_group)
-cli.add_command(version_command)
-cli.add_command(config_group)
-cli.add_command(profile_group)
-cli.add_command(completion_command)
 
 
 _GO_BOOL = re.compile(r"^--([a-z][a-z0-9-]*)=(true|false|True|False|TRUE|FALSE|1|0|t|f|T|F)$")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bacalhau.errors import ConfigurationError
-from bacalhau.lib import tls
+from bacalhau.lib import certs, tls
 
 DEFAULT_TIMEOUT = 10
 """Seconds a client has for its TLS handshake when ``Orchestrator.TLS.ServerTimeout`` is 0 (the original's default)."""
@@ -134,5 +134,5 @@ def _client_context(ca: str, setting: str) -> ssl.SSLContext:
 
 def _load_key_pair(context: ssl.SSLContext, cert: str, key: str, cert_setting: str, key_setting: str) -> None:
     """Present this certificate and key, checked first so that a bad file is refused by setting and name."""
-    tls.check_key_pair(cert, key, cert_setting, key_setting)
+    certs.check_key_pair(cert, key, cert_setting, key_setting)
     context.load_cert_chain(cert, key)
