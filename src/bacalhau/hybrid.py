@@ -141,7 +141,8 @@ class ComputeProcess:
             line = await reader.readline()
             reply.set_result(json.loads(line) if line else None)
             await reader.read()  # nothing more is sent: this returns when the child has exited
-        except ConnectionResetError:  # its end closed with our "stop" unread (a failed start): exited all the same
+        except ConnectionError:  # its end closed with our "stop" unread (a failed start; reset or broken pipe, by
+            # timing): it exited all the same
             if not reply.done():
                 reply.set_result(None)
         _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
