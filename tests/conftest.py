@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -62,6 +63,15 @@ _LIMIT_OPEN_FILES = (
     "import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
     "os.execv(sys.argv[2], sys.argv[2:])"
 )
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 5.0) -> None:
+    """``wait_until`` inside an event loop: poll ``condition`` without blocking the loop, failing at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.01)
 
 
 class ServeProcess:

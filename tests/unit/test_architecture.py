@@ -67,7 +67,7 @@ def ours(*names: str) -> tuple[str, ...]:
         ("bacalhau.compute", ours("orchestrator", "api", "cli", "node"), (), "only through transport messages"),
         (
             "bacalhau.api",
-            ours("compute", "transport", "orchestrator", "cli", "node", "hybrid", "lib"),
+            ours("compute", "transport", "orchestrator", "cli", "node", "hybrid"),
             ours("orchestrator.jobs", "orchestrator.nodes", "orchestrator.logs"),
             "the API calls the orchestrator's services, never its store or the compute side",
         ),

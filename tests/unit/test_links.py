@@ -181,7 +181,9 @@ def test_the_results_endpoint_signs_local_downloads_for_their_node() -> None:
     assert redacted(handed.params["URL"]) == published.params["URL"]
 
 
-def test_a_node_refuses_everything_until_a_handshake_brings_a_usable_key(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_node_refuses_everything_until_a_handshake_brings_a_usable_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     verifier = LinkVerifier()
     grant = LinkSigner(KEY).grant("node-a", EXECUTION, Purpose.RESULTS)
     args = (EXECUTION, Purpose.RESULTS, str(grant.expires), grant.signature, "127.0.0.1")
@@ -194,7 +196,7 @@ def test_a_node_refuses_everything_until_a_handshake_brings_a_usable_key(caplog:
     assert "sent no usable link signing key" in caplog.text
 
 
-def test_refusals_are_logged_without_secrets_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+async def test_refusals_are_logged_without_secrets_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     verifier = LinkVerifier()
     verifier.update(node_key(KEY, "node-a").hex())
     caplog.clear()

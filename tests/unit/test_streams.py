@@ -20,6 +20,7 @@ from bacalhau.lib.sqlite import Database, Transaction
 from bacalhau.transport import envelope
 from bacalhau.transport.natsserver import MAX_PAYLOAD, EmbeddedNatsServer
 from bacalhau.transport.stream import APPLY_CHUNK, BATCH_BYTES, STOP_TIMEOUT, StreamReceiver, StreamSender
+from tests.conftest import eventually
 
 
 class MemoryOutbox:
@@ -136,17 +137,6 @@ async def serve_receiver(
 
     await client.subscribe(subject, cb=on_batch)
     return receiver
-
-
-async def eventually(condition: Any, timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it holds, failing at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    for _ in iter(int, 1):
-        if condition():
-            return
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
 
 
 async def test_messages_arrive_in_order_exactly_once(nats_client: NATS, applied: Applied) -> None:

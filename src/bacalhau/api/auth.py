@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bacalhau.api.errors import handle_bacalhau_error, status_of
 from bacalhau.config import ApiAuthSection, AuthUserSection
 from bacalhau.errors import ConfigurationError, Forbidden, Unauthorized
+from bacalhau.lib.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ BCRYPT_THREADS = 2  # a flood of wrong passwords keeps at most this many cores b
 VERIFIED_CACHE_SIZE = 1024
 # The longest Basic credentials a configured user can have: base64 of "username:password".
 MAX_BASIC_CREDENTIALS = 4 * -(-(USERNAME_MAX_LENGTH + 1 + PASSWORD_MAX_LENGTH) // 3)
-LOG_WINDOW, LOG_BURST = 10.0, 10
+REFUSAL_LOG_INTERVAL = 10.0  # seconds a kind of refusal is logged once in, with how often it recurred
 
 _ALPHANUMERIC = re.compile(r"[a-zA-Z0-9]+")
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}")
@@ -396,34 +396,16 @@ def _authorization(scope: Scope) -> list[bytes]:
     return [value for name, value in scope["headers"] if name == b"authorization"]
 
 
-class _RefusalLog:
-    """Each refusal as one warning, but at most LOG_BURST every LOG_WINDOW seconds, so that a flood of refused
-    requests cannot flood the log; the next line logged says how many went unlogged."""
-
-    def __init__(self) -> None:
-        self._window = 0.0
-        self._logged = 0
-        self._unlogged = 0
-
-    def record(self, scope: Scope, refusal: Unauthorized | Forbidden) -> None:
-        now = time.monotonic()
-        if now - self._window >= LOG_WINDOW:
-            self._window, self._logged = now, 0
-        if self._logged >= LOG_BURST:
-            self._unlogged += 1
-            return
-        self._logged += 1
-        client = scope.get("client")
-        unlogged, self._unlogged = self._unlogged, 0
-        log.warning(
-            "refused %s %r from %s (%s): %s%s",
-            scope.get("method", "GET"),
-            scope["path"],
-            f"{client[0]}:{client[1]}" if client else "an unknown address",
-            status_of(refusal),
-            refusal.details["reason"],
-            f"; {unlogged} more refusals in the last {LOG_WINDOW:.0f} s were not logged" if unlogged else "",
-        )
+def _log_refusal(refusals: Throttle, scope: Scope, refusal: Unauthorized | Forbidden) -> None:
+    """One warning per kind of refusal (its reason, naming the user), throttled so that a flood of refused requests
+    cannot flood the log."""
+    client = scope.get("client")
+    reason = refusal.details["reason"]
+    refusals.warn(
+        reason,
+        f"refused {scope.get('method', 'GET')} {scope['path']!r} from "
+        f"{f'{client[0]}:{client[1]}' if client else 'an unknown address'} ({status_of(refusal)}): {reason}",
+    )
 
 
 class AuthMiddleware:
@@ -433,7 +415,7 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
         self.app = app
         self.authorizer = authorizer
-        self._refusals = _RefusalLog()
+        self._refusals = Throttle(log, REFUSAL_LOG_INTERVAL)
         logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKES)  # once: the same filter is not added twice
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -442,7 +424,7 @@ class AuthMiddleware:
                 # A WebSocket's scope has no method: its handshake is a GET.
                 await self.authorizer.authorize(scope.get("method", "GET"), scope["path"], _authorization(scope))
             except (Unauthorized, Forbidden) as refusal:
-                self._refusals.record(scope, refusal)
+                _log_refusal(self._refusals, scope, refusal)
                 if scope["type"] == "websocket":
                     _RefusedHandshakes.refused.set(True)  # seen by uvicorn's log call in this same task
                 response = await handle_bacalhau_error(HTTPConnection(scope), refusal)

@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from bacalhau.errors import BacalhauError, ConfigurationError
+from bacalhau.lib.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -116,35 +117,6 @@ def bind(host: str, port: int, what: str, hint: str) -> socket.socket:
     return sock
 
 
-class _Warnings:
-    """Warnings about misbehaving clients of one server, so throttled that a flood of them cannot flood the log."""
-
-    def __init__(self, server: str) -> None:
-        self.server = server
-        self._recurred: dict[str, tuple[int, str]] = {}  # message -> times and last client, while throttled
-
-    def warn(self, message: str, client: str) -> None:
-        if message in self._recurred:
-            times, _ = self._recurred[message]
-            self._recurred[message] = (times + 1, client)
-            return
-        log.warning("%s: %s (client %s)", self.server, message, client)
-        self._throttle(message)
-
-    def _throttle(self, message: str) -> None:
-        self._recurred[message] = (0, "")
-        asyncio.get_running_loop().call_later(WARNING_INTERVAL, self._flush, message)
-
-    def _flush(self, message: str) -> None:
-        times, client = self._recurred.pop(message)
-        if times:
-            log.warning(
-                "%s: %s (%d times in the last %.0f s, last client %s)",
-                self.server, message, times, WARNING_INTERVAL, client,
-            )  # fmt: skip
-            self._throttle(message)
-
-
 class _Connections:
     """The open connections of every HTTP server in this process (uvicorn's set for each, WebSockets included),
     under one limit, and those of them waiting for a request, longest first: a new connection over the limit
@@ -182,8 +154,13 @@ class _Guard:
 
     def __init__(self, deadlines: Deadlines, server: str, tls: ssl.SSLContext | None) -> None:
         self.deadlines = deadlines.scaled(float(os.environ.get(DEADLINE_SCALE_ENV) or 1))
-        self.warnings = _Warnings(server)
+        self.server = server
         self.tls = tls
+        self._throttle = Throttle(log, WARNING_INTERVAL)
+
+    def warn(self, message: str, client: str) -> None:
+        """A misbehaving client, throttled by what it did (``message``)."""
+        self._throttle.warn(message, f"{self.server}: {message} (client {client})")
 
 
 class _GuardedConfig(uvicorn.Config):
@@ -236,9 +213,9 @@ class _GuardedProtocol(HttpToolsProtocol):
         if admitted is not None:
             limit = f"this process has {_CONNECTIONS.limit} connections open, its limit"
             if admitted:
-                self._guard.warnings.warn(f"{limit}: closed the one waiting longest for a request", self._client())
+                self._guard.warn(f"{limit}: closed the one waiting longest for a request", self._client())
             else:
-                self._guard.warnings.warn(f"{limit}, and none is waiting for a request: refused one", self._client())
+                self._guard.warn(f"{limit}, and none is waiting for a request: refused one", self._client())
                 self.drop("refused at the connection limit")
                 return
         self._review()
@@ -273,7 +250,7 @@ class _GuardedProtocol(HttpToolsProtocol):
                 failure = (
                     "sent plain HTTP to this HTTPS server" if reason == "http request" else f"failed TLS: {reason}"
                 )
-                self._guard.warnings.warn(f"closed a connection that {failure}", self._client())
+                self._guard.warn(f"closed a connection that {failure}", self._client())
         except OSError as exc:  # reset, or aborted by a deadline
             log.debug("TLS handshake with %s ended: %s", self._client(), exc)
         early, self._early = self._early or [], None
@@ -394,13 +371,13 @@ class _GuardedProtocol(HttpToolsProtocol):
             self._end()
             self.transport.close()
             return
-        self._guard.warnings.warn(f"closed a connection that {failure}", self._client())
+        self._guard.warn(f"closed a connection that {failure}", self._client())
         self.drop(failure)
 
     def _stalled(self) -> None:
         self._stall = None
         failure = f"took none of a response for {self._guard.deadlines.stalled_response:g} s"
-        self._guard.warnings.warn(f"closed a connection that {failure}", self._client())
+        self._guard.warn(f"closed a connection that {failure}", self._client())
         self.drop(failure)
 
     def _end(self) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from bacalhau.errors import ConfigurationError
+from bacalhau.lib.throttle import Throttle
 from bacalhau.models.ids import is_execution_id
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,8 @@ class LinkVerifier:
 
     def __init__(self) -> None:
         self._key: bytes | None = None
-        # By purpose, when a refusal was last logged and how many went unlogged since: a flood of bad downloads
-        # cannot hide a refused log request.
-        self._refusals: dict[Purpose, tuple[float, int]] = dict.fromkeys(Purpose, (-REFUSAL_LOG_INTERVAL, 0))
+        # Throttled by purpose: a flood of bad downloads cannot hide a refused log request.
+        self._refusals = Throttle(log, REFUSAL_LOG_INTERVAL)
 
     def update(self, handshake_key: str) -> None:
         """Take the key of a handshake reply. An orchestrator that sends none (an older one) leaves this node with
@@ -175,19 +175,12 @@ class LinkVerifier:
 
     def check(self, execution_id: str, purpose: Purpose, expires: str, signature: str, client: str) -> str:
         """Why a link from ``client`` must be refused ("" when it is valid); refusals are logged, without the
-        signature, at most once a minute for each purpose, with how many more there were."""
+        signature, once a minute for each purpose at most, with how many more there were."""
         reason = refusal(self._key, execution_id, purpose, expires, signature, time.time())
         if reason:
             self._log_refusal(purpose, execution_id, reason, client)
         return reason
 
     def _log_refusal(self, purpose: Purpose, execution_id: str, reason: str, client: str) -> None:
-        now = time.monotonic()
-        last_logged, unlogged = self._refusals[purpose]
-        if now - last_logged < REFUSAL_LOG_INTERVAL:
-            self._refusals[purpose] = (last_logged, unlogged + 1)
-            return
         shown = execution_id if is_execution_id(execution_id) else "(not an execution ID)"
-        more = f" ({unlogged} more refused since the last one logged)" if unlogged else ""
-        log.warning("refused a %s link for execution %s from %s: %s%s", purpose.value, shown, client, reason, more)
-        self._refusals[purpose] = (now, 0)
+        self._refusals.warn(purpose, f"refused a {purpose.value} link for execution {shown} from {client}: {reason}")

@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 
 from bacalhau.errors import BacalhauError, ConfigurationError
 from bacalhau.lib.tasks import spawn
+from bacalhau.lib.throttle import Throttle
 from bacalhau.transport.tls import TLS_FIRST_WAIT, ClientTls, ServerTls
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ _REFUSALS = (
     ),
 )
 """What nats-server's lines about refused clients mean for an operator, checked in this order (a refused client
-certificate is also a failed handshake). Each is said at most every :data:`_REFUSAL_EVERY` seconds: a node retries."""
+certificate is also a failed handshake). Each is said once per :data:`_REFUSAL_EVERY` seconds at most, with how often it
+recurred: a node retries."""
 _REFUSAL_EVERY = 30.0
 
 
@@ -278,15 +280,12 @@ class EmbeddedNatsServer:
         """Keep reading nats-server's output (a full pipe would stall it) and pass it on to our log, saying what a
         refused client means."""
         assert self._process is not None and self._process.stderr is not None
-        said_at: dict[str, float] = {}
+        refusals = Throttle(log, _REFUSAL_EVERY)
         async for raw in self._process.stderr:
             line = raw.decode(errors="replace").rstrip()
             refusal = next((meaning for signs, meaning in _REFUSALS if any(sign in line for sign in signs)), None)
             if refusal is not None:
-                now = asyncio.get_running_loop().time()
-                if now - said_at.get(refusal, -1e9) > _REFUSAL_EVERY:
-                    said_at[refusal] = now
-                    log.warning("%s: %s", refusal, line)
+                refusals.warn(refusal, f"{refusal}: {line}")
                 continue
             noteworthy = ("[ERR]" in line or "[WRN]" in line) and _PAYLOAD_WARNING not in line
             level = logging.WARNING if noteworthy else logging.DEBUG
