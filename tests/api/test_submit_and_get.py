@@ -65,11 +65,12 @@ def test_put_job_returns_job_id_and_evaluation_id(orchestrator: OrchestratorApi)
 
 
 def test_a_job_id_can_be_submitted_once(base_url: str) -> None:
-    """A daemon job keeps the ID it was given (a batch job's is ignored), and a second job may not take it."""
+    """A daemon job keeps the ID it was given (a batch job's is ignored), and a job of another name may not take it
+    (one of the same name is a new version of it)."""
     job_id = f"j-{uuid.uuid4()}"
     assert put_job(base_url, queued_job(ID=job_id, Type="daemon")).json()["JobID"] == job_id
     try:
-        again = put_job(base_url, queued_job(ID=job_id, Type="daemon"))
+        again = put_job(base_url, queued_job(ID=job_id, Name="another", Type="daemon"))
         body = assert_api_error_body(again.content, 409)
         assert body["Code"] == "ResourceInUse" and body["Message"] == f"job already exists: {job_id}"
     finally:
@@ -366,11 +367,10 @@ def test_an_id_prefix_of_several_jobs_is_a_409(base_url: str) -> None:
         submit(base_url, noop_job())
     response = get(base_url, f"{JOBS}/j-")
     body = assert_api_error_body(response.content, 409)
-    assert (body["Code"], body["Message"], body["Hint"]) == (
-        "MultipleJobsFound",
-        "multiple jobs found for id j-",
-        "Use full job ID",
-    )
+    assert (body["Code"], body["Hint"]) == ("MultipleJobsFound", "Use full job ID")
+    message, candidates = body["Message"].split(": ", 1)
+    assert message == "multiple jobs found for id j-"
+    assert candidates.endswith(", ...") or all(c.startswith("j-") for c in candidates.split(", "))
 
 
 def test_get_unknown_job_is_a_job_store_404(orchestrator: OrchestratorApi) -> None:

@@ -42,6 +42,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/orchestrator/jobs"): RJ,
     ("GET", JOB): RJ,
     ("DELETE", JOB): WJ,
+    ("PUT", "/api/v1/orchestrator/jobs/diff"): WJ,  # a PUT, so a write, as in the original
+    ("PUT", JOB + "/rerun"): WJ,
+    ("GET", JOB + "/versions"): RJ,
     ("GET", JOB + "/executions"): RJ,
     ("GET", JOB + "/history"): RJ,
     ("GET", JOB + "/results"): RJ,

@@ -142,7 +142,7 @@ async def test_a_failing_write_leaves_the_store_unchanged(store: JobStore, servi
     job_id = (await service.submit(spec())).job_id
 
     def half_done(tx: Any) -> None:
-        tx.add_history(job_id, [])
+        tx.add_history(job_id, 1, [])
         tx.conn.execute("INSERT INTO nodes (node_id, body) VALUES ('n-x', '{}')")
         raise sqlite3.IntegrityError("boom")
 
@@ -156,11 +156,11 @@ async def test_history_numbers_stay_contiguous_when_a_part_fails(service: JobSer
     job_id = (await service.submit(spec())).job_id
 
     def work(tx: Tx) -> None:
-        tx.add_history(job_id, [Event(message="first")])
+        tx.add_history(job_id, 1, [Event(message="first")])
         with pytest.raises(RuntimeError), tx.part():
-            tx.add_history(job_id, [Event(message="undone")])
+            tx.add_history(job_id, 1, [Event(message="undone")])
             raise RuntimeError("this part fails")
-        tx.add_history(job_id, [Event(message="second")])
+        tx.add_history(job_id, 1, [Event(message="second")])
 
     await store.transact(work)
     history = await store.history(job_id)

@@ -544,13 +544,14 @@ def test_desired_states_are_integers(number: int, state: ExecutionDesiredStateTy
 
 
 def test_execution_shape() -> None:
-    """Every Execution key of v1.5.2, with Job omitted when absent (api-models.md §4.10)."""
+    """Every Execution key of v1.9, with Job omitted when absent (api-models.md §4.10) and JobVersion (v1.8+)."""
     execution = Execution(
         id="e-1",
         namespace="default",
         eval_id="ev",
         node_id="n-1",
         job_id="j-1",
+        job_version=2,
         allocated_resources=AllocatedResources(tasks={"main": Resources(cpu=0.5, memory=1024)}),
         desired_state=ExecutionDesiredState(
             state_type=ExecutionDesiredStateType.STOPPED, message="execution completed"
@@ -570,6 +571,7 @@ def test_execution_shape() -> None:
         "Name": "",
         "NodeID": "n-1",
         "JobID": "j-1",
+        "JobVersion": 2,
         "AllocatedResources": {"Tasks": {"main": {"CPU": 0.5, "Memory": 1024}}},
         "DesiredState": {"StateType": 2, "Message": "execution completed"},
         "ComputeState": {"StateType": 9},
@@ -627,11 +629,13 @@ def test_execution_accessors() -> None:
 
 
 def test_job_history_shape() -> None:
-    """Time and Event.Timestamp are RFC 3339 strings; ExecutionID and the deprecated states are omitempty."""
+    """Time and Event.Timestamp are RFC 3339 strings; ExecutionID and the deprecated states are omitempty; JobVersion
+    (v1.8+) always present."""
     item = JobHistory(
         seq_num=1,
         type=JobHistoryType.JOB_LEVEL,
         job_id="j-1",
+        job_version=1,
         event=Event(topic="Submission", message="Job submitted", timestamp=NS),
         time=NS,
     )
@@ -639,6 +643,7 @@ def test_job_history_shape() -> None:
         "SeqNum": 1,
         "Type": "JobLevel",
         "JobID": "j-1",
+        "JobVersion": 1,
         "Event": {"Message": "Job submitted", "Topic": "Submission", "Timestamp": STAMP},
         "Time": STAMP,
     }

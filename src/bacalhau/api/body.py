@@ -75,6 +75,26 @@ def text_field(data: Any, name: str) -> str:
     return value
 
 
+def bool_field(data: Any, name: str) -> bool:
+    """A top-level boolean (false when absent or null); any other JSON type is a 400."""
+    value = field_of(data, name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be a valid boolean")
+    return value
+
+
+def uint_field(data: Any, name: str) -> int:
+    """A top-level unsigned 64-bit integer (0 when absent or null), as Go binds it into a uint64."""
+    value = field_of(data, name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be an unsigned integer")
+    return value
+
+
 def field_of(data: Any, name: str) -> Any:
     """A top-level key matched case-insensitively, as Go's decoder matches it."""
     if not isinstance(data, dict):

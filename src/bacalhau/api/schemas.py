@@ -37,6 +37,32 @@ class PutJobResponse(WireModel):
     warnings: list[str] | None = None
 
 
+class DiffJobRequest(WireModel):
+    job: Job
+
+
+class DiffJobResponse(WireModel):
+    diff: str
+    warnings: list[str] | None = None
+
+
+class RerunJobRequest(WireModel):
+    job_version: int = 0
+    reason: str = ""
+
+
+class RerunJobResponse(WireModel):
+    evaluation_id: str
+    job_id: str
+    job_version: int
+    warnings: list[str] | None = None
+
+
+class VersionsPage(WireModel):
+    next_token: str = ""
+    items: list[Job] = Field(default_factory=list)
+
+
 class ListJobsResponse(WireModel):
     next_token: str = ""
     items: list[Job] = Field(default_factory=list)

@@ -21,6 +21,7 @@ class EvalStatus(StrEnum):
 class EvalTrigger(StrEnum):
     JOB_REGISTER = "job-register"
     JOB_UPDATE = "job-update"
+    JOB_RERUN = "job-rerun"
     JOB_CANCEL = "job-cancel"
     JOB_QUEUE = "job-queue"
     JOB_TIMEOUT = "job-timeout"

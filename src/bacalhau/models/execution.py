@@ -41,6 +41,7 @@ class Execution(WireModel):
     node_id: str = ""
     job_id: str = ""
     job: Annotated[Job | None, OMIT_EMPTY] = None
+    job_version: int = 0
     allocated_resources: AllocatedResources = Field(default_factory=AllocatedResources)
     desired_state: ExecutionDesiredState = Field(default_factory=ExecutionDesiredState)
     compute_state: ExecutionState = Field(default_factory=ExecutionState)

@@ -66,6 +66,7 @@ class JobHistory(WireModel):
     seq_num: int = 0
     type: Annotated[JobHistoryType, BeforeValidator(JobHistoryType.parse)] = JobHistoryType.UNDEFINED
     job_id: str = ""
+    job_version: int = 0
     execution_id: Annotated[str, OMIT_EMPTY] = ""
     event: Event = Field(default_factory=Event)
     time: Timestamp = 0

@@ -160,7 +160,7 @@ class ComputeMessageHandler:
     @staticmethod
     def _record(tx: Tx, execution: Execution, reported: list[Event]) -> None:
         if reported:
-            tx.add_history(execution.job_id, reported, execution.id)
+            tx.add_history(execution.job_id, execution.job_version, reported, execution.id)
 
     def _evaluate(self, tx: Tx, job: Job) -> None:
         if not job.is_terminal:

@@ -22,6 +22,14 @@ def job_submitted() -> Event:
     return Event.new(TOPIC_SUBMISSION, "Job submitted")
 
 
+def job_updated() -> Event:
+    return Event.new(TOPIC_SUBMISSION, "Job updated")
+
+
+def job_rerun(reason: str) -> Event:
+    return Event.new(TOPIC_SUBMISSION, "Job rerun requested", Reason=reason)
+
+
 def job_state_update(state: JobStateType, message: str = "") -> Event:
     text = state.value + (f". {message}" if message else "")
     return Event.new(TOPIC_STATE_UPDATE, text, NewState=state.value)
@@ -78,6 +86,10 @@ def stopped_by_rejected_node() -> Event:
 
 def stopped_by_oversubscription() -> Event:
     return Event.new(TOPIC_SCHEDULING, "Execution stop requested because there are more executions than needed")
+
+
+def stopped_for_job_update() -> Event:
+    return Event.new(TOPIC_SCHEDULING, "Execution stopped for job update")
 
 
 def stopped_by_job_failure() -> Event:

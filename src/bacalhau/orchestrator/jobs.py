@@ -15,6 +15,7 @@ from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
 from bacalhau.models.ids import is_full_id, new_job_id
 from bacalhau.models.job import (
+    DEFAULT_NAMESPACE,
     META_CLIENT_INSTALLATION_ID,
     META_CLIENT_INSTANCE_ID,
     META_ORCHESTRATOR_ID,
@@ -29,8 +30,9 @@ from bacalhau.models.spec import SpecConfig
 from bacalhau.models.state import ExecutionStateType, JobState, JobStateType
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator import events
+from bacalhau.orchestrator.jobdiff import spec_diff
 from bacalhau.orchestrator.legacy_wasm import convert_legacy_wasm
-from bacalhau.orchestrator.store import JobStore, Tx
+from bacalhau.orchestrator.store import FIRST_VERSION, JobStore, Tx
 
 DEFAULT_HISTORY_LIMIT = 100
 
@@ -57,8 +59,31 @@ class SubmitResult:
     warnings: list[str]
 
 
+@dataclass(frozen=True)
+class VersionFilter:
+    """Which versions of a job a read concerns: ``version`` when set, else every version when ``every``, else the
+    latest."""
+
+    version: int = 0
+    every: bool = False
+
+    def keeps(self, item_version: int, latest_version: int) -> bool:
+        if self.version:
+            return item_version == self.version
+        return self.every or item_version == latest_version
+
+
+@dataclass
+class RerunResult:
+    job_id: str
+    job_version: int
+    evaluation_id: str
+
+
 @dataclass
 class HistoryQuery:
+    namespace: str = ""
+    versions: VersionFilter = field(default_factory=VersionFilter)
     since: int = 0
     event_type: str = "all"
     execution_id: str = ""
@@ -70,6 +95,29 @@ class HistoryQuery:
 class HistoryPage:
     items: list[JobHistory] = field(default_factory=list)
     next_token: str = ""
+
+
+MAX_CANDIDATES = 10  # the jobs an ambiguous reference names
+
+
+def _ambiguous(job_ref: str, candidates: list[Job]) -> Conflict:
+    names = ", ".join(job.id for job in candidates[:MAX_CANDIDATES])
+    more = ", ..." if len(candidates) > MAX_CANDIDATES else ""
+    return Conflict(
+        f"multiple jobs found for id {job_ref}: {names}{more}",
+        code="MultipleJobsFound",
+        component="JobStore",
+        hint="Use full job ID",
+    )
+
+
+def _version_not_found(job_id: str, version: int) -> NotFound:
+    return NotFound(f"job version {version} not found for job {job_id}", component="JobStore")
+
+
+def _check_reason(reason: str) -> None:
+    if len(reason) > MAX_MESSAGE_LENGTH:
+        raise InvalidRequest(f"a reason may be at most {MAX_MESSAGE_LENGTH} characters", component="APIServer")
 
 
 def validation_error(messages: list[str]) -> MalformedRequest:
@@ -93,14 +141,76 @@ class JobService:
         self._transform_result = transform_result
 
     # ---- writes
-    async def submit(self, job: Job, client_headers: dict[str, str] | None = None) -> SubmitResult:
+    async def submit(
+        self, job: Job, client_headers: dict[str, str] | None = None, *, force: bool = False
+    ) -> SubmitResult:
+        """Store a new job, or a new version of the job with the same name in the same namespace (unless the spec
+        did not change and ``force`` is not set)."""
+        warnings = self._prepare(job, client_headers or {})
+
+        def store(tx: Tx) -> tuple[str, str]:
+            existing = tx.jobs_named(job.namespace, job.name)
+            if len(existing) > 1:
+                raise _ambiguous(job.name, existing)
+            if not existing:
+                tx.insert_job(job)
+                tx.add_history(job.id, job.version, [events.job_submitted()])
+                return job.id, tx.new_evaluation(job, EvalTrigger.JOB_REGISTER.value).id
+            current = existing[0]
+            self._check_update(current, job, force)
+            updated = tx.new_version(current, job, "Job update requested by user")
+            tx.add_history(updated.id, updated.version, [events.job_updated()])
+            return updated.id, tx.new_evaluation(updated, EvalTrigger.JOB_UPDATE.value).id
+
+        job_id, evaluation_id = await self._store.transact(store)
+        return SubmitResult(job_id, evaluation_id, warnings)
+
+    async def diff(self, job: Job) -> tuple[str, list[str]]:
+        """The diff between the stored job of this spec's name and the spec, as a resubmission would see it."""
+        warnings = self._prepare(job, {})
+        existing = await self._store.jobs_named(job.namespace, job.name)
+        if not existing:
+            raise JobNotFound(job.name)
+        if len(existing) > 1:
+            raise _ambiguous(job.name, existing)
+        return spec_diff(existing[0], job), warnings
+
+    async def rerun(self, job_ref: str, *, namespace: str = "", version: int = 0, reason: str = "") -> RerunResult:
+        """Run a job again as a new version: its latest spec, or the spec of ``version``."""
+        _check_reason(reason)
+        job = await self.get_job(job_ref, namespace=namespace)
+
+        def rerun(tx: Tx) -> RerunResult:
+            current = tx.get_job(job.id)
+            state = current.state.state_type
+            if state in (JobStateType.PENDING, JobStateType.QUEUED, JobStateType.UNDEFINED):
+                raise Conflict(
+                    f"cannot rerun job in state {state.value}",
+                    code="ConflictJobState",
+                    component="JobStore",
+                    hint="try to use the job run command instead of the job rerun command",
+                )
+            if not version or version == current.version:
+                spec: Job | None = current
+            else:
+                spec = tx.job_version(current.id, version) if version < current.version else None
+            if spec is None:
+                raise _version_not_found(current.id, version)
+            updated = tx.new_version(current, spec, "job rerun")
+            tx.add_history(updated.id, updated.version, [events.job_rerun(reason or "job rerun")])
+            evaluation = tx.new_evaluation(updated, EvalTrigger.JOB_RERUN.value)
+            return RerunResult(updated.id, updated.version, evaluation.id)
+
+        return await self._store.transact(rerun)
+
+    def _prepare(self, job: Job, headers: dict[str, str]) -> list[str]:
+        """Check, complete and sanitise a submitted spec as the orchestrator stores it; its warnings."""
         errors = job.validate_submission() or self._unknown_types(job)
         if errors:
             raise validation_error(errors)
         self._check_count(job)
         job.normalize()
         warnings = job.sanitize_submission()
-        headers = client_headers or {}
         if headers.get("installation_id"):
             job.meta[META_CLIENT_INSTALLATION_ID] = headers["installation_id"]
         if headers.get("instance_id"):
@@ -122,20 +232,28 @@ class JobService:
         now = now_ns()
         job.state = JobState(state_type=JobStateType.PENDING)
         job.revision = 1
-        job.version = 1
+        job.version = FIRST_VERSION
         job.create_time = job.modify_time = now
         job.normalize()
         stored_errors = job.validate_job() or self._beyond_bounds(job)
         if stored_errors:
             raise InvalidRequest("\n".join(stored_errors), component="JobStore")
+        return warnings
 
-        def store(tx: Tx) -> str:
-            tx.insert_job(job)
-            tx.add_history(job.id, [events.job_submitted()])
-            return tx.new_evaluation(job, EvalTrigger.JOB_REGISTER.value).id
-
-        evaluation_id = await self._store.transact(store)
-        return SubmitResult(job.id, evaluation_id, warnings)
+    @staticmethod
+    def _check_update(current: Job, submitted: Job, force: bool) -> None:
+        if current.type != submitted.type:
+            raise InvalidRequest(
+                f"job {current.name} is a {current.type} job: a new version cannot make it a {submitted.type} job",
+                component="JobStore",
+                hint="give the new job another name, or stop and rename the existing one",
+            )
+        if not force and not spec_diff(current, submitted):
+            raise InvalidRequest(
+                f"no changes detected for new job spec. Job Name: '{current.name}', Job Id: '{current.id}'",
+                component="JobStore",
+                hint="Use the --force flag to override this warning",
+            )
 
     def _check_count(self, job: Job) -> None:
         if job.count is not None and job.count > self._max_count:
@@ -189,11 +307,10 @@ class JobService:
                 timeouts.queue_timeout = defaults.queue_timeout
             task.timeouts = timeouts
 
-    async def stop(self, job_ref: str, reason: str) -> str:
+    async def stop(self, job_ref: str, reason: str, *, namespace: str = "") -> str:
         """Stop a job; returns the evaluation ID ("" when it was already stopped)."""
-        if len(reason) > MAX_MESSAGE_LENGTH:
-            raise InvalidRequest(f"a stop reason may be at most {MAX_MESSAGE_LENGTH} characters", component="APIServer")
-        job = await self.get_job(job_ref)
+        _check_reason(reason)
+        job = await self.get_job(job_ref, namespace=namespace)
 
         def stop(tx: Tx) -> str:
             current = tx.get_job(job.id)
@@ -203,27 +320,46 @@ class JobService:
             if state == JobStateType.COMPLETED:
                 raise Conflict(f"cannot stop job in state {state.value}", code="")
             tx.update_job_state(current.id, JobStateType.STOPPED, reason)
-            tx.add_history(current.id, [events.job_stopped(reason)])
+            tx.add_history(current.id, current.version, [events.job_stopped(reason)])
             return tx.new_evaluation(current, EvalTrigger.JOB_CANCEL.value).id
 
         return await self._store.transact(stop)
 
     # ---- reads
-    async def get_job(self, job_ref: str) -> Job:
-        """A job by full ID or unique ID prefix."""
+    async def get_job(self, job_ref: str, *, namespace: str = "", version: int = 0) -> Job:
+        """A job by full ID, name (in ``namespace``, the default one when empty) or unique ID prefix, in that order;
+        its ``version`` when asked."""
+        job = await self._resolve(job_ref, namespace)
+        if not version or version == job.version:
+            return job
+        found = await self._store.job_version(job.id, version) if version < job.version else None
+        if found is None:
+            raise _version_not_found(job.id, version)
+        return found
+
+    async def _resolve(self, job_ref: str, namespace: str) -> Job:
+        if not job_ref:
+            raise JobNotFound(job_ref)
         if is_full_id(job_ref):
-            return await self._store.get_job(job_ref)
-        matches = await self._store.find_jobs_by_prefix(job_ref) if job_ref else []
+            try:
+                return await self._store.get_job(job_ref)
+            except JobNotFound:
+                pass
+        named = await self._store.jobs_named(namespace or DEFAULT_NAMESPACE, job_ref)
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise _ambiguous(job_ref, named)
+        matches = await self._store.find_jobs_by_prefix(job_ref, limit=MAX_CANDIDATES + 1)
         if not matches:
             raise JobNotFound(job_ref)
         if len(matches) > 1:
-            raise Conflict(
-                f"multiple jobs found for id {job_ref}",
-                code="MultipleJobsFound",
-                component="JobStore",
-                hint="Use full job ID",
-            )
+            raise _ambiguous(job_ref, matches)
         return matches[0]
+
+    async def versions(self, job_ref: str, *, namespace: str = "") -> list[Job]:
+        """Every version of a job, oldest first."""
+        return await self._store.job_versions(await self.get_job(job_ref, namespace=namespace))
 
     async def list_jobs(
         self,
@@ -271,10 +407,18 @@ class JobService:
         return jobs, token_out
 
     async def executions(
-        self, job_ref: str, *, order_by: str = "", reverse: bool = False, limit: int = 0
+        self,
+        job_ref: str,
+        *,
+        namespace: str = "",
+        versions: VersionFilter | None = None,
+        order_by: str = "",
+        reverse: bool = False,
+        limit: int = 0,
     ) -> list[Execution]:
-        job = await self.get_job(job_ref)
-        executions = await self._store.get_executions(job.id)
+        job = await self.get_job(job_ref, namespace=namespace)
+        wanted = versions or VersionFilter()
+        executions = [e for e in await self._store.get_executions(job.id) if wanted.keeps(e.job_version, job.version)]
         if order_by in ("", "created_at", "create_time"):
             executions.sort(key=lambda e: (e.create_time, e.id), reverse=reverse)
         elif order_by in ("modified_at", "modify_time"):
@@ -288,7 +432,7 @@ class JobService:
             raise MalformedRequest(f"invalid event type: {query.event_type}")
         if query.since < 0:
             raise MalformedRequest("since must be greater than or equal to 0")
-        job = await self.get_job(job_ref)
+        job = await self.get_job(job_ref, namespace=query.namespace)
         offset, limit = 0, query.limit
         if query.next_token:
             try:
@@ -304,7 +448,7 @@ class JobService:
         scanned_to = -1
         for index, item in enumerate(records):
             scanned_to = index
-            if self._keep(item, query):
+            if self._keep(item, query, job.version):
                 page.append(item)
                 if len(page) == limit:
                     break
@@ -319,7 +463,9 @@ class JobService:
         return HistoryPage(page, token_out)
 
     @staticmethod
-    def _keep(item: JobHistory, query: HistoryQuery) -> bool:
+    def _keep(item: JobHistory, query: HistoryQuery, latest_version: int) -> bool:
+        if not query.versions.keeps(item.job_version, latest_version):
+            return False
         if query.event_type == "job" and item.type != JobHistoryType.JOB_LEVEL:
             return False
         if query.event_type == "execution" and item.type != JobHistoryType.EXECUTION_LEVEL:
@@ -334,10 +480,14 @@ class JobService:
                 return not execution.is_terminal
         return False
 
-    async def execution_for_logs(self, job_ref: str, execution_id: str = "") -> Execution:
-        """The execution whose logs to show: the one asked for, else the latest one not discarded."""
-        job = await self.get_job(job_ref)
-        executions = await self._store.get_executions(job.id)
+    async def execution_for_logs(
+        self, job_ref: str, execution_id: str = "", *, namespace: str = "", version: int = 0
+    ) -> Execution:
+        """The execution whose logs to show: the one asked for, else the latest one not discarded (of ``version``
+        when given, else of any version)."""
+        job = await self.get_job(job_ref, namespace=namespace)
+        wanted = VersionFilter(version, every=True)
+        executions = [e for e in await self._store.get_executions(job.id) if wanted.keeps(e.job_version, job.version)]
         if execution_id:
             matches = [e for e in executions if e.id.startswith(execution_id)]
             if len(matches) != 1:
@@ -348,10 +498,18 @@ class JobService:
             raise NotFound(f"no executions found for job {job.id}", component="JobStore")
         return max(candidates, key=lambda e: (e.modify_time, e.id))
 
-    async def results(self, job_ref: str) -> list[SpecConfig]:
-        job = await self.get_job(job_ref)
+    async def results(self, job_ref: str, *, namespace: str = "", version: int = 0) -> list[SpecConfig]:
+        """What the completed executions of a job's latest version (or of ``version``) published."""
+        job = await self.get_job(job_ref, namespace=namespace)
+        wanted = VersionFilter(version)
         if job.type not in (JobType.BATCH.value, JobType.OPS.value):  # the original answers 500: a client's mistake
             raise InvalidRequest(f"job type {job.type} does not support results", component="JobStore")
         executions = await self._store.get_executions(job.id)
-        published = [e for e in executions if e.state == ExecutionStateType.COMPLETED and e.published_result.type]
+        published = [
+            e
+            for e in executions
+            if e.state == ExecutionStateType.COMPLETED
+            and e.published_result.type
+            and wanted.keeps(e.job_version, job.version)
+        ]
         return [await asyncio.to_thread(self._transform_result, execution) for execution in published]

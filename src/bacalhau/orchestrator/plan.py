@@ -115,9 +115,11 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
     for evaluation in plan.new_evaluations:
         tx.insert_evaluation(evaluation)
     if plan.job_events:
-        tx.add_history(job.id, plan.job_events)
+        tx.add_history(job.id, job.version, plan.job_events)
+    versions = {e.id: e.job_version for e in plan.new_executions}
+    versions.update((key, update.execution.job_version) for key, update in plan.updated.items())
     for execution_id, events in plan.execution_events.items():
-        tx.add_history(job.id, events, execution_id)
+        tx.add_history(job.id, versions.get(execution_id, job.version), events, execution_id)
 
     if plan.evaluation_stored:
         tx.set_evaluation_status(plan.evaluation, plan.outcome)

@@ -24,12 +24,16 @@ from bacalhau.models.node import NodeState
 from bacalhau.models.state import (
     ExecutionDesiredStateType,
     ExecutionStateType,
+    JobState,
     JobStateType,
 )
 from bacalhau.models.timefmt import now_ns
 from bacalhau.transport import envelope
 
 T = TypeVar("T")
+
+FIRST_VERSION = 1
+UPDATED_FIELDS = ("priority", "count", "constraints", "meta", "labels", "tasks")  # what a new version may change
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +49,14 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_create ON jobs (create_time, id);
 CREATE INDEX IF NOT EXISTS jobs_by_modify ON jobs (modify_time, id);
 CREATE INDEX IF NOT EXISTS jobs_by_namespace ON jobs (namespace, create_time);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'));
 CREATE INDEX IF NOT EXISTS jobs_in_progress ON jobs (state) WHERE state NOT IN ('Completed', 'Failed', 'Stopped');
+CREATE TABLE IF NOT EXISTS job_versions (
+    job_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY,
     job_id TEXT NOT NULL,
@@ -94,7 +105,15 @@ def _job_from_row(body: str) -> Job:
 
 
 def _execution_from_row(body: str) -> Execution:
-    return Execution.model_validate_json(body, context=CANONICAL)
+    execution = Execution.model_validate_json(body, context=CANONICAL)
+    execution.job_version = execution.job_version or FIRST_VERSION  # written before jobs had versions
+    return execution
+
+
+def _history_from_row(body: str) -> JobHistory:
+    item = JobHistory.model_validate_json(body, context=CANONICAL)
+    item.job_version = item.job_version or FIRST_VERSION
+    return item
 
 
 @dataclass
@@ -145,6 +164,41 @@ class Tx(Transaction[CommitEffects]):
         )
         if cursor.rowcount == 0:
             raise Conflict(f"job already exists: {job.id}", component="JobStore")
+        self._keep_version(job)
+
+    def _keep_version(self, job: Job) -> None:
+        self.conn.execute(
+            "INSERT INTO job_versions (job_id, version, body) VALUES (?,?,?) "
+            "ON CONFLICT (job_id, version) DO UPDATE SET body = excluded.body",
+            (job.id, job.version, job.to_json()),
+        )
+
+    def jobs_named(self, namespace: str, name: str, limit: int = 2) -> list[Job]:
+        rows = self.conn.execute(
+            "SELECT body FROM jobs WHERE namespace = ? AND json_extract(body, '$.Name') = ? "
+            "ORDER BY create_time DESC, id LIMIT ?",
+            (namespace, name, limit),
+        ).fetchall()
+        return [_job_from_row(r[0]) for r in rows]
+
+    def new_version(self, current: Job, spec: Job, message: str) -> Job:
+        """Make ``spec``'s fields that a version may change the job's next version, back to Pending.
+
+        The version being replaced is kept as it ends (its final state), so that old versions stay readable."""
+        self._keep_version(current)
+        updated = current.model_copy(deep=True, update={name: getattr(spec, name) for name in UPDATED_FIELDS})
+        updated.version = current.version + 1
+        updated.state = JobState(state_type=JobStateType.PENDING, message=message)
+        updated.normalize()
+        self.save_job(updated)
+        self._keep_version(updated)
+        return updated
+
+    def job_version(self, job_id: str, version: int) -> Job | None:
+        row = self.conn.execute(
+            "SELECT body FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
+        ).fetchone()
+        return _job_from_row(row[0]) if row else None
 
     def get_job(self, job_id: str) -> Job:
         row = self.conn.execute("SELECT body FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -283,7 +337,7 @@ class Tx(Transaction[CommitEffects]):
         )
 
     # ---- history
-    def add_history(self, job_id: str, events: Iterable[Event], execution_id: str = "") -> None:
+    def add_history(self, job_id: str, version: int, events: Iterable[Event], execution_id: str = "") -> None:
         seq = self._history_seq.get(job_id)
         if seq is None:
             row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM history WHERE job_id = ?", (job_id,)).fetchone()
@@ -293,7 +347,13 @@ class Tx(Transaction[CommitEffects]):
         for event in events:
             seq += 1
             item = JobHistory(
-                seq_num=seq, type=level, job_id=job_id, execution_id=execution_id, event=event, time=self.now
+                seq_num=seq,
+                type=level,
+                job_id=job_id,
+                job_version=version,
+                execution_id=execution_id,
+                event=event,
+                time=self.now,
             )
             rows.append((job_id, seq, item.to_json()))
         self.conn.executemany("INSERT INTO history (job_id, seq, body) VALUES (?,?,?)", rows)
@@ -379,6 +439,24 @@ class JobStore:
     # ---- queries
     async def get_job(self, job_id: str) -> Job:
         return await self.db.read(lambda conn: Tx(conn).get_job(job_id))
+
+    async def jobs_named(self, namespace: str, name: str, limit: int = 2) -> list[Job]:
+        return await self.db.read(lambda conn: Tx(conn).jobs_named(namespace, name, limit))
+
+    async def job_version(self, job_id: str, version: int) -> Job | None:
+        return await self.db.read(lambda conn: Tx(conn).job_version(job_id, version))
+
+    async def job_versions(self, job: Job) -> list[Job]:
+        """Every version of ``job``, oldest first: the kept ones, and the job as it is now for its latest."""
+
+        def query(conn: sqlite3.Connection) -> list[Job]:
+            rows = conn.execute(
+                "SELECT body FROM job_versions WHERE job_id = ? AND version < ? ORDER BY version",
+                (job.id, job.version),
+            ).fetchall()
+            return [_job_from_row(r[0]) for r in rows]
+
+        return [*await self.db.read(query), job]
 
     async def find_jobs_by_prefix(self, prefix: str, limit: int = 2) -> list[Job]:
         def query(conn: sqlite3.Connection) -> list[Job]:
@@ -484,7 +562,7 @@ class JobStore:
             rows = conn.execute(
                 "SELECT body FROM history WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after_seq)
             ).fetchall()
-            return [JobHistory.model_validate_json(r[0], context=CANONICAL) for r in rows]
+            return [_history_from_row(r[0]) for r in rows]
 
         return await self.db.read(query)
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from bacalhau.api.query import get_bool, get_str
+from bacalhau.api.query import get_bool, get_str, get_uint
 from bacalhau.api.schemas import query
 from bacalhau.errors import BacalhauError
 from bacalhau.orchestrator.jobs import JobService
@@ -36,6 +36,8 @@ def router(jobs: JobService, logs: LogProxy) -> APIRouter:
             ("follow", "boolean", "Keep streaming until the execution ends"),
             ("tail", "boolean", "Start from the end"),
             ("execution_id", "string", "This execution (default: the latest one)"),
+            ("namespace", "string", "The job's namespace, when it is named by its name"),
+            ("job_version", "integer", "The latest execution of this version (default: of any version)"),
         ),
     )
     async def logs_without_upgrade(request: Request, job_id: str) -> Response:
@@ -60,7 +62,12 @@ def router(jobs: JobService, logs: LogProxy) -> APIRouter:
 
 async def _pump(websocket: WebSocket, jobs: JobService, logs: LogProxy, job_id: str) -> None:
     try:
-        execution = await jobs.execution_for_logs(job_id, get_str(websocket, "execution_id"))
+        execution = await jobs.execution_for_logs(
+            job_id,
+            get_str(websocket, "execution_id"),
+            namespace=get_str(websocket, "namespace"),
+            version=get_uint(websocket, "job_version", bits=63),
+        )
         stream = logs.stream(
             execution.node_id, execution.id, follow=get_bool(websocket, "follow"), tail=get_bool(websocket, "tail")
         )

@@ -62,9 +62,22 @@ def new_execution(plan: Plan, node_id: str, *, direct: bool, partition: int = 0)
         ),
         compute_state=ExecutionState(state_type=ExecutionStateType.NEW),
         partition_index=partition,
+        job_version=job.version,
     )
     plan.add_execution(execution, events.execution_created(node_id))
     return execution
+
+
+def _retire_old_versions(
+    plan: Plan, executions: list[Execution], live: list[Execution]
+) -> tuple[list[Execution], list[Execution]]:
+    """Stop what still runs of the job's earlier versions: the job type's decisions concern its current version only
+    (its executions, completions and retries), so a new version starts afresh on every node it needs."""
+    version = plan.job.version
+    for execution in live:
+        if execution.job_version != version:
+            plan.stop_execution(execution, events.stopped_for_job_update(), stop_state(execution))
+    return [e for e in executions if e.job_version == version], [e for e in live if e.job_version == version]
 
 
 class SchedulerBase(ABC):
@@ -86,6 +99,7 @@ class SchedulerBase(ABC):
             for execution in live:
                 plan.stop_execution(execution, events.stopped_by_job_stop(), stop_state(execution))
             return
+        executions, live = _retire_old_versions(plan, executions, live)
         nodes = {node.info.node_id: node for node in self._nodes.all()}
         live = self._fail_lost(plan, live, nodes)
         if not plan.job.is_long_running:
