@@ -1,10 +1,13 @@
-"""``bacalhau job ...``: run, list, describe, executions, history, stop, get, validate."""
+"""``bacalhau job ...``: run, rerun, versions, list, describe, executions, history, logs, stop, get, validate.
+
+Every command that takes a job takes its ID, its name (in ``--namespace``) or a unique ID prefix."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from bacalhau.cli.output import (
 from bacalhau.cli.params import duration_seconds
 from bacalhau.cli.progress import follow_events, print_hints, print_node_details
 from bacalhau.client.http import ApiClient
-from bacalhau.errors import InvalidRequest, NotFound
+from bacalhau.errors import BacalhauError, InvalidRequest, NotFound
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory, JobHistoryType
 from bacalhau.models.ids import short_id
@@ -47,7 +50,28 @@ def job_group() -> None:
     pass
 
 
-def runtime_flags(func: Any) -> Any:
+def namespace_flag(func: Any) -> Any:
+    return click.option(
+        "--namespace", default="", help="The job's namespace, when it is named by its name (default: default)."
+    )(func)
+
+
+def version_flag(func: Any) -> Any:
+    return click.option(
+        "-v",
+        "--version",
+        "job_version",
+        type=click.IntRange(min=0, max=2**63 - 1),
+        default=0,
+        help="This version of the job (default: the latest).",
+    )(func)
+
+
+def all_versions_flag(func: Any) -> Any:
+    return click.option("--all-versions", is_flag=True, help="Every version of the job, not only the latest.")(func)
+
+
+def runtime_flags(func: Any, *, dry_run: bool = True) -> Any:
     for option in reversed(
         [
             click.option(
@@ -71,22 +95,28 @@ def runtime_flags(func: Any) -> Any:
                 is_flag=True,
                 help="Exit 0 even when the job fails, as the original CLI does.",
             ),
-            click.option("--dry-run", is_flag=True, help="Print the job spec instead of submitting it."),
             click.option("--hide-warnings", is_flag=True, help="Do not print submission warnings."),
         ]
     ):
         func = option(func)
+    if dry_run:
+        func = click.option("--dry-run", is_flag=True, help="Print the job spec instead of submitting it.")(func)
     return func
 
 
 def submit_and_follow(client: ApiClient, spec: dict[str, Any], options: dict[str, Any]) -> None:
-    """Submit a job and, unless told otherwise, follow it to its end."""
-    response = client.submit(spec)
-    job_id = response["JobID"]
+    """Submit a job (a new version of it, when its name is known) and, unless told otherwise, follow it to its end."""
+    response = client.submit(spec, force=options.get("force", False))
     warnings = response.get("Warnings") or []
     if warnings and not options["hide_warnings"] and not options["id_only"]:
         for warning in warnings:
             click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    long_running = spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value)
+    follow_job(client, response["JobID"], options, long_running=long_running)
+
+
+def follow_job(client: ApiClient, job_id: str, options: dict[str, Any], *, long_running: bool) -> None:
+    """Print a submitted job's progress (or output, with ``--follow``) until it ends, as the runtime flags ask."""
     if not options["wait"] or options["id_only"]:
         click.echo(job_id)
         if not options["wait"]:
@@ -103,7 +133,7 @@ def submit_and_follow(client: ApiClient, spec: dict[str, Any], options: dict[str
             client,
             job_id,
             quiet=options["id_only"],
-            long_running=spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value),
+            long_running=long_running,
             timeout=float(options["wait_timeout_secs"]),
         )
     except KeyboardInterrupt:
@@ -148,6 +178,7 @@ def _follow_logs(client: ApiClient, job_id: str, *, quiet: bool) -> None:
 @click.option("--no-template", is_flag=True, help="Do not treat the spec as a template.")
 @click.option("-V", "--template-vars", multiple=True, help="Template values, key=value (repeatable).")
 @click.option("-E", "--template-envs", multiple=True, help="Use environment variables matching this regex.")
+@click.option("--force", is_flag=True, help="Make a new version of the job even if its spec did not change.")
 def run_job(
     file: Any, no_template: bool, template_vars: tuple[str, ...], template_envs: tuple[str, ...], **options: Any
 ) -> None:
@@ -161,9 +192,60 @@ def run_job(
     spec = parse_spec(text)
     validate_spec(spec)
     if options["dry_run"]:
-        click.echo(job_to_yaml(spec), nl=False)
+        _show_diff(spec)
         return
     submit_and_follow(cli_context().client(), spec, options)
+
+
+def _show_diff(spec: dict[str, Any]) -> None:
+    """``job run --dry-run``: what submitting would change in the stored job of that name; the spec itself when
+    there is none (or the orchestrator cannot be asked)."""
+    try:
+        response = cli_context().client().diff(spec)
+    except BacalhauError as exc:
+        click.secho(f"Error: failed to fetch Job spec: {exc.message}", fg="red", err=True)
+        click.secho("Warning: falling back to offline mode...", fg="yellow", err=True)
+        click.echo(job_to_yaml(spec), nl=False)
+        return
+    for warning in response.get("Warnings") or []:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    text = str(response.get("Diff") or "")
+    if not text:
+        click.secho("Warning: No diff detected.", fg="yellow", err=True)
+        return
+    colour = {"+": "green", "-": "red", "@": "cyan"} if sys.stdout.isatty() else {}
+    for line in text.splitlines():
+        click.secho(line, fg=colour.get(line[:1]))
+
+
+@job_group.command("rerun", help="Run a job again, as a new version: its latest spec, or that of --version.")
+@click.argument("job_ref")
+@version_flag
+@namespace_flag
+@click.option("--reason", default="", help="Why, kept in the job's history.")
+@partial(runtime_flags, dry_run=False)
+def rerun_job(job_ref: str, job_version: int, namespace: str, reason: str, **options: Any) -> None:
+    client = cli_context().client()
+    response = client.rerun(job_ref, namespace=namespace, version=job_version, reason=reason)
+    job_id, version = str(response["JobID"]), int(response["JobVersion"])
+    if not options["id_only"]:
+        click.echo(f"Job {job_id} rerun as version {version}.")
+    job = client.job(job_id)
+    follow_job(client, job_id, options, long_running=job.is_long_running)
+
+
+@job_group.command("versions", help="List the versions of a job.")
+@click.argument("job_ref")
+@namespace_flag
+@output_flags()
+def job_versions(job_ref: str, namespace: str, **kwargs: Any) -> None:
+    options = options_from(kwargs)
+    versions = cli_context().client().versions(job_ref, namespace=namespace)
+    if options.format in ("json", "yaml"):
+        print_data([job.to_wire() for job in versions], options)
+        return
+    rows = [[local_time(job.modify_time), str(job.version), job.state.state_type.value] for job in versions]
+    print_table(["Created At", "Job Version", "State"], rows, options)
 
 
 @job_group.command("validate", help="Check a job spec locally, without a server.")
@@ -238,11 +320,33 @@ def _execution_rows(executions: list[Execution], options: OutputOptions) -> list
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--order-by", default="created_at", show_default=True, help="created_at or modified_at.")
 @click.option("--order-reversed", is_flag=True)
+@version_flag
+@all_versions_flag
+@namespace_flag
 @output_flags()
-def list_executions(job_id: str, limit: int, order_by: str, order_reversed: bool, **kwargs: Any) -> None:
+def list_executions(
+    job_id: str,
+    limit: int,
+    order_by: str,
+    order_reversed: bool,
+    job_version: int,
+    all_versions: bool,
+    namespace: str,
+    **kwargs: Any,
+) -> None:
     options = options_from(kwargs)
     executions = (
-        cli_context().client().executions(job_id, limit=limit, order_by=order_by, reverse=order_reversed or None)
+        cli_context()
+        .client()
+        .executions(
+            job_id,
+            limit=limit,
+            order_by=order_by,
+            reverse=order_reversed or None,
+            job_version=job_version or None,
+            all_job_versions=all_versions or None,
+            namespace=namespace,
+        )
     )
     if options.format in ("json", "yaml"):
         print_data([e.to_wire() for e in executions], options)
@@ -269,10 +373,29 @@ def _all_history(client: ApiClient, job_id: str, **params: Any) -> list[JobHisto
 @click.argument("job_id")
 @click.option("--event-type", type=click.Choice(["all", "job", "execution"]), default="all", show_default=True)
 @click.option("--execution-id", default="", help="Only this execution's events.")
+@version_flag
+@all_versions_flag
+@namespace_flag
 @output_flags()
-def job_history(job_id: str, event_type: str, execution_id: str, **kwargs: Any) -> None:
+def job_history(
+    job_id: str,
+    event_type: str,
+    execution_id: str,
+    job_version: int,
+    all_versions: bool,
+    namespace: str,
+    **kwargs: Any,
+) -> None:
     options = options_from(kwargs)
-    items = _all_history(cli_context().client(), job_id, event_type=event_type, execution_id=execution_id)
+    items = _all_history(
+        cli_context().client(),
+        job_id,
+        event_type=event_type,
+        execution_id=execution_id,
+        job_version=job_version or None,
+        all_job_versions=all_versions or None,
+        namespace=namespace,
+    )
     if options.format in ("json", "yaml"):
         print_data([item.to_wire() for item in items], options)
         return
@@ -289,13 +412,15 @@ def job_history(job_id: str, event_type: str, execution_id: str, **kwargs: Any) 
     print_table(["Time", "Level", "Exec. ID", "Topic", "Event"], rows, options)
 
 
-@job_group.command("describe", help="Show a job, its history and its executions.")
+@job_group.command("describe", help="Show a job (its latest version unless asked), its history and its executions.")
 @click.argument("job_id")
+@version_flag
+@namespace_flag
 @output_flags(default="", choices=("", "json", "yaml"))
-def describe_job(job_id: str, **kwargs: Any) -> None:
+def describe_job(job_id: str, job_version: int, namespace: str, **kwargs: Any) -> None:
     options = options_from(kwargs)
     client = cli_context().client()
-    data = client.get_job(job_id, include="history,executions")
+    data = client.get_job(job_id, include="history,executions", namespace=namespace, version=job_version)
     if options.format:
         print_data(data, options)
         return
@@ -397,17 +522,25 @@ def _print_description(
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new output until the execution ends.")
 @click.option("-t", "--tail", is_flag=True, help="Start from the end: print only new output.")
 @click.option("-e", "--execution-id", default="", help="This execution's output (default: the latest one).")
-def job_logs(job_id: str, follow: bool, tail: bool, execution_id: str) -> None:
-    for line in cli_context().client().logs(job_id, follow=follow, tail=tail, execution_id=execution_id):
+@version_flag
+@namespace_flag
+def job_logs(job_id: str, follow: bool, tail: bool, execution_id: str, job_version: int, namespace: str) -> None:
+    lines = (
+        cli_context()
+        .client()
+        .logs(job_id, follow=follow, tail=tail, execution_id=execution_id, namespace=namespace, version=job_version)
+    )
+    for line in lines:
         click.echo(line, nl=False)
 
 
 @job_group.command("stop", help="Stop a running job.")
 @click.argument("job_id")
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
-def stop_job(job_id: str, quiet: bool) -> None:
+@namespace_flag
+def stop_job(job_id: str, quiet: bool, namespace: str) -> None:
     client = cli_context().client()
-    job = client.job(job_id)
+    job = client.job(job_id, namespace=namespace)
     if job.is_terminal:
         raise InvalidRequest(f"Job is already in a terminal state.\nThe current state is: {job.state.state_type.value}")
     evaluation_id = client.stop_job(job.id, "Stopped at user request")
@@ -432,12 +565,16 @@ def stop_job(job_id: str, quiet: bool) -> None:
     show_default=True,
     help="Give up if the download takes longer (a duration such as 90s or 10m, or seconds).",
 )
-def get_results(job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: float) -> None:
+@version_flag
+@namespace_flag
+def get_results(
+    job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: float, job_version: int, namespace: str
+) -> None:
     job_id, _, inner_path = job_ref.partition("/")
     client = cli_context().client()
     click.echo(f"Fetching results of job '{job_id}'...", err=True)
-    job = client.job(job_id)
-    results = client.results(job.id)
+    job = client.job(job_id, namespace=namespace)
+    results = client.results(job.id, version=job_version)
     if not results:
         click.echo("No results found")
         click.echo("You can check the logged output of the job using the logs command.")

@@ -6,7 +6,7 @@ import json
 import ssl
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
@@ -29,6 +29,14 @@ class ApiError(BacalhauError):
     def __init__(self, message: str, *, status: int = 0, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.status = status
+
+
+JOBS = "/api/v1/orchestrator/jobs"
+
+
+def _job_path(job_ref: str, suffix: str = "") -> str:
+    """A job's route: its reference is one path segment, whatever it contains."""
+    return f"{JOBS}/{quote(job_ref, safe='')}{suffix}"
 
 
 def _server_error(response: httpx.Response) -> ApiError:
@@ -150,43 +158,75 @@ class ApiClient:
         message, hint = explain_refusal(error, error.status, self._credentials)
         return ApiError(message, code=error.code, component=error.component, status=error.status, hint=hint)
 
-    # ---- jobs
-    def submit(self, job: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PUT", "/api/v1/orchestrator/jobs", body={"Job": job})
+    # ---- jobs (a job reference is its ID, its name in ``namespace`` or a unique ID prefix)
+    def submit(self, job: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", JOBS, body={"Job": job, "Force": force})
         return result
 
-    def get_job(self, job_id: str, include: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}", params={"include": include})
+    def diff(self, job: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", JOBS + "/diff", body={"Job": job})
         return result
 
-    def job(self, job_id: str) -> Job:
-        return Job.model_validate(self.get_job(job_id)["Job"])
+    def get_job(self, job_ref: str, include: str = "", *, namespace: str = "", version: int = 0) -> dict[str, Any]:
+        params = {"include": include, "namespace": namespace, "job_version": version or None}
+        result: dict[str, Any] = self.request("GET", _job_path(job_ref), params=params)
+        return result
+
+    def job(self, job_ref: str, *, namespace: str = "", version: int = 0) -> Job:
+        return Job.model_validate(self.get_job(job_ref, namespace=namespace, version=version)["Job"])
 
     def list_jobs(self, **params: Any) -> tuple[list[Job], str]:
-        body = self.request("GET", "/api/v1/orchestrator/jobs", params=params)
+        body = self.request("GET", JOBS, params=params)
         return [Job.model_validate(item) for item in body.get("Items") or []], str(body.get("NextToken") or "")
 
-    def stop_job(self, job_id: str, reason: str) -> str:
-        body = self.request("DELETE", f"/api/v1/orchestrator/jobs/{job_id}", body={"reason": reason})
+    def stop_job(self, job_ref: str, reason: str, *, namespace: str = "") -> str:
+        body = self.request("DELETE", _job_path(job_ref), params={"namespace": namespace}, body={"reason": reason})
         return str(body.get("EvaluationID", ""))
 
-    def executions(self, job_id: str, **params: Any) -> list[Execution]:
-        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/executions", params=params)
+    def rerun(self, job_ref: str, *, namespace: str = "", version: int = 0, reason: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self.request(
+            "PUT",
+            _job_path(job_ref, "/rerun"),
+            params={"namespace": namespace},
+            body={"JobVersion": version, "Reason": reason},
+        )
+        return result
+
+    def versions(self, job_ref: str, *, namespace: str = "") -> list[Job]:
+        body = self.request("GET", _job_path(job_ref, "/versions"), params={"namespace": namespace})
+        return [Job.model_validate(item) for item in body.get("Items") or []]
+
+    def executions(self, job_ref: str, **params: Any) -> list[Execution]:
+        body = self.request("GET", _job_path(job_ref, "/executions"), params=params)
         return [Execution.model_validate(item) for item in body.get("Items") or []]
 
-    def history(self, job_id: str, **params: Any) -> tuple[list[JobHistory], str]:
-        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/history", params=params)
+    def history(self, job_ref: str, **params: Any) -> tuple[list[JobHistory], str]:
+        body = self.request("GET", _job_path(job_ref, "/history"), params=params)
         items = [JobHistory.model_validate(item) for item in body.get("Items") or []]
         return items, str(body.get("NextToken") or "")
 
-    def results(self, job_id: str) -> list[SpecConfig]:
-        body = self.request("GET", f"/api/v1/orchestrator/jobs/{job_id}/results")
+    def results(self, job_ref: str, *, namespace: str = "", version: int = 0) -> list[SpecConfig]:
+        params = {"namespace": namespace, "job_version": version or None}
+        body = self.request("GET", _job_path(job_ref, "/results"), params=params)
         return [SpecConfig.model_validate(item) for item in body.get("Items") or []]
 
-    def logs(self, job_id: str, *, follow: bool, tail: bool, execution_id: str = "") -> Iterator[str]:
+    def logs(
+        self,
+        job_ref: str,
+        *,
+        follow: bool,
+        tail: bool,
+        execution_id: str = "",
+        namespace: str = "",
+        version: int = 0,
+    ) -> Iterator[str]:
         """An execution's output lines, over the logs WebSocket."""
         params = {"follow": str(follow).lower(), "tail": str(tail).lower(), "execution_id": execution_id}
-        url = self.base_url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{job_id}/logs?{urlencode(params)}"
+        if namespace:
+            params["namespace"] = namespace
+        if version:
+            params["job_version"] = str(version)
+        url = self.base_url.replace("http", "ws", 1) + _job_path(job_ref, f"/logs?{urlencode(params)}")
         try:
             auth = (
                 {"Authorization": self._http.headers["Authorization"]} if "Authorization" in self._http.headers else {}
