@@ -1,7 +1,8 @@
 """Build information reported by the API and the CLI.
 
-The wire API follows Bacalhau v1.5.2, so the server reports that version to clients (the official clients and the
-node version checks compare against it); the Python package has its own version beside it.
+The wire API follows Bacalhau v1.9 (job versions and names; the official v1.4 Python client keeps working), so the
+server reports the original's release whose API it serves to clients (the official clients and the node version
+checks compare against it); the Python package has its own version beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from bacalhau import __version__
 from bacalhau.models.node import BuildVersionInfo
 from bacalhau.models.timefmt import parse_rfc3339
 
-API_VERSION = "v1.5.2"
+API_VERSION = "v1.9.3"
 BUILD_DATE = "2026-11-28T00:00:00Z"
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}

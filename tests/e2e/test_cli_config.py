@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bacalhau.version import API_VERSION
 from tests.conftest import ServeProcess
 
 pytestmark = pytest.mark.e2e
@@ -125,12 +126,12 @@ def test_version_against_the_node(shared_node: ServeProcess, tmp_path: Path) -> 
     bacalhau(client, "profile", "save", "local", "--endpoint", f"127.0.0.1:{shared_node.port}", "--select")
     table = bacalhau(client, "version").stdout.splitlines()
     assert table[0].split() == ["CLIENT", "SERVER"]
-    assert table[1].split() == ["v1.5.2", "v1.5.2"]
+    assert table[1].split() == [API_VERSION, API_VERSION]
     for output, parse in (("json", json.loads), ("yaml", yaml.safe_load)):
         document = parse(bacalhau(client, "version", "--output", output).stdout)
         assert document["serverVersion"]["GitCommit"] == document["clientVersion"]["GitCommit"]
-        assert document["serverVersion"]["GitVersion"] == "v1.5.2"
+        assert document["serverVersion"]["GitVersion"] == API_VERSION
 
     alone = bacalhau(client, "version", "--api-port", str(closed_port()))
-    assert alone.stdout.split() == ["CLIENT", "v1.5.2"]
+    assert alone.stdout.split() == ["CLIENT", API_VERSION]
     assert "Warning: could not get the server version" in alone.stderr

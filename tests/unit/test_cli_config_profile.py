@@ -21,6 +21,7 @@ from bacalhau.config import config_keys, format_duration, parse_duration_ns
 from bacalhau.config_descriptions import description
 from bacalhau.errors import BacalhauError
 from bacalhau.profiles import Profile, ProfileStore
+from bacalhau.version import API_VERSION
 from tests.certs import TestCA
 
 
@@ -503,12 +504,12 @@ def test_version_without_a_server_shows_the_client_only() -> None:
     """An unreachable server is a warning, not a failure: the CLIENT column alone."""
     result = invoke("--api-port", str(closed_port()), "version")
     assert result.exception is None
-    assert result.stdout.split() == ["CLIENT", "v1.5.2"]
+    assert result.stdout.split() == ["CLIENT", API_VERSION]
     assert "Warning: could not get the server version: cannot reach the Bacalhau API" in result.stderr
     client_only = invoke("version", "--client", "--output", "json")
     assert client_only.stderr == ""
     document = json.loads(client_only.stdout)
-    assert document["clientVersion"]["GitVersion"] == "v1.5.2" and "serverVersion" not in document
+    assert document["clientVersion"]["GitVersion"] == API_VERSION and "serverVersion" not in document
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

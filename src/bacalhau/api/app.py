@@ -37,7 +37,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Bacalhau API",
         version=__version__,
-        description="Bacalhau's REST API (v1.5.2 wire format), served by the Python implementation.",
+        description="Bacalhau's REST API (v1.9 wire format), served by the Python implementation.",
     )
     app.add_exception_handler(BacalhauError, errors.handle_bacalhau_error)
     app.add_exception_handler(StarletteHTTPException, errors.handle_http_error)

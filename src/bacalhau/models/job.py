@@ -1,4 +1,5 @@
-"""Job and Task, with the submission checks, normalisation and sanitisation of the original (v1.5.2 wording)."""
+"""Job and Task, with the submission checks, normalisation and sanitisation of the original (v1.5.2 wording, unchanged
+to v1.9)."""
 
 from __future__ import annotations
 
