@@ -267,14 +267,22 @@ def _engine(job: Job) -> str:
 @click.option("--order-by", default="", help="created_at or modified_at.")
 @click.option("--order-reversed", is_flag=True, help="Newest first.")
 @click.option("--labels", default="", help="Filter by a label selector, e.g. env=prod.")
+@click.option("--namespace", default="", help="Only this namespace's jobs (default: every namespace).")
 @output_flags()
-def list_jobs(limit: int, next_token: str, order_by: str, order_reversed: bool, labels: str, **kwargs: Any) -> None:
+def list_jobs(
+    limit: int, next_token: str, order_by: str, order_reversed: bool, labels: str, namespace: str, **kwargs: Any
+) -> None:
     options = options_from(kwargs)
     jobs, token = (
         cli_context()
         .client()
         .list_jobs(
-            limit=limit, next_token=next_token, order_by=order_by, reverse=order_reversed or None, labels=labels or None
+            limit=limit,
+            next_token=next_token,
+            order_by=order_by,
+            reverse=order_reversed or None,
+            labels=labels or None,
+            namespace=namespace,
         )
     )
     if options.format in ("json", "yaml"):
