@@ -96,8 +96,11 @@ async def test_every_version_stays_readable(service: JobService, store: JobStore
     job_id = (await service.submit(spec(Env={"V": "1"}))).job_id
     await finish(store, job_id, JobStateType.FAILED)
     await service.submit(spec(Env={"V": "2"}))
-    versions = await service.versions("my-job")
-    assert [(j.version, j.task.env["V"]) for j in versions] == [(1, "1"), (2, "2")]
+    versions, token = await service.versions("my-job")
+    assert [(j.version, j.task.env["V"]) for j in versions] == [(1, "1"), (2, "2")] and token == ""
+    first_page, token = await service.versions("my-job", limit=1)
+    second_page, last = await service.versions("my-job", next_token=token)
+    assert [j.version for j in first_page + second_page] == [1, 2] and last == ""
     assert versions[0].state.state_type == JobStateType.FAILED  # kept as that version ended
     assert (await service.get_job(job_id, version=1)).task.env["V"] == "1"
     assert (await service.get_job(job_id, version=2)).version == 2

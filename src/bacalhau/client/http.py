@@ -192,9 +192,16 @@ class ApiClient:
         )
         return result
 
-    def versions(self, job_ref: str, *, namespace: str = "") -> list[Job]:
-        body = self.request("GET", _job_path(job_ref, "/versions"), params={"namespace": namespace})
-        return [Job.model_validate(item) for item in body.get("Items") or []]
+    def versions(self, job_ref: str, *, namespace: str = "", page_size: int = 100) -> list[Job]:
+        """Every version of a job, oldest first, fetched a page at a time."""
+        versions: list[Job] = []
+        params: dict[str, Any] = {"namespace": namespace, "limit": page_size}
+        while True:
+            body = self.request("GET", _job_path(job_ref, "/versions"), params=params)
+            versions += [Job.model_validate(item) for item in body.get("Items") or []]
+            if not body.get("NextToken"):
+                return versions
+            params = {"namespace": namespace, "next_token": body["NextToken"]}
 
     def executions(self, job_ref: str, **params: Any) -> list[Execution]:
         body = self.request("GET", _job_path(job_ref, "/executions"), params=params)

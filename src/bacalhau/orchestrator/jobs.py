@@ -357,9 +357,21 @@ class JobService:
             raise _ambiguous(job_ref, matches)
         return matches[0]
 
-    async def versions(self, job_ref: str, *, namespace: str = "") -> list[Job]:
-        """Every version of a job, oldest first."""
-        return await self._store.job_versions(await self.get_job(job_ref, namespace=namespace))
+    async def versions(
+        self, job_ref: str, *, namespace: str = "", limit: int = 0, next_token: str = ""
+    ) -> tuple[list[Job], str]:
+        """A job's versions, oldest first, a page of ``limit`` at a time (0: all of them), and the next page's token."""
+        job = await self.get_job(job_ref, namespace=namespace)
+        after = 0
+        if next_token:
+            try:
+                token = PagingToken.decode(next_token)
+            except InvalidPagingToken as exc:
+                raise MalformedRequest(str(exc)) from exc
+            after, limit = token.offset, token.limit
+        page = await self._store.job_versions(job, after=after, limit=limit)
+        more = bool(page) and page[-1].version < job.version
+        return page, PagingToken("version", False, limit, page[-1].version).encode() if more else ""
 
     async def list_jobs(
         self,

@@ -446,17 +446,22 @@ class JobStore:
     async def job_version(self, job_id: str, version: int) -> Job | None:
         return await self.db.read(lambda conn: Tx(conn).job_version(job_id, version))
 
-    async def job_versions(self, job: Job) -> list[Job]:
-        """Every version of ``job``, oldest first: the kept ones, and the job as it is now for its latest."""
+    async def job_versions(self, job: Job, *, after: int = 0, limit: int = 0) -> list[Job]:
+        """``job``'s versions after version ``after``, oldest first, ``limit`` at most (0: all): the kept ones, and the
+        job as it is now for its latest."""
 
         def query(conn: sqlite3.Connection) -> list[Job]:
             rows = conn.execute(
-                "SELECT body FROM job_versions WHERE job_id = ? AND version < ? ORDER BY version",
-                (job.id, job.version),
+                "SELECT body FROM job_versions WHERE job_id = ? AND version > ? AND version < ? "
+                "ORDER BY version LIMIT ?",
+                (job.id, after, job.version, limit or -1),
             ).fetchall()
             return [_job_from_row(r[0]) for r in rows]
 
-        return [*await self.db.read(query), job]
+        kept = await self.db.read(query)
+        if job.version > after and (not limit or len(kept) < limit):
+            kept.append(job)
+        return kept
 
     async def find_jobs_by_prefix(self, prefix: str, limit: int = 2) -> list[Job]:
         def query(conn: sqlite3.Connection) -> list[Job]:

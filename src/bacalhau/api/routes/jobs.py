@@ -190,11 +190,20 @@ def router(jobs: JobService) -> APIRouter:
         PREFIX + "/{job_id}/versions",
         summary="List every version of a job, oldest first",
         responses={200: {"model": VersionsPage}, **ERRORS},
-        openapi_extra=query(NAMESPACE),
+        openapi_extra=query(
+            NAMESPACE,
+            ("limit", "integer", "Page size; 0 for every version"),
+            ("next_token", "string", "Continue a previous page"),
+        ),
     )
     async def versions(request: Request, job_id: str) -> Response:
-        items = await jobs.versions(job_id, namespace=get_str(request, "namespace"))
-        return json_response(request, {"NextToken": "", "Items": [job.to_wire() for job in items]})
+        items, token = await jobs.versions(
+            job_id,
+            namespace=get_str(request, "namespace"),
+            limit=get_uint(request, "limit"),
+            next_token=get_str(request, "next_token"),
+        )
+        return json_response(request, {"NextToken": token, "Items": [job.to_wire() for job in items]})
 
     @api.get(
         PREFIX + "/{job_id}/executions",
