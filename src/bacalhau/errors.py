@@ -101,6 +101,23 @@ class ConfigurationError(BacalhauError):
     default_code = "ConfigurationError"
 
 
+class StoreTooNew(ConfigurationError):
+    """A store file was written by a newer release than this one: it is refused before anything writes to it, since
+    this code cannot know what the newer schema means."""
+
+    def __init__(self, path: str, version: int, known: int) -> None:
+        super().__init__(
+            f"the store {path} has schema version {version}, but this release of bacalhau knows versions up to "
+            f"{known}: a newer release wrote it",
+            component="Store",
+            hint="upgrade bacalhau to that newer release, or start this one with another data dir (--data-dir or "
+            "BACALHAU_DIR); the store was left as it was",
+        )
+        self.path = path
+        self.version = version
+        self.known = known
+
+
 class JobNotFound(NotFound):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job not found: {job_id}", component="JobStore")

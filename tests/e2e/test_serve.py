@@ -1,8 +1,11 @@
-"""``bacalhau serve`` start-up: clear errors for taken ports and busy data dirs, and the node's own endpoints."""
+"""``bacalhau serve`` start-up: clear errors for taken ports, busy data dirs and stores from a newer release, and the
+node's own endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -73,6 +76,23 @@ def test_a_data_dir_can_serve_only_one_node(hybrid: ServeProcess) -> None:
     result = serve_once(hybrid.data_dir, "Orchestrator.Port=0")
     assert result.returncode == 1
     assert "in use by another bacalhau process" in result.stderr
+
+
+@pytest.mark.parametrize("store", ["orchestrator/jobs.db", "compute/executions.db"])
+def test_a_store_from_a_newer_release_is_a_clear_error_and_stays_as_it_was(tmp_path: Path, store: str) -> None:
+    path = tmp_path / "node" / store
+    path.parent.mkdir(parents=True)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    result = serve_once(
+        tmp_path / "node", "Orchestrator.Port=0", "Publishers.Types.Local.Port=0", roles=("--orchestrator", "--compute")
+    )
+    assert result.returncode == 1
+    assert f"the store {path} has schema version 99, but this release of bacalhau knows versions up to" in result.stderr
+    assert "upgrade bacalhau" in result.stderr and "another data dir" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert path.read_bytes() == before
 
 
 def test_without_roles_serve_starts_an_orchestrator(serve_factory: Callable[..., ServeProcess]) -> None:

@@ -63,7 +63,7 @@ class Applied:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = Database(path, APPLIED_SCHEMA, durable=False)
+        self.db = Database(path, [APPLIED_SCHEMA], durable=False)
         self.epoch = "epoch-1"
         self.fail_once: set[int] = set()
 

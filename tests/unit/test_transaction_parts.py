@@ -27,7 +27,7 @@ def record(tx: Transaction[Effects], value: str, *, fail: bool = False) -> None:
 
 
 async def test_a_failed_part_undoes_its_writes_and_effects_only(tmp_path: Path) -> None:
-    db = Database(tmp_path / "t.db", "CREATE TABLE IF NOT EXISTS t (v TEXT NOT NULL);", durable=False)
+    db = Database(tmp_path / "t.db", ["CREATE TABLE IF NOT EXISTS t (v TEXT NOT NULL);"], durable=False)
     await db.open()
     try:
 

@@ -23,7 +23,7 @@ def writing(name: str, applied: list[str]) -> Callable[[sqlite3.Connection], Non
 
 
 async def test_a_waiting_write_goes_before_queued_background_writes(tmp_path: Path) -> None:
-    db = Database(tmp_path / "w.db", SCHEMA, durable=False)
+    db = Database(tmp_path / "w.db", [SCHEMA], durable=False)
     await db.open()
     applied: list[str] = []
     entered, release = threading.Event(), threading.Event()
@@ -46,7 +46,7 @@ async def test_a_waiting_write_goes_before_queued_background_writes(tmp_path: Pa
 
 
 async def test_closing_finishes_held_background_writes(tmp_path: Path) -> None:
-    db = Database(tmp_path / "w.db", SCHEMA, durable=False)
+    db = Database(tmp_path / "w.db", [SCHEMA], durable=False)
     await db.open()
     applied: list[str] = []
     writes = [asyncio.ensure_future(db.write(writing(f"bulk-{i}", applied), background=True)) for i in range(5)]

@@ -12,30 +12,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bacalhau.lib.sqlite import Database, Transaction, fetch_numbered_texts, store_epoch
+from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.execution import Execution
 from bacalhau.transport import envelope
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS executions (
-    id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    state INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS executions_active ON executions (state) WHERE state NOT IN (4, 8, 9, 10, 11);
-CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stream (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    applied_seq INTEGER NOT NULL DEFAULT 0,
-    orchestrator_epoch TEXT NOT NULL DEFAULT ''
-);
-INSERT OR IGNORE INTO stream (id) VALUES (1);
-"""
+# The store's schema, one migration per version (see bacalhau.lib.sqlite): a file at version N runs N+1 onwards when
+# opened, a new file runs them all. Never edit a migration once released, since files out there already had it:
+# append a new one (a SQL script, or a function of the connection for what SQL alone cannot do). Add what it means
+# to the upgrade test (tests/unit/test_store_upgrade.py) and, once released, a fixture made by that release.
+MIGRATIONS: list[Migration] = [
+    # 1: the schema as released before stores had versions. Its IF NOT EXISTS clauses make it fit the files
+    # that release made (version 0, with these tables) as well as new ones.
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS executions (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS executions_active ON executions (state) WHERE state NOT IN (4, 8, 9, 10, 11);
+    CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS stream (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        applied_seq INTEGER NOT NULL DEFAULT 0,
+        orchestrator_epoch TEXT NOT NULL DEFAULT ''
+    );
+    INSERT OR IGNORE INTO stream (id) VALUES (1);
+    """,
+]
 
 
 def _execution(body: str) -> Execution:
@@ -85,7 +93,7 @@ class ComputeTx(Transaction[ComputeEffects]):
 
 class ExecutionStore:
     def __init__(self, path: Path, *, durable: bool = True) -> None:
-        self.db = Database(path, SCHEMA, durable=durable, readers=2)
+        self.db = Database(path, MIGRATIONS, durable=durable, readers=2)
         self.epoch = ""
         self._listeners: list[Callable[[ComputeEffects], None]] = []
 

@@ -7,6 +7,12 @@ can acknowledge a change knowing it is on disk.
 
 Background writes (bulk work no client waits on, e.g. applying a burst of node reports) go into each commit a few at
 a time, after every other waiting write: a job submitted during a burst waits for one commit, not for the burst.
+
+A store's schema is an ordered list of migrations; the file's ``PRAGMA user_version`` says how many it has had. At
+open, the writer runs the ones it has not, each in its own transaction with the version bump, so a crash mid-upgrade
+leaves the file at the last version it completed. A file whose version is beyond the list was written by a newer
+release: it is refused (:class:`~bacalhau.errors.StoreTooNew`) before anything writes to it. Only one process opens a
+store (the data dir lock), so nothing else migrates it meanwhile.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import queue
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+
+from bacalhau.errors import StoreTooNew
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -35,12 +43,15 @@ _MAX_BATCH = 512
 _BACKGROUND_PER_COMMIT = 1
 _STOP = object()
 Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+Migration: TypeAlias = str | Callable[[sqlite3.Connection], None]
+"""One step of a store's schema: a SQL script, or a function given the connection inside the step's transaction.
+Neither may end that transaction (no BEGIN or COMMIT in a script; no ``executescript`` in a function, as it commits)."""
 
 
 class Database:
-    def __init__(self, path: Path, schema: str, *, durable: bool = True, readers: int = 2) -> None:
+    def __init__(self, path: Path, migrations: Sequence[Migration], *, durable: bool = True, readers: int = 2) -> None:
         self.path = path
-        self._schema = schema
+        self._migrations = tuple(migrations)
         self._synchronous = "FULL" if durable else "NORMAL"
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
@@ -53,12 +64,27 @@ class Database:
     def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA cache_size = -16000")
         if readonly:
             conn.execute("PRAGMA query_only = ON")
-        else:
+        return conn
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """The writer's connection, on a file brought up to the latest version (checked before any write)."""
+        conn = self._connect()
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(self._migrations):
+                raise StoreTooNew(str(self.path), version, len(self._migrations))
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        conn.execute("PRAGMA cache_size = -16000")
+            if 0 < version < len(self._migrations):
+                log.info("upgrading %s from schema version %d to %d", self.path, version, len(self._migrations))
+            for number in range(version + 1, len(self._migrations) + 1):
+                _migrate(conn, number, self._migrations[number - 1])
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     async def open(self) -> None:
@@ -108,8 +134,7 @@ class Database:
 
     def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
-            conn = self._connect()
-            conn.executescript(self._schema)
+            conn = self._open_writer()
         except BaseException as exc:  # report set-up failures to the opener
             failed: list[Outcome] = [(ready, None, exc)]
             loop.call_soon_threadsafe(_settle, failed)
@@ -170,6 +195,24 @@ class Database:
                 conn.execute("ROLLBACK")
             return [(future, None, exc) for _, future, _ in batch]
         return outcomes
+
+
+def _migrate(conn: sqlite3.Connection, number: int, migration: Migration) -> None:
+    """Run migration ``number`` and set the file's version to it, in one transaction: all of it or none."""
+    try:
+        if isinstance(migration, str):  # executescript commits what is pending first: the transaction is in the script
+            conn.executescript(f"BEGIN IMMEDIATE;\n{migration}\n;PRAGMA user_version = {number};\nCOMMIT;")
+        else:
+            conn.execute("BEGIN IMMEDIATE")
+            migration(conn)
+            if not conn.in_transaction:
+                raise RuntimeError(f"schema migration {number} ended its transaction before the version bump")
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.errors import Conflict, JobNotFound, NotFound, StateConflict
-from bacalhau.lib.sqlite import Database, Transaction, fetch_numbered_texts, store_epoch
+from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
 from bacalhau.models.execution import Execution
@@ -35,67 +35,80 @@ T = TypeVar("T")
 FIRST_VERSION = 1
 UPDATED_FIELDS = ("priority", "count", "constraints", "meta", "labels", "tasks")  # what a new version may change
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    namespace TEXT NOT NULL,
-    type TEXT NOT NULL,
-    state TEXT NOT NULL,
-    create_time INTEGER NOT NULL,
-    modify_time INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_by_create ON jobs (create_time, id);
-CREATE INDEX IF NOT EXISTS jobs_by_modify ON jobs (modify_time, id);
-CREATE INDEX IF NOT EXISTS jobs_by_namespace ON jobs (namespace, create_time);
-CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'));
-CREATE INDEX IF NOT EXISTS jobs_in_progress ON jobs (state) WHERE state NOT IN ('Completed', 'Failed', 'Stopped');
-CREATE TABLE IF NOT EXISTS job_versions (
-    job_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (job_id, version)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS executions (
-    id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    node_id TEXT NOT NULL,
-    compute_state INTEGER NOT NULL,
-    create_time INTEGER NOT NULL,
-    modify_time INTEGER NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS executions_by_job ON executions (job_id, create_time);
-CREATE INDEX IF NOT EXISTS executions_live_by_node ON executions (node_id) WHERE compute_state NOT IN (4, 8, 9, 10, 11);
-CREATE TABLE IF NOT EXISTS evaluations (
-    id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evaluations_open ON evaluations (status) WHERE status IN ('pending', 'blocked');
-CREATE TABLE IF NOT EXISTS history (
-    job_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (job_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-    node_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (node_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS streams (
-    node_id TEXT PRIMARY KEY,
-    next_seq INTEGER NOT NULL DEFAULT 1,
-    acked_seq INTEGER NOT NULL DEFAULT 0,
-    applied_seq INTEGER NOT NULL DEFAULT 0,
-    peer_epoch TEXT NOT NULL DEFAULT ''
-);
-"""
+# The store's schema, one migration per version (see bacalhau.lib.sqlite): a file at version N runs N+1 onwards when
+# opened, a new file runs them all. Never edit a migration once released, since files out there already had it:
+# append a new one (a SQL script, or a function of the connection for what SQL alone cannot do). Add what it means
+# to the upgrade test (tests/unit/test_store_upgrade.py) and, once released, a fixture made by that release.
+MIGRATIONS: list[Migration] = [
+    # 1: the schema as released before stores had versions. Its IF NOT EXISTS clauses make it fit the files
+    # that release made (version 0, with these tables) as well as new ones.
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        create_time INTEGER NOT NULL,
+        modify_time INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS jobs_by_create ON jobs (create_time, id);
+    CREATE INDEX IF NOT EXISTS jobs_by_modify ON jobs (modify_time, id);
+    CREATE INDEX IF NOT EXISTS jobs_by_namespace ON jobs (namespace, create_time);
+    CREATE INDEX IF NOT EXISTS jobs_in_progress ON jobs (state) WHERE state NOT IN ('Completed', 'Failed', 'Stopped');
+    CREATE TABLE IF NOT EXISTS executions (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        compute_state INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        modify_time INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS executions_by_job ON executions (job_id, create_time);
+    CREATE INDEX IF NOT EXISTS executions_live_by_node ON executions (node_id)
+        WHERE compute_state NOT IN (4, 8, 9, 10, 11);
+    CREATE TABLE IF NOT EXISTS evaluations (
+        id TEXT PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS evaluations_open ON evaluations (status) WHERE status IN ('pending', 'blocked');
+    CREATE TABLE IF NOT EXISTS history (
+        job_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS nodes (node_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS outbox (
+        node_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS streams (
+        node_id TEXT PRIMARY KEY,
+        next_seq INTEGER NOT NULL DEFAULT 1,
+        acked_seq INTEGER NOT NULL DEFAULT 0,
+        applied_seq INTEGER NOT NULL DEFAULT 0,
+        peer_epoch TEXT NOT NULL DEFAULT ''
+    );
+    """,
+    # 2: job versions (v1.8+): each version of a job kept as it ended, and jobs found by name in their namespace.
+    # Executions and history written before carry no JobVersion: they read as the first version (_execution_from_row).
+    """
+    CREATE TABLE job_versions (
+        job_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'));
+    """,
+]
 
 _TERMINAL_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
 
@@ -406,7 +419,7 @@ class JobStore:
     """Async facade over the SQLite file; reads go to reader threads, writes through :meth:`transact`."""
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
-        self.db = Database(path, SCHEMA, durable=durable, readers=3)
+        self.db = Database(path, MIGRATIONS, durable=durable, readers=3)
         self._listeners: list[Callable[[CommitEffects], None]] = []
         self.epoch = ""
 
