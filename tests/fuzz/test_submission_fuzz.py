@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import wait_until
 from tests.fuzz.conftest import InProcessNode
@@ -56,10 +58,38 @@ def test_every_submission_is_answered_cleanly_and_stored_whole_or_not_at_all(
         return
     assert response.status_code == 200, response.text
     job_id = response.json()["JobID"]
-    assert fuzz_node.count("jobs") == before + 1
     stored = client.get(f"{JOBS}/{job_id}", params={"include": "history"})
     assert stored.status_code == 200, stored.text
-    assert stored.json()["History"]["Items"][0]["Event"]["Message"] == "Job submitted"
+    first_event = stored.json()["History"]["Items"][0]["Event"]["Message"]
+    if fuzz_node.count("jobs") == before:  # its name was taken: it is that job's next version
+        assert stored.json()["Job"]["Version"] > 1 and first_event == "Job updated"
+    else:
+        assert fuzz_node.count("jobs") == before + 1 and first_event == "Job submitted"
+
+
+READ_ROUTES = ("", "/executions", "/history", "/results", "/versions", "/logs")
+
+
+@FUZZ
+@given(
+    reference=st.text(max_size=300),
+    route=st.sampled_from(READ_ROUTES),
+    params=st.dictionaries(
+        st.sampled_from(["namespace", "job_version", "all_job_versions", "limit", "next_token", "include"]),
+        st.one_of(st.text(max_size=100), st.integers(min_value=-(2**70), max_value=2**70).map(str)),
+        max_size=4,
+    ),
+)
+def test_every_reference_to_a_job_is_answered_cleanly(
+    client: httpx.Client, reference: str, route: str, params: dict[str, str]
+) -> None:
+    """Any text as a job reference (ID, name or prefix) and any values of the version and namespace parameters get
+    an answer, never a server error."""
+    path = f"{JOBS}/{quote(reference, safe='')}{route}"
+    response = client.get(path, params=params)
+    assert response.status_code < 500, response.text
+    rerun = client.put(f"{path.removesuffix(route)}/rerun", json={"JobVersion": params.get("job_version", 0)})
+    assert rerun.status_code < 500, rerun.text
 
 
 def test_after_the_fuzzing_an_ordinary_job_still_completes(fuzz_node: InProcessNode, client: httpx.Client) -> None:
