@@ -263,3 +263,56 @@ def test_a_new_daemon_version_replaces_its_executions_on_every_node() -> None:
     assert {u.execution.node_id for u in plan.updated.values()} == {"n1", "n2"}
     assert {u.desired for u in plan.updated.values()} == {ExecutionDesiredStateType.STOPPED}
     assert sorted((e.node_id, e.job_version) for e in plan.new_executions) == [("n1", 2), ("n2", 2)]
+
+
+def _full_nodes(*executions_: Execution) -> tuple[Nodes, NodeSelector]:
+    """Nodes of half a CPU, each held by the given executions (half a CPU each): none has room for more."""
+    tracker = CapacityTracker()
+    by_node: dict[str, list[Execution]] = {}
+    for item in executions_:
+        by_node.setdefault(item.node_id, []).append(item)
+    tracker.load(by_node)
+    return Nodes(node("n1", cpu=0.5), node("n2", cpu=0.5)), NodeSelector(tracker, randomness=0)
+
+
+def test_a_new_daemon_version_takes_the_room_its_old_executions_leave() -> None:
+    """The old version's executions are stopped by the very plan that places the new ones: their capacity is free
+    for it (it is released when the plan commits). Counting it as taken left a daemon update Pending for good."""
+    job = scheduled_job(job_type="daemon")
+    job.version = 2
+    running = [
+        _versioned(execution(n, ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING), 1) for n in ("n1", "n2")
+    ]
+    nodes, selector = _full_nodes(*running)
+    plan = _plan(DaemonScheduler(nodes, selector, SchedulerConfig()), job, running)
+    assert {u.execution.node_id for u in plan.updated.values()} == {"n1", "n2"}
+    assert sorted((e.node_id, e.job_version) for e in plan.new_executions) == [("n1", 2), ("n2", 2)]
+
+
+def test_a_new_batch_version_is_placed_at_once_where_its_old_executions_ran() -> None:
+    """Not queued ("node busy") behind the executions the same plan stops."""
+    job = scheduled_job(count=2)
+    job.version = 2
+    running = [
+        _versioned(execution(n, ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING, partition=p), 1)
+        for p, n in enumerate(("n1", "n2"))
+    ]
+    nodes, selector = _full_nodes(*running)
+    plan = _plan(BatchServiceScheduler(nodes, selector, SchedulerConfig()), job, running)
+    assert sorted((e.node_id, e.partition_index) for e in plan.new_executions if e.job_version == 2) in (
+        [("n1", 0), ("n2", 1)],
+        [("n1", 1), ("n2", 0)],
+    )
+    assert not plan.job_events, "no 'Job queued'"
+
+
+def test_capacity_held_by_executions_that_keep_running_still_counts() -> None:
+    """Only what the plan stops is freed: a node still busy with another job's execution stays busy."""
+    job = scheduled_job(job_type="daemon")
+    job.version = 2
+    other = execution("n2", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING)
+    other.id, other.job_id = "e-other", "j-other"
+    old = _versioned(execution("n1", ExecutionStateType.RUNNING, ExecutionDesiredStateType.RUNNING), 1)
+    nodes, selector = _full_nodes(old, other)
+    plan = _plan(DaemonScheduler(nodes, selector, SchedulerConfig()), job, [old])
+    assert [(e.node_id, e.job_version) for e in plan.new_executions] == [("n1", 2)]

@@ -56,6 +56,10 @@ class Plan:
         self.updated[execution.id] = ExecutionUpdate(execution, ExecutionDesiredStateType.STOPPED, compute, event)
         self.execution_events.setdefault(execution.id, []).append(event)
 
+    def stopping(self) -> list[Execution]:
+        """The executions this plan stops (their room is free once it commits)."""
+        return [u.execution for u in self.updated.values() if u.desired == ExecutionDesiredStateType.STOPPED]
+
     def approve_execution(self, execution: Execution, event: Event) -> None:
         self.updated[execution.id] = ExecutionUpdate(
             execution, ExecutionDesiredStateType.RUNNING, ExecutionStateType.BID_ACCEPTED, event

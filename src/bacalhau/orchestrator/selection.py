@@ -107,6 +107,15 @@ class CapacityTracker:
     def used(self, node_id: str) -> Resources:
         return self._totals.get(node_id) or Resources()
 
+    def freed_by(self, executions: Iterable[Execution]) -> dict[str, Resources]:
+        """Per node, what these executions hold of it (those it counts): the room that stopping them makes."""
+        freed: dict[str, Resources] = {}
+        for execution in executions:
+            held = self.allocations.get(execution.node_id, {}).get(execution.id)
+            if held is not None:
+                freed[execution.node_id] = freed.get(execution.node_id, Resources()).add(held)
+        return freed
+
 
 class NodeSelector:
     def __init__(self, tracker: CapacityTracker, *, over_subscription: float = 1.5, randomness: int = 5) -> None:
@@ -116,24 +125,38 @@ class NodeSelector:
         self._random = random.Random()  # its own: nothing else seeding or drawing from the global one changes it
 
     def rank(
-        self, job: Job, nodes: Iterable[NodeState], executions: list[Execution]
+        self,
+        job: Job,
+        nodes: Iterable[NodeState],
+        executions: list[Execution],
+        *,
+        stopping: Iterable[Execution] = (),
     ) -> tuple[list[NodeRank], list[NodeRank]]:
-        """Schedulable nodes split into (suitable best first, unsuitable with reasons)."""
+        """Schedulable nodes split into (suitable best first, unsuitable with reasons).
+
+        ``stopping``: executions the plan being built stops; their room counts as free, as it will be when the plan
+        commits (a job's new version takes the place of its old one's executions)."""
         candidates = [node for node in nodes if node.is_schedulable]
         required = job_resources(job)
         previous = _previous_executions(executions)
+        freed = self._tracker.freed_by(stopping)
         matched: list[NodeRank] = []
         rejected: list[NodeRank] = []
         for node in candidates:
-            result = self._rank_node(job, node, required, previous)
+            result = self._rank_node(job, node, required, previous, self._used(node, freed))
             (matched if result.suitable else rejected).append(result)
-        self._add_capacity_scores(matched)
+        self._add_capacity_scores(matched, freed)
         matched.sort(key=lambda r: r.rank, reverse=True)
         return matched, rejected
 
-    def _add_capacity_scores(self, ranks: list[NodeRank]) -> None:
+    def _used(self, node: NodeState, freed: dict[str, Resources]) -> Resources:
+        used = self._tracker.used(node.info.node_id)
+        released = freed.get(node.info.node_id)
+        return used.sub(released) if released is not None else used
+
+    def _add_capacity_scores(self, ranks: list[NodeRank], freed: dict[str, Resources]) -> None:
         """Up to 100 points for free capacity, relative to the freest node (CPU and memory weigh most)."""
-        free = {r.node_id: self._free(r.node) for r in ranks}
+        free = {r.node_id: self._free(r.node, freed) for r in ranks}
         best = Resources(
             cpu=max((f.cpu for f in free.values()), default=0.0),
             memory=max((f.memory for f in free.values()), default=0),
@@ -153,13 +176,13 @@ class NodeSelector:
             )
             rank.rank += int(share * 100)
 
-    def _free(self, node: NodeState) -> Resources:
+    def _free(self, node: NodeState, freed: dict[str, Resources]) -> Resources:
         compute = node.info.compute_node_info
         assert compute is not None
-        return compute.max_capacity.sub(self._tracker.used(node.info.node_id))
+        return compute.max_capacity.sub(self._used(node, freed))
 
     def _rank_node(
-        self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]]
+        self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]], used: Resources
     ) -> NodeRank:
         compute = node.info.compute_node_info
         assert compute is not None  # schedulable nodes are compute nodes
@@ -192,7 +215,6 @@ class NodeSelector:
             return NodeRank(node, UNSUITABLE, "job rejected")
         total += POSSIBLE if count else FRESH_NODE_BONUS
 
-        used = self._tracker.used(node.info.node_id)
         if compute.max_capacity.is_zero():
             return NodeRank(node, UNSUITABLE, "node queue usage is unknown", busy=True)
         if not used.add(required).fits_in(compute.max_capacity.scale(self._factor)):

@@ -90,7 +90,7 @@ class BatchServiceScheduler(SchedulerBase):
             retry = new_evaluation(plan.job, EvalTrigger.EXEC_FAILURE, wait_until=retry_at, comment="retry backoff")
             plan.new_evaluations.append(retry)
 
-        matched, rejected = self._selector.rank(plan.job, nodes, executions)
+        matched, rejected = self._selector.rank(plan.job, nodes, executions, stopping=plan.stopping())
         count = plan.job.desired_count
         chosen = islice(heapq.merge(ready, _never_placed(placed, count)), len(matched))
         for partition, rank in zip(chosen, matched, strict=False):

@@ -14,7 +14,7 @@ class DaemonScheduler(SchedulerBase):
     def schedule(self, plan: Plan, executions: list[Execution], live: list[Execution], nodes: list[NodeState]) -> None:
         running_on = {e.node_id for e in live}
         # Only nodes without a live execution are candidates; a node where the daemon failed may restart it.
-        matched, _ = self._selector.rank(plan.job, nodes, live)
+        matched, _ = self._selector.rank(plan.job, nodes, live, stopping=plan.stopping())
         for rank in matched:
             if rank.node_id not in running_on:
                 new_execution(plan, rank.node_id, direct=True)

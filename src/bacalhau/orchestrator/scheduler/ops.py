@@ -13,7 +13,7 @@ from bacalhau.orchestrator.selection import no_matching_nodes_message
 
 class OpsScheduler(SchedulerBase):
     def schedule(self, plan: Plan, executions: list[Execution], live: list[Execution], nodes: list[NodeState]) -> None:
-        matched, rejected = self._selector.rank(plan.job, nodes, executions)
+        matched, rejected = self._selector.rank(plan.job, nodes, executions, stopping=plan.stopping())
         if not matched and not executions:
             message = no_matching_nodes_message(rejected)
             plan.mark_job(JobStateType.FAILED, events.job_failed(message), message)
