@@ -507,7 +507,10 @@ class JobService:
             return matches[0]
         candidates = [e for e in executions if not e.state.is_discarded]
         if not candidates:
-            raise NotFound(f"no executions found for job {job.id}", component="JobStore")
+            which = f"version {version} of job {job.id}" if version else f"job {job.id}"
+            # The logs travel over a WebSocket, whose errors carry a message alone: the advice goes in it.
+            advice = " (cancelled and rejected executions are left out: name one with --execution-id)"
+            raise NotFound(f"no executions found for {which}{advice if executions else ''}", component="JobStore")
         return max(candidates, key=lambda e: (e.modify_time, e.id))
 
     async def results(self, job_ref: str, *, namespace: str = "", version: int = 0) -> list[SpecConfig]:
