@@ -190,3 +190,18 @@ def job_spec(draw: st.DrawFn) -> dict[str, Any]:
         else:
             container[key] = draw(hostile_value)
     return spec
+
+
+# ---- job templates (Go's text/template)
+
+TEMPLATE_PIECES = [
+    "{{", "}}", "{{- ", " -}}", "{{/*", "*/}}", "/*", " ", "\n", "\t", ".", ".A", ".B", ".Missing", ".A.B", "$",
+    "$x", "$y", ":=", "=", "|", "(", ")", ",", "if", "else", "end", "range", "with", "define", "template", "block",
+    "break", "continue", "nil", "true", "false", '"s"', '"t"', '"%d %s %q %v %x %[2]*d %!"', "`raw`", "'c'",
+    "'\\n'", "1", "-1", "0", "1.5", "1e9", "0x1F", "08", "1+2i", "3i", "1000000000", "99999999999999999999",
+    "and", "call", "html", "index", "js", "len", "not", "or", "print", "printf", "println", "slice", "urlquery",
+    "eq", "ne", "lt", "le", "gt", "ge", "default", "@", "€", "\x00", "\udcff", "\ud800", "é",
+]  # fmt: skip
+template_text: st.SearchStrategy[str] = st.lists(
+    st.one_of(st.sampled_from(TEMPLATE_PIECES), st.text(max_size=3)), max_size=40
+).map("".join)
