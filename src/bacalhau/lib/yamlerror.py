@@ -18,6 +18,9 @@ def describe_yaml_error(exc: yaml.YAMLError, text: str) -> str:
         position = min(exc.position, len(text))
         line = text.count("\n", 0, position) + 1
         column = position - text.rfind("\n", 0, position)
-        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
-        return f"invalid YAML at line {line}, column {column}: unacceptable character {what}: {exc.reason}"
+        where = f"invalid YAML at line {line}, column {column}"
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, read with surrogateescape
+            return f"{where}: the byte 0x{code - 0xDC00:02x} is not UTF-8"
+        return f"{where}: unacceptable character #x{code:04x}: {exc.reason}"
     return f"invalid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
