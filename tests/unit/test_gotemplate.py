@@ -282,6 +282,16 @@ def test_nesting_is_bounded(text: str) -> None:
         render(text, DATA)
 
 
+def test_length_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a parse tree may hold: a long text costs nothing, many tokens are refused."""
+    monkeypatch.setattr(gotemplate, "MAX_TOKENS", 1000)
+    assert render("x" * 100_000, DATA) == "x" * 100_000
+    with pytest.raises(TemplateParseError, match="longer than the limit of 1000 tokens"):
+        render("{{.A}}" * 400, DATA)
+    with pytest.raises(TemplateParseError, match="longer than the limit of 1000 tokens"):
+        render("{{print " + "1 " * 600 + "}}", DATA)
+
+
 def test_the_deepest_nesting_allowed_executes() -> None:
     depth = gotemplate.MAX_NESTING
     assert render("{{if 1}}" * depth + "ok" + "{{end}}" * depth, DATA) == "ok"

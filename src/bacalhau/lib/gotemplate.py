@@ -9,14 +9,15 @@ comments, fields, variables, literals, pipelines and parenthesised pipelines, ``
 call, html, index, js, len, not, or, print, printf, println, slice, urlquery, eq, ne, lt, le, gt, ge.
 
 The work a template may ask for is bounded, so that a hostile one fails with :class:`TemplateError` instead of
-exhausting memory or time: nesting (``MAX_NESTING``, ``MAX_DEPTH``), output and every intermediate string
-(``MAX_OUTPUT``), and the number of steps (``MAX_STEPS``). Nothing else is ever raised.
+exhausting memory or time: its length (``MAX_TOKENS``), nesting (``MAX_NESTING``, ``MAX_DEPTH``), output and every
+intermediate string (``MAX_OUTPUT``), and the number of steps (``MAX_STEPS``). Nothing else is ever raised.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import re
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -39,6 +40,7 @@ MAX_NESTING = 64  # control structures and parentheses inside each other, when p
 MAX_DEPTH = 80  # the same when executing, template calls included (Go: 100000 template calls)
 MAX_OUTPUT = 10 * 1024 * 1024  # characters of output, and of any string a template builds
 MAX_STEPS = 1_000_000  # nodes walked and commands evaluated
+MAX_TOKENS = 200_000  # tokens in a template: what its parse tree holds (a job spec has hundreds)
 MAX_PIPELINE = 100_000  # commands in one pipeline, as Go
 SPACES = " \t\r\n"
 
@@ -149,7 +151,7 @@ class _Lexer:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.newlines = [index for index, char in enumerate(text) if char == "\n"]
+        self.newlines = [match.start() for match in re.finditer("\n", text)]
         self.pos = 0
         self.paren_depth = 0
 
@@ -733,19 +735,34 @@ def _is_empty_tree(node: Node | None) -> bool:
 
 
 class _Stream:
-    """The lexer's tokens, with the look-ahead and backing up Go's parser does; the most recent token lexed gives
-    the line of parse errors, as in Go."""
+    """The lexer's tokens, with the look-ahead and backing up Go's parser does (a few tokens at most: only the last
+    ones are kept). The last token lexed gives the line of parse errors, as in Go."""
+
+    KEEP = 16
 
     def __init__(self, text: str) -> None:
         self.source = _Lexer(text).tokens()
-        self.items: list[Token] = []
+        self.items: list[Token] = []  # the latest tokens; items[0] is number `base`
+        self.base = 0
         self.cursor = 0
         self.nesting = 0
 
+    @property
+    def line(self) -> int:
+        return self.items[-1].line
+
     def next(self) -> Token:
-        if self.cursor == len(self.items):
-            self.items.append(next(self.source, self.items[-1] if self.items else Token(T.EOF, 0, "", 1)))
-        token = self.items[self.cursor]
+        if self.cursor == self.base + len(self.items):
+            token = next(self.source, None)
+            if token is None:  # after EOF or an error: that again
+                token = self.items[-1]
+            elif self.cursor >= MAX_TOKENS:
+                raise TemplateParseError(f"template: :{token.line}: longer than the limit of {MAX_TOKENS} tokens")
+            self.items.append(token)
+            if len(self.items) > 2 * self.KEEP:
+                del self.items[: self.KEEP]
+                self.base += self.KEEP
+        token = self.items[self.cursor - self.base]
         self.cursor += 1
         return token
 
@@ -785,7 +802,7 @@ class _Parser:
 
     def error(self, message: str) -> TemplateParseError:
         """Go's parse error: the line is that of the last token read."""
-        return TemplateParseError(f"template: :{self.stream.items[-1].line}: {message}")
+        return TemplateParseError(f"template: :{self.stream.line}: {message}")
 
     def unexpected(self, token: Token, context: str) -> TemplateParseError:
         if token.typ == T.ERROR:
