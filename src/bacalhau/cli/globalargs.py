@@ -62,7 +62,10 @@ def root_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper() if level.upper() != "TRACE" else "DEBUG")
+    """``--log-level``: the last one given wins, wherever it is."""
+    name = level.upper() if level.upper() != "TRACE" else "DEBUG"
+    logging.basicConfig(level=name)
+    logging.getLogger().setLevel(name)
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> None:
