@@ -41,7 +41,6 @@ MAX_DEPTH = 80  # the same when executing, template calls included (Go: 100000 t
 MAX_OUTPUT = 10 * 1024 * 1024  # characters of output, and of any string a template builds
 MAX_STEPS = 1_000_000  # nodes walked and commands evaluated
 MAX_TOKENS = 200_000  # tokens in a template: what its parse tree holds (a job spec has hundreds)
-MAX_PIPELINE = 100_000  # commands in one pipeline, as Go
 SPACES = " \t\r\n"
 
 
@@ -783,16 +782,10 @@ class _Stream:
         return token
 
 
-@dataclass
-class _Tree:
-    name: str
-    root: ListNode
-
-
 class _Parser:
     """One template's parser (a ``define`` or ``block`` gets its own, on the same tokens)."""
 
-    def __init__(self, stream: _Stream, name: str, trees: dict[str, _Tree]) -> None:
+    def __init__(self, stream: _Stream, name: str, trees: dict[str, ListNode]) -> None:
         self.stream = stream
         self.name = name
         self.trees = trees
@@ -823,14 +816,14 @@ class _Parser:
     def nest(self) -> None:
         self.stream.nesting += 1
         if self.stream.nesting > MAX_NESTING:
-            raise self.error(f"actions nested deeper than {MAX_NESTING} levels") from None
+            raise self.error(f"actions nested deeper than {MAX_NESTING} levels")
 
     def add(self, root: ListNode) -> None:
         existing = self.trees.get(self.name)
-        if existing is None or _is_empty_tree(existing.root):
-            self.trees[self.name] = _Tree(self.name, root)
+        if existing is None or _is_empty_tree(existing):
+            self.trees[self.name] = root
         elif not _is_empty_tree(root):
-            raise self.error(f"template: multiple definition of template {quote(self.name)}") from None
+            raise self.error(f"template: multiple definition of template {quote(self.name)}")
 
     def parse(self) -> None:
         """The top level: text, actions and ``define``s, up to the end."""
@@ -876,7 +869,7 @@ class _Parser:
             if isinstance(node, EndNode | ElseNode):
                 return body, node
             body.nodes.append(node)
-        raise self.error("unexpected EOF") from None
+        raise self.error("unexpected EOF")
 
     def text_or_action(self) -> Node:
         token = self.stream.next_non_space()
@@ -1017,15 +1010,13 @@ class _Parser:
                 raise self.unexpected(token, context)
             stream.cursor -= 1
             pipe.cmds.append(self.command())
-            if len(pipe.cmds) > MAX_PIPELINE:
-                raise self.error("pipeline too long") from None
 
     def check_pipeline(self, pipe: PipeNode, context: str) -> None:
         if not pipe.cmds:
             raise self.error(f"missing value for {context}")
         for stage, cmd in enumerate(pipe.cmds[1:], start=2):
             if isinstance(cmd.args[0], BoolNode | DotNode | NilNode | NumberNode | StringNode):
-                raise self.error(f"non executable command in pipeline stage {stage}") from None
+                raise self.error(f"non executable command in pipeline stage {stage}")
 
     def command(self) -> CommandNode:
         stream = self.stream
@@ -1430,7 +1421,7 @@ class _State:
     def enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"exceeded maximum template depth ({MAX_DEPTH})") from None
+            raise self.error(f"exceeded maximum template depth ({MAX_DEPTH})")
 
     # -- variables
 
@@ -1442,13 +1433,13 @@ class _State:
             if entry[0] == name:
                 entry[1] = value
                 return
-        raise self.error(f"undefined variable: {name}") from None
+        raise self.error(f"undefined variable: {name}")
 
     def var_value(self, name: str) -> Any:
         for entry in reversed(self.vars):
             if entry[0] == name:
                 return entry[1]
-        raise self.error(f"undefined variable: {name}") from None
+        raise self.error(f"undefined variable: {name}")
 
     # -- walking the tree
 
@@ -1549,7 +1540,7 @@ class _State:
         saved = self.name, self.vars, self.node
         self.name, self.vars = node.name, [["$", dot]]
         try:
-            self.walk(dot, tree.root)
+            self.walk(dot, tree)
         finally:
             self.name, self.vars, self.node = saved
             self.depth -= 1
@@ -1574,7 +1565,7 @@ class _State:
 
     def not_a_function(self, args: list[Node], final: Any) -> None:
         if len(args) > 1 or final is not _MISSING:
-            raise self.error(f"can't give argument to non-function {args[0]}") from None
+            raise self.error(f"can't give argument to non-function {args[0]}")
 
     def eval_command(self, dot: Any, cmd: CommandNode, final: Any) -> Any:
         self.step()
@@ -1651,7 +1642,7 @@ class _State:
             if name not in receiver:
                 raise self.error(f"map has no entry for key {quote(name)}")
             return receiver[name]
-        raise self.error(f"can't evaluate field {name} in type {type_name(receiver)}") from None
+        raise self.error(f"can't evaluate field {name} in type {type_name(receiver)}")
 
     def eval_function(self, dot: Any, node: IdentifierNode, args: list[Node] | None, final: Any) -> Any:
         self.at(node)
@@ -1729,7 +1720,7 @@ class _State:
 class Template:
     """A parsed template (``define``d ones included), ready to execute on data."""
 
-    def __init__(self, text: str, name: str, trees: dict[str, _Tree]) -> None:
+    def __init__(self, text: str, name: str, trees: dict[str, ListNode]) -> None:
         self.text = text
         self.name = name
         self.trees = trees
@@ -1737,7 +1728,7 @@ class Template:
     @classmethod
     def parse(cls, text: str) -> Template:
         """Parse as ``template.New("").Parse(text)``; raises :class:`TemplateParseError`."""
-        trees: dict[str, _Tree] = {}
+        trees: dict[str, ListNode] = {}
         try:
             _Parser(_Stream(text), "", trees).parse()
         except RecursionError:
@@ -1749,7 +1740,7 @@ class Template:
         values = dict(data)
         state = _State(self, values, max_output, max_steps)
         try:
-            state.walk(values, self.trees[self.name].root)
+            state.walk(values, self.trees[self.name])
         except RecursionError:
             raise TemplateExecError("template: nested too deeply") from None
         return "".join(state.out)
