@@ -134,29 +134,3 @@ def test_version_against_the_node(shared_node: ServeProcess, tmp_path: Path) -> 
     alone = bacalhau(client, "version", "--api-port", str(closed_port()))
     assert alone.stdout.split() == ["CLIENT", "v1.5.2"]
     assert "Warning: could not get the server version" in alone.stderr
-
-
-def test_global_flags_after_the_command_reach_the_node(shared_node: ServeProcess, tmp_path: Path) -> None:
-    """``job list --config x.yaml`` and ``job list -c API.Port=...``, as the original's persistent flags; a template
-    filled from -V, and a YAML error in one line, from a real process."""
-    client = tmp_path / "client"
-    port = str(shared_node.port)
-    config = tmp_path / "x.yaml"
-    config.write_text(f"API: {{Port: {port}}}\n")
-    marker = uuid.uuid4().hex[:12]
-    spec = tmp_path / "job.yaml"
-    spec.write_text("Type: batch\nLabels: {marker: '{{ .Marker }}'}\nTasks: [{Name: main, Engine: {Type: noop}}]\n")
-    job_id = bacalhau(
-        client, "job", "run", str(spec), "--wait=false", "-V", f"Marker={marker}", "-c", f"API.Port={port}"
-    )
-    for flags in (["--config", str(config)], ["-c", f"API.Port={port}"], ["--api-port", port]):
-        listed = bacalhau(client, "job", "list", "--labels", f"marker={marker}", "--output", "json", *flags)
-        assert [job["ID"] for job in json.loads(listed.stdout)] == [job_id.stdout.strip()]
-
-    spec.write_text("Type: batch\nName: x\nTasks: a: b\n")
-    refused = bacalhau(client, "job", "run", str(spec), "--api-port", port, check=False)
-    assert refused.returncode == 1
-    assert refused.stderr.strip() == (
-        f"Error: the job provided is invalid: {spec}: invalid YAML at line 3, column 9: "
-        "mapping values are not allowed here"
-    )
