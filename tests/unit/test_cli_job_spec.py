@@ -107,6 +107,14 @@ def test_template_errors_are_the_originals(tmp_path: Path, args: list[str], mess
     assert refusal("job", "run", "--dry-run", str(spec_file(tmp_path)), *args).startswith(message)
 
 
+def test_a_template_error_is_the_originals_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["job", "run", "--dry-run", str(spec_file(tmp_path)), "-V", "Greeting=hi"]) == 1
+    assert [line for line in capsys.readouterr().err.splitlines() if line.strip()] == [
+        'Error: the job provided is invalid: failed to execute template: template: :2:10: executing "" at <.Name>: '
+        'map has no entry for key "Name"'
+    ]
+
+
 def test_a_malformed_template_is_a_parse_error(tmp_path: Path) -> None:
     path = str(spec_file(tmp_path, SPEC.replace("{{ .Name }}", '{{ .Name | default "x" }}')))
     assert refusal("job", "run", "--dry-run", path) == (

@@ -38,15 +38,16 @@ class SpecError(InvalidRequest):
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
-    """The spec rendered as the original renders it, with Go's text/template (``missingkey=error``)."""
+    """The spec rendered as the original renders it, with Go's text/template (``missingkey=error``); its errors are
+    the original's one line."""
     from bacalhau.lib.gotemplate import TemplateExecError, TemplateParseError, render  # only job run pays for it
 
     try:
         return render(text, values)
     except TemplateParseError as exc:
-        raise SpecError(f"failed to parse template: {exc.message}") from None
+        raise SpecError(f"failed to parse template: {exc.message}", hint="") from None
     except TemplateExecError as exc:
-        raise SpecError(f"failed to execute template: {exc.message}") from None
+        raise SpecError(f"failed to execute template: {exc.message}", hint="") from None
 
 
 def template_values(pairs: tuple[str, ...], env_pattern: str) -> dict[str, str]:
