@@ -1119,8 +1119,7 @@ class _Parser:
         signed = _parse_int(text, signed=True)
         if signed is not None:
             node.is_int, node.int_value = True, signed
-            node.is_uint = node.is_uint or (signed == 0 and unsigned is not None)
-        if unsigned is not None:
+        if unsigned is not None or signed == 0:  # -0 too
             node.is_uint = True
         if node.is_int or node.is_uint:
             node.is_float = True
