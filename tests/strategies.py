@@ -190,3 +190,69 @@ def job_spec(draw: st.DrawFn) -> dict[str, Any]:
         else:
             container[key] = draw(hostile_value)
     return spec
+
+
+# ---- job templates (Go's text/template)
+
+TEMPLATE_FUNCTIONS = [
+    "and", "call", "html", "index", "js", "len", "not", "or", "print", "printf", "println", "slice", "urlquery", "eq",
+    "ne", "lt", "le", "gt", "ge",
+]  # fmt: skip
+TEMPLATE_PIECES = [
+    *TEMPLATE_FUNCTIONS, "{{", "}}", "{{- ", " -}}", "{{/*", "*/}}", "/*", " ", "\n", "\t", ".", ".A", ".B", ".Missing",
+    ".A.B", "$", "$x", "$y", ":=", "=", "|", "(", ")", ",", "if", "else", "end", "range", "with", "define", "template",
+    "block", "break", "continue", "nil", "true", "false", '"s"', '"t"', '"%d %s %q %v %x %[2]*d %!"', "`raw`", "'c'",
+    "'\\n'", "1", "-1", "0", "1.5", "1e9", "0x1F", "08", "1+2i", "3i", "1000000000", "99999999999999999999", "default",
+    "@", "€", "\x00", "\udcff", "\ud800", "é",
+]  # fmt: skip
+template_text: st.SearchStrategy[str] = st.lists(
+    st.one_of(st.sampled_from(TEMPLATE_PIECES), st.text(max_size=3)), max_size=40
+).map("".join)
+
+
+def _operand(depth: int) -> st.SearchStrategy[str]:
+    literals = st.sampled_from(
+        [
+            '"s"', '"%d%s%v%q%x%c%U%e%g%*d%[2]v"', "`r`", "'c'", "1", "-1", "0", "255", "1.5", "1e9", "0x1F", "2i",
+            "1+2i", "nil", "true", "false", ".", ".A", ".E", ".Missing", "$", "$.A", "$x", ".A.B",
+        ]
+    )  # fmt: skip
+    if depth <= 0:
+        return literals
+    return st.one_of(literals, _pipeline(depth - 1).map(lambda pipe: f"({pipe})"))
+
+
+def _pipeline(depth: int) -> st.SearchStrategy[str]:
+    functions = st.sampled_from(TEMPLATE_FUNCTIONS)
+    command = st.one_of(
+        st.builds(lambda name, args: " ".join([name, *args]), functions, st.lists(_operand(depth), max_size=4)),
+        _operand(depth),
+    )
+    return st.lists(command, min_size=1, max_size=3).map(" | ".join)
+
+
+def _actions(depth: int) -> st.SearchStrategy[str]:
+    pipe = _pipeline(2)
+    simple = st.one_of(
+        pipe.map(lambda p: "{{" + p + "}}"),
+        pipe.map(lambda p: "{{$x := " + p + "}}"),
+        pipe.map(lambda p: "{{$x = " + p + "}}"),
+        st.sampled_from(["{{break}}", "{{continue}}", '{{template "t" .}}', "{{- .A -}}", "{{/* c */}}"]),
+        st.text(max_size=5),
+    )
+    if depth <= 0:
+        return simple
+    body = st.lists(_actions(depth - 1), max_size=3).map("".join)
+    keyword = st.sampled_from(["if", "with", "range", "range $i, $e :=", "range $e :="])
+    control = st.builds(
+        lambda word, p, then, orelse: "{{" + word + " " + p + "}}" + then + (f"{{{{else}}}}{orelse}" if orelse else "")
+        + "{{end}}",
+        keyword, pipe, body, st.one_of(st.none(), body),
+    )  # fmt: skip
+    return st.one_of(simple, control)
+
+
+# Templates made of well-formed actions (with mistakes inside), which get past the parser into execution.
+template_programs: st.SearchStrategy[str] = st.lists(
+    st.one_of(_actions(3), st.just('{{define "t"}}[{{.}}]{{end}}')), max_size=4
+).map("".join)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ServeProcess, wait_until
+from tests.e2e.test_cli_config import bacalhau
 from tests.helpers import data_url, get_job, wasm_job
 
 pytestmark = pytest.mark.e2e
@@ -132,3 +134,29 @@ def test_node_details_and_failure_exit_codes(
     tolerated = hybrid.cli("wasm", "run", "--timeout", "1", "--ignore-job-failure", str(spin), check=False)
     assert tolerated.returncode == 0
     assert "Error: job failed" in tolerated.stderr
+
+
+def test_global_flags_after_the_command_reach_the_node(hybrid: ServeProcess, tmp_path: Path) -> None:
+    """``job list --config x.yaml`` and ``job list -c API.Port=...``, as the original's persistent flags; a template
+    filled from -V, and a YAML error in one line, from a real process."""
+    client = tmp_path / "client"
+    port = str(hybrid.port)
+    config = tmp_path / "x.yaml"
+    config.write_text(f"API: {{Port: {port}}}\n")
+    marker = uuid.uuid4().hex[:12]
+    spec = tmp_path / "job.yaml"
+    spec.write_text("Type: batch\nLabels: {marker: '{{ .Marker }}'}\nTasks: [{Name: main, Engine: {Type: noop}}]\n")
+    job_id = bacalhau(
+        client, "job", "run", str(spec), "--wait=false", "-V", f"Marker={marker}", "-c", f"API.Port={port}"
+    )
+    for flags in (["--config", str(config)], ["-c", f"API.Port={port}"], ["--api-port", port]):
+        listed = bacalhau(client, "job", "list", "--labels", f"marker={marker}", "--output", "json", *flags)
+        assert [job["ID"] for job in json.loads(listed.stdout)] == [job_id.stdout.strip()]
+
+    spec.write_text("Type: batch\nName: x\nTasks: a: b\n")
+    refused = bacalhau(client, "job", "run", str(spec), "--api-port", port, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"Error: the job provided is invalid: {spec}: invalid YAML at line 3, column 9: "
+        "mapping values are not allowed here"
+    )

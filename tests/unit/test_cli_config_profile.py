@@ -15,7 +15,6 @@ import yaml
 from click.testing import CliRunner, Result
 
 from bacalhau.cli.context import CliContext, base_url
-from bacalhau.cli.globalargs import hoist_global_options
 from bacalhau.cli.main import cli, run
 from bacalhau.config import config_keys, format_duration, parse_duration_ns
 from bacalhau.config_descriptions import description
@@ -478,23 +477,44 @@ def test_base_url(host: str, port: int, use_tls: bool, url: str) -> None:
     assert base_url(host, port, use_tls=use_tls) == url
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["job", "list", "--profile", "x"], ["--profile", "x", "job", "list"]),
-        (["job", "list", "--profile=x", "--limit", "2"], ["--profile=x", "job", "list", "--limit", "2"]),
-        (["-c", "a=b", "agent", "alive", "--api-port", "9"], ["-c", "a=b", "--api-port", "9", "agent", "alive"]),
-        (["docker", "run", "i", "--", "sh", "--profile", "x"], ["docker", "run", "i", "--", "sh", "--profile", "x"]),
-        (["config", "set", "-c", "f.yaml", "k=v"], ["config", "set", "-c", "f.yaml", "k=v"]),
-        (["serve", "--config", "n.yaml", "-c", "a=b"], ["--config", "n.yaml", "-c", "a=b", "serve"]),
-        (["config", "list", "--config=n.yaml"], ["--config=n.yaml", "config", "list"]),
-        (["docker", "run", "i", "sh", "-c", "echo"], ["docker", "run", "i", "sh", "-c", "echo"]),
-        (["--profile", "x", "job", "list"], ["--profile", "x", "job", "list"]),
-    ],
-)  # fmt: skip
-def test_global_options_may_follow_the_command(args: list[str], expected: list[str]) -> None:
-    """Like the original's persistent flags; never past ``--``, and ``config set -c`` keeps its own meaning."""
-    assert hoist_global_options(args) == expected
+def test_global_options_follow_any_command(tmp_path: Path, data_dir: Path) -> None:
+    """As the original's persistent flags: before the command or after any (sub)command; the last wins, every -c
+    counts in order."""
+    other = tmp_path / "other.yaml"
+    other.write_text("API: {Port: 5}\n")
+
+    def value(*args: str, key: str = "API.Port") -> Any:
+        return {e["Key"]: e["Value"] for e in json.loads(ok(*args, "--output", "json"))}[key]
+
+    assert value("config", "list", "-c", "API.Port=1235") == 1235
+    assert value("config", "-c", "API.Port=7", "list") == 7
+    assert value("config", "list", "--config", str(other)) == 5
+    assert value("config", "list", f"--config={other}", "-c", "API.Port=6") == 6
+    assert value("-c", "API.Port=1", "config", "list", "-c", "API.Port=2") == 2
+    assert value("--api-port", "1", "config", "--api-port", "2", "list", "--api-port", "3") == 3
+    assert value("config", "list", "--data-dir", str(tmp_path / "elsewhere"), key="DataDir") == str(
+        tmp_path / "elsewhere"
+    )
+    assert "-c, --config" in ok("job", "list", "--help") and "--api-port" in ok("node", "list", "--help")
+
+
+def test_job_list_takes_config_after_the_command(tmp_path: Path) -> None:
+    """``bacalhau job list --config x.yaml`` and ``job list -c API.Port=...`` choose the server to ask."""
+    port, other_port = closed_port(), closed_port()
+    config = tmp_path / "x.yaml"
+    config.write_text(f"API: {{Port: {port}}}\n")
+    assert f"127.0.0.1:{port}" in error("job", "list", "--config", str(config)).message
+    assert f"127.0.0.1:{other_port}" in error("job", "list", "-c", f"API.Port={other_port}").message
+    assert f"127.0.0.2:{port}" in error("job", "list", "--api-host", "127.0.0.2", "--api-port", str(port)).message
+    assert 'profile "nope" not found' in error("job", "list", "--profile", "nope").message
+
+
+def test_a_programs_own_c_stays_its_own() -> None:
+    """After docker run's image, -c belongs to the container's command; before it, -c is the config flag."""
+    spec = yaml.safe_load(ok("docker", "run", "--dry-run", "-c", "API.Port=9", "busybox", "sh", "-c", "echo hi"))
+    assert spec["Tasks"][0]["Engine"]["Params"] == {"Image": "busybox", "Parameters": ["sh", "-c", "echo hi"]}
+    spec = yaml.safe_load(ok("wasm", "run", "--dry-run", "main.wasm", "-c", "x", "--config", "API.Port=9"))
+    assert spec["Tasks"][0]["Engine"]["Params"]["Parameters"] == ["-c", "x"]
 
 
 # ---- version and completion ---------------------------------------------------------------------------------------

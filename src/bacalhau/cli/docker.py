@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from bacalhau.cli.context import cli_context
+from bacalhau.cli.globalargs import ProgramCommand
 from bacalhau.cli.job import runtime_flags, submit_and_follow
 from bacalhau.cli.jobspec import SpecError, job_to_yaml, validate_spec
 from bacalhau.cli.wasm import flags_from, job_flags
@@ -19,6 +20,7 @@ def docker_group() -> None:
 
 @docker_group.command(
     "run",
+    cls=ProgramCommand,
     help="Run IMAGE[:TAG|@DIGEST] [COMMAND] [ARG...] as a job.",
     context_settings={"ignore_unknown_options": True},
 )

@@ -172,24 +172,44 @@ def _follow_logs(client: ApiClient, job_id: str, *, quiet: bool) -> None:
         click.echo(line, nl=False)
 
 
+def read_spec(file: Any) -> tuple[str, str]:
+    """A spec file's text (bytes that are not UTF-8 kept, for the template and the YAML parser to judge) and the
+    name to give it in errors."""
+    name = getattr(file, "name", "")
+    source = name if isinstance(name, str) and name and not name.startswith("<") else "stdin"
+    return file.read().decode("utf-8", "surrogateescape"), source
+
+
 @job_group.command("run", help="Submit a job spec (YAML or JSON) from a file or stdin.")
-@click.argument("file", type=click.File("r"), required=False)
+@click.argument("file", type=click.File("rb"), required=False)
 @runtime_flags
-@click.option("--no-template", is_flag=True, help="Do not treat the spec as a template.")
-@click.option("-V", "--template-vars", multiple=True, help="Template values, key=value (repeatable).")
-@click.option("-E", "--template-envs", multiple=True, help="Use environment variables matching this regex.")
+@click.option(
+    "--no-template",
+    is_flag=True,
+    help="Use the spec as it is, without replacing its placeholders ({{.Name}}).",
+)
+@click.option(
+    "-V",
+    "--template-vars",
+    multiple=True,
+    help="Replace a placeholder in the spec with a value, e.g. -V foo=bar (repeatable; or foo=bar,baz=qux).",
+)
+@click.option(
+    "-E",
+    "--template-envs",
+    default="",
+    help="Also use the environment variables whose names match this regular expression, e.g. -E '.*' for all.",
+)
 @click.option("--force", is_flag=True, help="Make a new version of the job even if its spec did not change.")
-def run_job(
-    file: Any, no_template: bool, template_vars: tuple[str, ...], template_envs: tuple[str, ...], **options: Any
-) -> None:
+def run_job(file: Any, no_template: bool, template_vars: tuple[str, ...], template_envs: str, **options: Any) -> None:
     if file is None:
         if sys.stdin.isatty():
             click.echo("Reading from /dev/stdin; send Ctrl-d to stop.", err=True)
-        file = sys.stdin
-    text = file.read()
+        file = sys.stdin.buffer
+    text, source = read_spec(file)
     if not no_template:
         text = render_template(text, template_values(template_vars, template_envs))
-    spec = parse_spec(text)
+    spec = parse_spec(text, source)
     validate_spec(spec)
     if options["dry_run"]:
         _show_diff(spec)
@@ -249,9 +269,9 @@ def job_versions(job_ref: str, namespace: str, **kwargs: Any) -> None:
 
 
 @job_group.command("validate", help="Check a job spec locally, without a server.")
-@click.argument("file", type=click.File("r"))
+@click.argument("file", type=click.File("rb"))
 def validate_job(file: Any) -> None:
-    _, warnings = validate_spec(parse_spec(file.read()))
+    _, warnings = validate_spec(parse_spec(*read_spec(file)))
     for warning in warnings:
         click.echo(warning)
     click.echo("OK")

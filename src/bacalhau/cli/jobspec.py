@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from bacalhau.errors import InvalidRequest
+from bacalhau.lib.yamlerror import describe_yaml_error
 from bacalhau.models.base import describe_validation_error
 from bacalhau.models.job import Job
 from bacalhau.models.plugins import PUBLISHERS, PublisherType, SourceType
@@ -26,66 +27,124 @@ from bacalhau.models.spec import Network
 ALLOWED_JOB_KEYS = ("Name", "Namespace", "Type", "Priority", "Count", "Constraints", "Meta", "Labels", "Tasks")
 FORBIDDEN_JOB_KEYS = ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime")
 INLINE_PLAIN_LIMIT = 512
-_TEMPLATE_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+SPEC_HINT = "Job Specification: https://docs.bacalhau.org/cli-api/specifications/job"
 
 
 class SpecError(InvalidRequest):
-    def __init__(self, message: str) -> None:
-        super().__init__(
-            f"the job provided is invalid: {message}",
-            hint="Job Specification: https://docs.bacalhau.org/cli-api/specifications/job",
-        )
+    def __init__(self, message: str, *, hint: str = SPEC_HINT) -> None:
+        super().__init__(f"the job provided is invalid: {message}", hint=hint)
 
 
 def render_template(text: str, values: dict[str, str]) -> str:
-    """The subset of Go templates job specs use: ``{{.Key}}`` (with ``{{-``/``-}}`` trimming); missing keys fail."""
-    out: list[str] = []
-    position = 0
-    for match in _TEMPLATE_ACTION.finditer(text):
-        before = text[position : match.start()]
-        if match.group(1):
-            before = before.rstrip()
-        out.append(before)
-        action = match.group(2)
-        if not re.fullmatch(r"\.[A-Za-z_][A-Za-z0-9_]*", action):
-            raise SpecError(f"failed to execute template: unsupported template action {{{{{action}}}}}")
-        key = action[1:]
-        if key not in values:
-            raise SpecError(f'failed to execute template: map has no entry for key "{key}"')
-        out.append(values[key])
-        position = match.end()
-        if match.group(3):
-            while position < len(text) and text[position].isspace():
-                position += 1
-    rest = text[position:]
-    if "{{" in rest:
-        raise SpecError("failed to parse template: unclosed action")
-    out.append(rest)
-    return "".join(out)
+    """The spec rendered as the original renders it, with Go's text/template (``missingkey=error``); its errors are
+    the original's one line."""
+    from bacalhau.lib.gotemplate import TemplateExecError, TemplateParseError, render  # only job run pays for it
+
+    try:
+        return render(text, values)
+    except TemplateParseError as exc:
+        raise SpecError(f"failed to parse template: {exc.message}", hint="") from None
+    except TemplateExecError as exc:
+        raise SpecError(f"failed to execute template: {exc.message}", hint="") from None
 
 
-def template_values(pairs: tuple[str, ...], env_patterns: tuple[str, ...]) -> dict[str, str]:
+def template_values(pairs: tuple[str, ...], env_pattern: str) -> dict[str, str]:
+    """The template's data, as the original builds it: each ``-V`` as pflag reads a string-to-string flag, then the
+    environment variables whose name the ``-E`` regex matches anywhere (``*``: all), unless ``-V`` set them."""
     values: dict[str, str] = {}
-    for pattern in env_patterns:
-        regex = re.compile(pattern.replace("*", ".*") if pattern == "*" else pattern)
-        values.update({name: value for name, value in os.environ.items() if regex.fullmatch(name)})
     for item in pairs:
-        for pair in item.split(","):
-            key, sep, value = pair.partition("=")
-            if not sep or not key:
-                raise SpecError(f"invalid template variable {pair!r}: use key=value")
-            values[key.strip()] = value
+        values.update(_string_to_string(item, "-V, --template-vars"))
+    if env_pattern:
+        try:
+            regex = re.compile(".*" if env_pattern == "*" else env_pattern)
+        except re.error as exc:
+            raise InvalidRequest(
+                f"failed to create template parser: failed to compile environment variable pattern: {exc}"
+            ) from None
+        for name, value in os.environ.items():
+            if regex.search(name):
+                values.setdefault(name, value)
     return values
 
 
-def parse_spec(text: str) -> dict[str, Any]:
-    """A job spec in YAML or JSON, with the original's strict check of top-level keys."""
+def _string_to_string(value: str, flag: str) -> dict[str, str]:
+    """pflag's ``StringToString``: ``k=v`` (surrounding quotes dropped), or a CSV record of ``k=v`` pairs."""
+    if value.count("=") == 1:
+        pairs = [value.strip('"')]
+    else:
+        try:
+            pairs = _csv_record(value) if "=" in value else [value]
+        except ValueError as exc:
+            raise _flag_error(value, flag, str(exc)) from None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, setting = pair.partition("=")
+        if not sep:
+            raise _flag_error(value, flag, f"{pair} must be formatted as key=value")
+        out[key] = setting
+    return out
+
+
+def _flag_error(value: str, flag: str, why: str) -> InvalidRequest:
+    """A flag's value refused, in cobra's words."""
+    from bacalhau.lib.gofmt import quote
+
+    return InvalidRequest(f"invalid argument {quote(value)} for {quote(flag)} flag: {why}")
+
+
+_MISSING_QUOTE = 'extraneous or missing " in quoted-field'
+
+
+def _csv_record(text: str) -> list[str]:
+    """The first record of ``text`` as Go's encoding/csv reads it (double quotes around a field, ``""`` inside)."""
+    fields: list[str] = []
+    index = 0
+    while True:
+        if text[index : index + 1] == '"':
+            parts: list[str] = []
+            index += 1
+            while True:
+                close = text.find('"', index)
+                if close < 0:
+                    raise ValueError(f"parse error on line 1, column {len(text) + 1}: {_MISSING_QUOTE}")
+                parts.append(text[index:close])
+                index = close + 1
+                if text[index : index + 1] == '"':
+                    parts.append('"')
+                    index += 1
+                elif index < len(text) and text[index] not in ",\n\r":
+                    raise ValueError(f"parse error on line 1, column {index + 1}: {_MISSING_QUOTE}")
+                else:
+                    break
+            fields.append("".join(parts))
+        else:
+            ends = [found for found in (text.find(",", index), text.find("\n", index)) if found >= 0]
+            end = min(ends, default=len(text))
+            field = text[index:end].removesuffix("\r")
+            if '"' in field:
+                column = index + field.index('"') + 1
+                raise ValueError(f'parse error on line 1, column {column}: bare " in non-quoted-field')
+            fields.append(field)
+            index = end
+        if index >= len(text) or text[index] != ",":
+            return fields
+        index += 1
+
+
+def parse_spec(text: str, source: str = "") -> dict[str, Any]:
+    """A job spec in YAML or JSON, with the original's strict check of top-level keys. A syntax error is one line
+    naming ``source`` (the file), the line and the column."""
     if not text.strip():
         raise SpecError("no content provided")
+    where = f"{source}: " if source else ""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"the spec is neither valid YAML nor JSON: {exc}") from None
+        raise SpecError(where + describe_yaml_error(exc, text), hint="") from None
+    except RecursionError:
+        raise SpecError(f"{where}invalid YAML: nested too deeply", hint="") from None
     if not isinstance(data, dict):
         raise SpecError("the spec must be a mapping of job fields")
     allowed = {k.lower(): k for k in ALLOWED_JOB_KEYS}

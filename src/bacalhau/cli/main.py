@@ -11,7 +11,7 @@ import click
 
 from bacalhau import __version__
 from bacalhau.cli.context import CliContext
-from bacalhau.cli.globalargs import hoist_global_options
+from bacalhau.cli.globalargs import configure_logging, persist, root_options
 from bacalhau.client.auth import API_KEY, PASSWORD, USERNAME
 from bacalhau.errors import BacalhauError
 
@@ -34,10 +34,7 @@ COMMANDS = {
 
 
 class BacalhauGroup(click.Group):
-    """The root group: lets the global options come after the command too, and loads each command when needed."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_global_options(args))
+    """The root group: loads each command when needed, giving it the global options (see globalargs)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -49,6 +46,7 @@ class BacalhauGroup(click.Group):
         module, _, name = target.partition(":")
         command = getattr(importlib.import_module(module), name)
         assert isinstance(command, click.Command)
+        persist(command)
         return command
 
 
@@ -64,39 +62,7 @@ Auth environment variables:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog=AUTH_VARIABLES,
 )
-@click.option(
-    "--api-host",
-    envvar="BACALHAU_API_HOST",
-    default=None,
-    help="The API host (or URL) to talk to; serve listens there. [env: BACALHAU_API_HOST]",
-)
-@click.option(
-    "--api-port",
-    envvar="BACALHAU_API_PORT",
-    type=int,
-    default=None,
-    help="The API port. [env: BACALHAU_API_PORT] [default: 1234]",
-)
-@click.option(
-    "--data-dir",
-    envvar="BACALHAU_DIR",
-    default=None,
-    help="The data directory. [env: BACALHAU_DIR] [default: ~/.bacalhau]",
-)
-@click.option(
-    "-c",
-    "--config",
-    "config_values",
-    multiple=True,
-    help="A config file, or Key=Value (a bare Key means true). Repeatable.",
-)
-@click.option("--log-level", envvar="LOG_LEVEL", default=None, help="debug, info, warn or error.")
-@click.option(
-    "--profile",
-    envvar="BACALHAU_PROFILE",
-    default=None,
-    help="Use this saved connection profile (see 'bacalhau profile'). [env: BACALHAU_PROFILE]",
-)
+@root_options
 @click.version_option(__version__, "--version", prog_name="bacalhau (Python)")
 @click.pass_context
 def cli(
@@ -112,7 +78,7 @@ def cli(
     ctx.obj = CliContext(api_host, api_port, data_dir, config_values, log_level, profile)
     ctx.call_on_close(ctx.obj.close)
     if log_level:
-        logging.basicConfig(level=log_level.upper() if log_level.upper() != "TRACE" else "DEBUG")
+        configure_logging(log_level)
 
 
 _GO_BOOL = re.compile(r"^--([a-z][a-z0-9-]*)=(true|false|True|False|TRUE|FALSE|1|0|t|f|T|F)$")

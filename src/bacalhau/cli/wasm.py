@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bacalhau.cli.context import cli_context
+from bacalhau.cli.globalargs import ProgramCommand
 from bacalhau.cli.job import runtime_flags, submit_and_follow
 from bacalhau.cli.jobspec import JobFlags, SpecError, inline_source, job_to_yaml, parse_input, validate_spec
 
@@ -102,6 +103,7 @@ def wasm_group() -> None:
 
 @wasm_group.command(
     "run",
+    cls=ProgramCommand,
     help="Run a WASM module: a local file, a URL, or the target path of an --input.",
     context_settings={"ignore_unknown_options": True},
 )
