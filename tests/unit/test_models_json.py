@@ -870,8 +870,8 @@ jobs = st.builds(
     labels=string_maps,
     tasks=st.lists(tasks, max_size=2),
     state=st.builds(JobState, state_type=st.sampled_from(JobStateType), message=names, details=string_maps),
-    version=st.integers(0, 2**63),
-    revision=st.integers(0, 2**63),
+    version=st.integers(0, 2**63 - 1),
+    revision=st.integers(0, 2**63 - 1),
     create_time=st.integers(0, 2**63 - 1),
     modify_time=st.integers(0, 2**63 - 1),
 )  # fmt: skip
