@@ -18,9 +18,9 @@ from bacalhau.cli.context import CliContext, base_url
 from bacalhau.cli.globalargs import hoist_global_options
 from bacalhau.cli.main import cli, run
 from bacalhau.config import config_keys, format_duration, parse_duration_ns
-from bacalhau.config_descriptions import description
+from bacalhau.config.descriptions import description
+from bacalhau.config.profiles import Profile, ProfileStore
 from bacalhau.errors import BacalhauError
-from bacalhau.profiles import Profile, ProfileStore
 from tests.certs import TestCA
 
 

@@ -12,8 +12,8 @@ from click.shell_completion import CompletionItem
 from bacalhau.cli.context import cli_context
 from bacalhau.cli.output import options_from, output_flags, print_data, print_table
 from bacalhau.config import CONFIG_FILE_NAME, DEFAULT_DATA_DIR, config_keys, lookup_key
-from bacalhau.config_descriptions import description
-from bacalhau.config_set import cast_value, write_setting
+from bacalhau.config.descriptions import description
+from bacalhau.config.set import cast_value, write_setting
 from bacalhau.errors import ConfigurationError
 
 SET_EXAMPLES = """\b

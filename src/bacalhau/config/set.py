@@ -14,15 +14,14 @@ from typing import Any
 
 import yaml
 
-from bacalhau.config import (
+from bacalhau.config.durations import format_duration, parse_duration_ns
+from bacalhau.config.model import (
     BacalhauConfig,
     ConfigKey,
     canonical_keys,
     config_keys,
-    format_duration,
     go_quote,
     merge_layers,
-    parse_duration_ns,
     read_yaml_file,
     set_path,
     validate_config,
