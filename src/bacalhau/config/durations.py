@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 # Go's time.ParseDuration units, in nanoseconds (both micro signs: U+00B5 and U+03BC).
 _UNIT_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9}
@@ -16,24 +15,29 @@ def parse_duration_ns(text: str) -> int:
     """Go's ``time.ParseDuration`` in nanoseconds; a bare number is taken as seconds (our documented extension)."""
     value = text.strip()
     if _BARE_NUMBER.fullmatch(value):
-        return int(Fraction(value) * 10**9)
+        whole, _, fraction = value.partition(".")
+        return _scaled(whole, fraction, _UNIT_NS["s"])
     negative = value.startswith("-")
     rest = value[1:] if value[:1] in ("-", "+") else value
     if rest == "0":
         return 0
     if not rest:
         raise ValueError(f"invalid duration {text!r}")
-    total, position = Fraction(0), 0
+    nanoseconds, position = 0, 0
     while position < len(rest):
         match = _DURATION_PART.match(rest, position)
-        whole, fraction, unit = match.groups() if match else ("", None, "")
-        if not (whole or fraction) or unit not in _UNIT_NS:
+        whole, fraction, unit = match.groups() if match else ("", "", "")
+        if match is None or not (whole or fraction) or unit not in _UNIT_NS:
             raise ValueError(f"invalid duration {text!r}")
-        assert match is not None
-        total += Fraction(f"{whole or 0}.{fraction or 0}") * _UNIT_NS[unit]
+        nanoseconds += _scaled(whole, fraction or "", _UNIT_NS[unit])
         position = match.end()
-    nanoseconds = int(total)
     return -nanoseconds if negative else nanoseconds
+
+
+def _scaled(whole: str, fraction: str, unit: int) -> int:
+    """``whole.fraction`` units in nanoseconds, what is below a nanosecond dropped (as Go drops it, part by part)."""
+    scale: int = 10 ** len(fraction)
+    return int(whole or 0) * unit + int(fraction or 0) * unit // scale
 
 
 def parse_duration(text: str) -> float:
