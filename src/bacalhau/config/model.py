@@ -1,288 +1,369 @@
-"""Configuration with the original's key names and precedence.
+"""The loaded config: every key's value, and typed attributes for the keys this node uses.
 
-defaults < config file (``--config`` or ``$BACALHAU_DIR/config.yaml``) < ``BACALHAU_<KEY>`` environment < flags
-< ``-c Key=Value``. Keys are matched case-insensitively; durations use Go's syntax (``1m30s``).
+The values are kept flat, by canonical dotted name, as ``load.py`` checked them against the table in ``keys.py``.
+A section (``config.api.tls``) is a view of the names under one part of the tree; its attributes are spelled as
+Python spells names (``ca_file`` reads ``API.TLS.CAFile``) and typed for the code that reads them. Defaults and
+types live in the table only; ``tests/unit/test_config_keys.py`` checks that every attribute names a used key of
+its type, and that every used key has an attribute.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, get_origin
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast, overload
 
-import yaml
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError
-
-from bacalhau.config.durations import parse_duration_ns
+from bacalhau.config.keys import AUTH_USER, CAPABILITY, CHILDREN, KEYS, ConfigKey, Support, lookup_key
+from bacalhau.config.kinds import Invalid, Struct
 from bacalhau.errors import ConfigurationError
-from bacalhau.models.base import WireModel
-from bacalhau.models.limits import DEFAULT_MAX_COUNT, INT64_MAX
 
-DEFAULT_DATA_DIR = Path("~/.bacalhau")
-ENV_PREFIX = "BACALHAU_"
-CONFIG_FILE_NAME = "config.yaml"
-LIST_KEYS_HINT = "run 'bacalhau config list' for the complete list of valid config keys"
+T = TypeVar("T")
+S = TypeVar("S", bound="Section")
 
 
-class DurationMarker:
-    """Marks a ``str`` config field that holds a Go duration (``config set`` normalises it, files are checked)."""
+class Section:
+    """A view of the values under one part of the config tree (``parent``: ``API.TLS``; ``""`` for the root)."""
+
+    __slots__ = ("_parent", "_values")
+
+    def __init__(self, values: dict[str, Any], parent: str = "") -> None:
+        self._values = values
+        self._parent = parent
+
+    def _name(self, attribute: str) -> str:
+        """The canonical name an attribute reads: ``ca_file`` under ``API.TLS`` is ``API.TLS.CAFile``."""
+        return CHILDREN[self._parent][attribute.replace("_", "")]
+
+    def to_wire(self) -> dict[str, Any]:
+        """This part of the tree as a document, keys spelled as the original spells them."""
+        start = len(self._parent) + 1 if self._parent else 0
+        return nested(
+            (name[start:].split("."), value)
+            for name, value in self._values.items()
+            if not self._parent or name.startswith(self._parent + ".")
+        )
 
 
-def _valid_duration(value: str) -> str:
-    parse_duration_ns(value)  # ValueError: invalid duration '...'
-    return value
+class StructSection(Section):
+    """A view of one structured value (an API user): its fields, by the names its kind gives them."""
+
+    __slots__ = ()
+    kind: ClassVar[Struct]
+
+    def _name(self, attribute: str) -> str:
+        return self.kind.spelling[attribute.replace("_", "")]
+
+    def to_wire(self) -> dict[str, Any]:
+        return dict(self._values)
 
 
-Duration = Annotated[str, DurationMarker(), AfterValidator(_valid_duration)]
+class Setting(Generic[T]):
+    """An attribute that reads and writes one key of its section."""
+
+    def __set_name__(self, owner: type[Section], name: str) -> None:
+        self._attribute = name
+
+    @overload
+    def __get__(self, instance: None, owner: type[Section]) -> Self: ...
+
+    @overload
+    def __get__(self, instance: Section, owner: type[Section]) -> T: ...
+
+    def __get__(self, instance: Section | None, owner: type[Section]) -> T | Self:
+        if instance is None:
+            return self
+        return cast(T, instance._values[instance._name(self._attribute)])
+
+    def __set__(self, instance: Section, value: T) -> None:
+        instance._values[instance._name(self._attribute)] = value
 
 
-class ConfigSection(WireModel):
-    """Config files are read as the original's loader (viper) reads them: ``Port: "1234"`` is the number 1234.
-    Only the REST API is strict about JSON types."""
+class Part(Generic[S]):
+    """An attribute that is a section of its own (``config.api``)."""
 
-    model_config = ConfigDict(strict=False)
+    def __init__(self, section: type[S]) -> None:
+        self.section = section
 
+    def __set_name__(self, owner: type[Section], name: str) -> None:
+        self._attribute = name
 
-class ApiTlsSection(ConfigSection):
-    """TLS for the API: the server's certificate (or one made for it), and how clients check it."""
-
-    cert_file: str = ""
-    key_file: str = ""
-    ca_file: str = Field(default="", alias="CAFile")
-    use_tls: bool = Field(default=False, alias="UseTLS")
-    insecure: bool = False
-    self_signed: bool = False
-    auto_cert: str = ""
-    auto_cert_cache_path: str = ""
+    def __get__(self, instance: Section, owner: type[Section]) -> S:
+        return self.section(instance._values, instance._name(self._attribute))
 
 
-class CapabilitySection(ConfigSection):
-    actions: list[str] = Field(default_factory=list)
+class Parts(Generic[S]):
+    """An attribute that is a list of structured values (``config.api.auth.users``)."""
+
+    def __init__(self, section: type[S]) -> None:
+        self.section = section
+
+    def __set_name__(self, owner: type[Section], name: str) -> None:
+        self._attribute = name
+
+    def __get__(self, instance: Section, owner: type[Section]) -> list[S]:
+        return [self.section(item) for item in instance._values[instance._name(self._attribute)]]
 
 
-class AuthUserSection(ConfigSection):
+class ApiTlsSection(Section):
+    __slots__ = ()
+    cert_file = Setting[str]()
+    key_file = Setting[str]()
+    ca_file = Setting[str]()
+    use_tls = Setting[bool]()
+    insecure = Setting[bool]()
+    self_signed = Setting[bool]()
+    auto_cert = Setting[str]()
+
+
+class CapabilitySection(StructSection):
+    __slots__ = ()
+    kind = CAPABILITY
+    actions = Setting[list[str]]()
+
+
+class AuthUserSection(StructSection):
     """One API user: a username and password (plain or bcrypt) or an API key, with what it may do."""
 
-    alias: str = ""
-    username: str = ""
-    password: str = ""
-    api_key: str = Field(default="", alias="APIKey")
-    capabilities: list[CapabilitySection] = Field(default_factory=list)
+    __slots__ = ()
+    kind = AUTH_USER
+    alias = Setting[str]()
+    username = Setting[str]()
+    password = Setting[str]()
+    api_key = Setting[str]()
+    capabilities = Parts(CapabilitySection)
 
 
-class Oauth2Section(ConfigSection):
-    provider_id: str = ""
-    provider_name: str = ""
-    token_endpoint: str = ""
-    jwks_uri: str = Field(default="", alias="JWKSUri")
-    issuer: str = ""
-    device_client_id: str = ""
-    audience: str = ""
-    scopes: list[str] = Field(default_factory=list)
-    device_authorization_endpoint: str = ""
-    polling_interval: int = 0
+class Oauth2Section(Section):
+    """Read whole (``to_wire``) for ``/agent/authconfig``, which offers the SSO settings to clients."""
 
+    __slots__ = ()
+    provider_id = Setting[str]()
 
-class ApiAuthSection(ConfigSection):
-    methods: dict[str, Any] = Field(default_factory=dict)
-    access_policy_path: str = ""
-    users: list[AuthUserSection] = Field(default_factory=list)
-    oauth2: Oauth2Section = Field(default_factory=Oauth2Section)
 
+class ApiAuthSection(Section):
+    __slots__ = ()
+    access_policy_path = Setting[str]()
+    users = Parts(AuthUserSection)
+    oauth2 = Part(Oauth2Section)
 
-class ApiSection(ConfigSection):
-    host: str = "0.0.0.0"
-    port: int = 1234
-    tls: ApiTlsSection = Field(default_factory=ApiTlsSection, alias="TLS")
-    auth: ApiAuthSection = Field(default_factory=ApiAuthSection)
 
+class ApiSection(Section):
+    __slots__ = ()
+    host = Setting[str]()
+    port = Setting[int]()
+    tls = Part(ApiTlsSection)
+    auth = Part(ApiAuthSection)
 
-class AuthSection(ConfigSection):
-    token: str = ""
 
+class AuthSection(Section):
+    __slots__ = ()
+    token = Setting[str]()
 
-class NodeManagerSection(ConfigSection):
-    disconnect_timeout: Duration = "1m"
-    manual_approval: bool = False
 
+class NodeManagerSection(Section):
+    __slots__ = ()
+    disconnect_timeout = Setting[str]()
+    manual_approval = Setting[bool]()
 
-class SchedulerSection(ConfigSection):
-    worker_count: int = 4
-    queue_backoff: Duration = "1m"
-    housekeeping_interval: Duration = "30s"
-    max_retries: int = 2
 
+class SchedulerSection(Section):
+    __slots__ = ()
+    worker_count = Setting[int]()
+    housekeeping_interval = Setting[str]()
+    max_retries = Setting[int]()
 
-class JobLimitsSection(ConfigSection):
-    """Bounds on what one job may ask for (ours; the original has none): see ``bacalhau.models.limits``."""
 
-    max_count: Annotated[int, Field(ge=1, le=INT64_MAX)] = DEFAULT_MAX_COUNT
+class JobLimitsSection(Section):
+    __slots__ = ()
+    max_count = Setting[int]()
 
 
-class OrchestratorTlsSection(ConfigSection):
-    """TLS on the orchestrator's NATS server. ``RequireClientCert`` (ours) asks every client for a certificate signed
-    by ``CACert``: mutual TLS, so that only holders of a node certificate can connect at all."""
+class OrchestratorTlsSection(Section):
+    __slots__ = ()
+    server_key = Setting[str]()
+    server_cert = Setting[str]()
+    server_timeout = Setting[int]()
+    ca_cert = Setting[str]()
+    require_client_cert = Setting[bool]()
 
-    server_key: str = ""
-    server_cert: str = ""
-    server_timeout: int = 0
-    ca_cert: str = Field(default="", alias="CACert")
-    require_client_cert: bool = False
 
+class OrchestratorSection(Section):
+    __slots__ = ()
+    enabled = Setting[bool]()
+    host = Setting[str]()
+    port = Setting[int]()
+    auth = Part(AuthSection)
+    tls = Part(OrchestratorTlsSection)
+    node_manager = Part(NodeManagerSection)
+    scheduler = Part(SchedulerSection)
+    job_limits = Part(JobLimitsSection)
 
-class OrchestratorSection(ConfigSection):
-    enabled: bool = False
-    host: str = "0.0.0.0"
-    port: int = 4222
-    advertise: str = ""
-    auth: AuthSection = Field(default_factory=AuthSection)
-    tls: OrchestratorTlsSection = Field(default_factory=OrchestratorTlsSection, alias="TLS")
-    node_manager: NodeManagerSection = Field(default_factory=NodeManagerSection)
-    scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
-    job_limits: JobLimitsSection = Field(default_factory=JobLimitsSection)
 
+class HeartbeatSection(Section):
+    __slots__ = ()
+    interval = Setting[str]()
 
-class HeartbeatSection(ConfigSection):
-    interval: Duration = "15s"
-    info_update_interval: Duration = "1m"
 
+class CapacitySection(Section):
+    __slots__ = ()
+    cpu = Setting[str]()
+    memory = Setting[str]()
+    disk = Setting[str]()
+    gpu = Setting[str]()
 
-class CapacitySection(ConfigSection):
-    cpu: str = "80%"
-    memory: str = "80%"
-    disk: str = "80%"
-    gpu: str = "100%"
 
+class LogsSection(Section):
+    __slots__ = ()
+    retention = Setting[str]()
 
-class LogsSection(ConfigSection):
-    retention: Duration = "1h"
 
+class EnvSection(Section):
+    __slots__ = ()
+    allow_list = Setting[list[str]]()
 
-class EnvSection(ConfigSection):
-    allow_list: list[str] = Field(default_factory=list)
 
+class ComputeTlsSection(Section):
+    __slots__ = ()
+    ca_cert = Setting[str]()
+    require_tls = Setting[bool]()
+    client_cert = Setting[str]()
+    client_key = Setting[str]()
 
-class ComputeTlsSection(ConfigSection):
-    """TLS to the orchestrator: the CA to trust, whether a server without TLS is refused, and (ours, for an
-    orchestrator that requires client certificates) this node's certificate and key."""
 
-    ca_cert: str = Field(default="", alias="CACert")
-    require_tls: bool = Field(default=False, alias="RequireTLS")
-    client_cert: str = ""
-    client_key: str = ""
+class ComputeSection(Section):
+    __slots__ = ()
+    enabled = Setting[bool]()
+    orchestrators = Setting[list[str]]()
+    auth = Part(AuthSection)
+    tls = Part(ComputeTlsSection)
+    heartbeat = Part(HeartbeatSection)
+    allocated_capacity = Part(CapacitySection)
+    allow_listed_local_paths = Setting[list[str]]()
+    env = Part(EnvSection)
+    logs = Part(LogsSection)
 
 
-class ComputeSection(ConfigSection):
-    enabled: bool = False
-    orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"])
-    auth: AuthSection = Field(default_factory=AuthSection)
-    tls: ComputeTlsSection = Field(default_factory=ComputeTlsSection, alias="TLS")
-    heartbeat: HeartbeatSection = Field(default_factory=HeartbeatSection)
-    allocated_capacity: CapacitySection = Field(default_factory=CapacitySection)
-    allow_listed_local_paths: list[str] = Field(default_factory=list)
-    env: EnvSection = Field(default_factory=EnvSection)
-    logs: LogsSection = Field(default_factory=LogsSection)
+class LocalPublisherSection(Section):
+    __slots__ = ()
+    address = Setting[str]()
+    port = Setting[int]()
 
 
-class LocalPublisherSection(ConfigSection):
-    address: str = "127.0.0.1"
-    port: int = 6001
+class S3PublisherSection(Section):
+    __slots__ = ()
+    pre_signed_url_disabled = Setting[bool]()
+    pre_signed_url_expiration = Setting[str]()
 
 
-class S3PublisherSection(ConfigSection):
-    pre_signed_url_disabled: bool = Field(default=False, alias="PreSignedURLDisabled")
-    pre_signed_url_expiration: Duration = Field(default="1h", alias="PreSignedURLExpiration")
+class PublisherTypesSection(Section):
+    __slots__ = ()
+    local = Part(LocalPublisherSection)
+    s3 = Part(S3PublisherSection)
 
 
-class PublisherTypesSection(ConfigSection):
-    local: LocalPublisherSection = Field(default_factory=LocalPublisherSection)
-    s3: S3PublisherSection = Field(default_factory=S3PublisherSection, alias="S3")
+class PublishersSection(Section):
+    __slots__ = ()
+    disabled = Setting[list[str]]()
+    types = Part(PublisherTypesSection)
 
 
-class PublishersSection(ConfigSection):
-    disabled: list[str] = Field(default_factory=list)
-    types: PublisherTypesSection = Field(default_factory=PublisherTypesSection)
+class EnginesSection(Section):
+    __slots__ = ()
+    disabled = Setting[list[str]]()
 
 
-class DisabledSection(ConfigSection):
-    disabled: list[str] = Field(default_factory=list)
+class IpfsSection(Section):
+    __slots__ = ()
+    endpoint = Setting[str]()
 
 
-class IpfsSection(ConfigSection):
-    endpoint: str = ""
+class InputSourceTypesSection(Section):
+    __slots__ = ()
+    ipfs = Part(IpfsSection)
 
 
-class InputSourceTypesSection(ConfigSection):
-    ipfs: IpfsSection = Field(default_factory=IpfsSection, alias="IPFS")
+class InputSourcesSection(Section):
+    __slots__ = ()
+    disabled = Setting[list[str]]()
+    types = Part(InputSourceTypesSection)
+    max_retry_count = Setting[int]()
+    max_download_size = Setting[str]()
 
 
-class InputSourcesSection(ConfigSection):
-    disabled: list[str] = Field(default_factory=list)
-    types: InputSourceTypesSection = Field(default_factory=InputSourceTypesSection)
-    max_retry_count: int = 3
-    max_download_size: str = "10gb"
+class ResourcesDefaults(Section):
+    __slots__ = ()
+    cpu = Setting[str]()
+    memory = Setting[str]()
+    disk = Setting[str]()
+    gpu = Setting[str]()
 
 
-class ResourcesDefaults(ConfigSection):
-    cpu: str = "500m"
-    memory: str = "1Gb"
-    disk: str = ""
-    gpu: str = ""
+class PublisherDefault(Section):
+    __slots__ = ()
+    type = Setting[str]()
 
 
-class PublisherDefault(ConfigSection):
-    type: str = ""
+class TimeoutDefaults(Section):
+    __slots__ = ()
+    execution_timeout = Setting[str]()
+    total_timeout = Setting[str]()
+    queue_timeout = Setting[str]()
 
 
-class TimeoutDefaults(ConfigSection):
-    execution_timeout: Duration = "0s"
-    total_timeout: Duration = "0s"
-    queue_timeout: Duration = "0s"
+class TaskDefaults(Section):
+    __slots__ = ()
+    resources = Part(ResourcesDefaults)
+    publisher = Part(PublisherDefault)
+    timeouts = Part(TimeoutDefaults)
 
 
-class TaskDefaults(ConfigSection):
-    resources: ResourcesDefaults = Field(default_factory=ResourcesDefaults)
-    publisher: PublisherDefault = Field(default_factory=PublisherDefault)
-    timeouts: TimeoutDefaults = Field(default_factory=TimeoutDefaults)
+class JobTypeDefaults(Section):
+    __slots__ = ()
+    priority = Setting[int]()
+    task = Part(TaskDefaults)
 
 
-class JobTypeDefaults(ConfigSection):
-    priority: int = 0
-    task: TaskDefaults = Field(default_factory=TaskDefaults)
+class JobDefaultsSection(Section):
+    __slots__ = ()
+    batch = Part(JobTypeDefaults)
+    ops = Part(JobTypeDefaults)
+    daemon = Part(JobTypeDefaults)
+    service = Part(JobTypeDefaults)
 
 
-class JobDefaultsSection(ConfigSection):
-    batch: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
-    ops: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
-    daemon: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
-    service: JobTypeDefaults = Field(default_factory=JobTypeDefaults)
+class LoggingSection(Section):
+    __slots__ = ()
+    level = Setting[str]()
+    mode = Setting[str]()
 
 
-class LoggingSection(ConfigSection):
-    level: str = "info"
-    mode: str = "default"
+class BacalhauConfig(Section):
+    """The whole config. Build one with ``load.load_config`` (or ``defaults()`` and ``with_settings``)."""
 
+    __slots__ = ()
+    api = Part(ApiSection)
+    name_provider = Setting[str]()
+    data_dir = Setting[str]()
+    orchestrator = Part(OrchestratorSection)
+    compute = Part(ComputeSection)
+    labels = Setting[dict[str, str]]()
+    publishers = Part(PublishersSection)
+    input_sources = Part(InputSourcesSection)
+    engines = Part(EnginesSection)
+    job_defaults = Part(JobDefaultsSection)
+    logging = Part(LoggingSection)
 
-class UpdateConfigSection(ConfigSection):
-    interval: Duration = "24h0m0s"
+    @classmethod
+    def defaults(cls) -> BacalhauConfig:
+        return cls({key.name: key.kind.check(key.default) for key in KEYS})
 
-
-class BacalhauConfig(ConfigSection):
-    api: ApiSection = Field(default_factory=ApiSection, alias="API")
-    name_provider: str = "puuid"
-    data_dir: str = str(DEFAULT_DATA_DIR)
-    orchestrator: OrchestratorSection = Field(default_factory=OrchestratorSection)
-    compute: ComputeSection = Field(default_factory=ComputeSection)
-    labels: dict[str, str] = Field(default_factory=dict)
-    publishers: PublishersSection = Field(default_factory=PublishersSection)
-    input_sources: InputSourcesSection = Field(default_factory=InputSourcesSection)
-    engines: DisabledSection = Field(default_factory=DisabledSection)
-    job_defaults: JobDefaultsSection = Field(default_factory=JobDefaultsSection)
-    logging: LoggingSection = Field(default_factory=LoggingSection)
-    update_config: UpdateConfigSection = Field(default_factory=UpdateConfigSection)
+    def with_settings(self, settings: dict[str, Any], source: str = "settings") -> BacalhauConfig:
+        """A copy with some keys (dotted names, any case) set to new values, checked as a config file's are."""
+        values = dict(self._values)
+        for dotted, value in settings.items():
+            key = lookup_key(dotted)
+            values[key.name] = checked(key, value, source)
+        return BacalhauConfig(values)
 
     @property
     def data_path(self) -> Path:
@@ -290,220 +371,39 @@ class BacalhauConfig(ConfigSection):
 
     def redacted(self) -> dict[str, Any]:
         """The config as ``/agent/config`` and ``config list`` show it: every secret masked."""
-        data = self.to_wire()
-        for section in ("Orchestrator", "Compute"):
-            _mask(data[section]["Auth"], "Token")
-        for user in data["API"]["Auth"]["Users"]:
-            _mask(user, "Password")
-            _mask(user, "APIKey")
-        return data
+        return nested((key.path, key.kind.shown(self._values[key.name])) for key in KEYS)
+
+    def unsupported_settings(self) -> list[str]:
+        """The keys set for features this node does not have (they change nothing)."""
+        return [
+            key.name for key in KEYS if key.support is Support.UNSUPPORTED and self._values[key.name] != key.default
+        ]
 
 
-MASK = "********"
-
-
-def _mask(section: dict[str, Any], key: str) -> None:
-    if section.get(key):
-        section[key] = MASK
-
-
-def canonical_keys(defaults: dict[str, Any], layer: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """``layer`` with each key spelled as in ``defaults`` (matched case-insensitively); unknown keys are errors."""
-    lookup = {key.lower(): key for key in defaults}
-    result: dict[str, Any] = {}
-    for key, value in layer.items():
-        canonical = lookup.get(str(key).lower())
-        path = f"{where}.{key}" if where else str(key)
-        if canonical is None:
-            raise ConfigurationError(f"{path!r} is not a valid config key")
-        default = defaults[canonical]
-        if isinstance(default, dict) and isinstance(value, dict) and canonical != "Labels":
-            result[canonical] = canonical_keys(default, value, path)
-        else:
-            result[canonical] = value
-    return result
-
-
-def merge_layers(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in layer.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "Labels":
-            merged[key] = merge_layers(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-@dataclass(frozen=True)
-class ConfigKey:
-    """One settable config key (a leaf of the config tree): its canonical path, value kind and default."""
-
-    path: tuple[str, ...]
-    kind: str  # "string", "int", "bool", "duration", "list" or "map"
-    default: Any
-
-    @property
-    def name(self) -> str:
-        """The dotted name as the original spells it: ``API.Host``, ``Compute.Heartbeat.Interval``."""
-        return ".".join(self.path)
-
-
-def _kind(annotation: Any, metadata: list[Any]) -> str:
-    if any(isinstance(item, DurationMarker) for item in metadata):
-        return "duration"
-    origin = get_origin(annotation) or annotation
-    return {bool: "bool", int: "int", list: "list", dict: "map"}.get(origin, "string")
-
-
-def _leaves(model: type[WireModel], instance: WireModel, prefix: tuple[str, ...]) -> list[ConfigKey]:
-    keys: list[ConfigKey] = []
-    for name, field in model.model_fields.items():
-        path = (*prefix, field.alias or name)
-        value = getattr(instance, name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, WireModel):
-            keys.extend(_leaves(annotation, value, path))
-        else:
-            keys.append(ConfigKey(path, _kind(annotation, field.metadata), value))
-    return keys
-
-
-@cache
-def config_keys() -> dict[str, ConfigKey]:
-    """Every settable key, by its lower-case dotted name (keys match case-insensitively everywhere)."""
-    return {key.name.lower(): key for key in _leaves(BacalhauConfig, BacalhauConfig(), ())}
-
-
-def lookup_key(dotted: str) -> ConfigKey:
-    """A dotted key (any case) as a config key; structs (``Compute.Heartbeat``) and unknown names are errors."""
-    key = config_keys().get(dotted.strip().lower())
-    if key is None:
-        raise ConfigurationError(
-            f"{go_quote(dotted.strip().lower())} is not a valid config key",
-            component="config",
-            hint=LIST_KEYS_HINT,
-        )
-    return key
-
-
-def go_quote(text: str) -> str:
-    """Go's ``%q``: a double-quoted string with escapes (as the original's error messages quote keys)."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _env_keys() -> dict[str, ConfigKey]:
-    """``API_HOST``-style names for every key (keys never contain underscores, so the mapping is unambiguous)."""
-    return {name.replace(".", "_").upper(): key for name, key in config_keys().items()}
-
-
-def coerce(text: str, default: Any) -> Any:
-    """A string value (from the environment or ``-c``) in the type of the key's default."""
-    if isinstance(default, bool):
-        lowered = text.strip().lower()
-        if lowered in ("1", "t", "true", "yes", "y", "on", ""):
-            return True
-        if lowered in ("0", "f", "false", "no", "n", "off"):
-            return False
-        raise ConfigurationError(f"invalid boolean value {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigurationError(f"invalid integer value {text!r}") from None
-    if isinstance(default, list):
-        return [part.strip() for part in text.split(",") if part.strip()]
-    if isinstance(default, dict):
-        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
-        return {key.strip(): (value[0].strip() if value else "") for key, *value in pairs}
-    return text
-
-
-def set_path(data: dict[str, Any], path: tuple[str, ...] | list[str], value: Any) -> dict[str, Any]:
-    layer: dict[str, Any] = value
-    for key in reversed(path):
-        layer = {key: layer}
-    return merge_layers(data, layer)
-
-
-def parse_override(item: str) -> tuple[ConfigKey, Any]:
-    """One ``-c Key=Value`` (or bare ``-c Key``, meaning true for a boolean key) as a key and typed value."""
-    name, sep, text = item.partition("=")
-    key = lookup_key(name)
-    if not sep and key.kind != "bool":
-        raise ConfigurationError(
-            f"config flag key {name.strip()!r} requires a value",
-            component="config",
-            hint=f"give it one, e.g. --config {name.strip()}=<value>",
-        )
-    return key, coerce(text if sep else "true", key.default)
-
-
-def load_config(
-    *,
-    data_dir: str | None = None,
-    config_files: list[str] | None = None,
-    overrides: list[str] | None = None,
-    flags: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
-) -> BacalhauConfig:
-    env = dict(os.environ if environ is None else environ)
-    defaults = BacalhauConfig().to_wire()
-    data = dict(defaults)
-    directory = data_dir or env.get("BACALHAU_DIR") or str(DEFAULT_DATA_DIR)
-    data["DataDir"] = directory
-
-    files = list(config_files or [])
-    default_file = Path(directory).expanduser() / CONFIG_FILE_NAME
-    if not files and default_file.exists():
-        files = [str(default_file)]
-    for name in files:
-        data = merge_layers(data, canonical_keys(defaults, read_yaml_file(Path(name))))
-
-    env_keys = _env_keys()
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "BACALHAU_DIR":
-            continue
-        key = env_keys.get(name[len(ENV_PREFIX) :].upper())
-        if key is not None:
-            data = set_path(data, key.path, coerce(value, key.default))
-
-    for dotted, value in (flags or {}).items():
-        if value is not None:
-            data = set_path(data, lookup_key(dotted).path, value)
-
-    for item in overrides or []:
-        key, value = parse_override(item)
-        data = set_path(data, key.path, value)
-
-    if data_dir:
-        data["DataDir"] = data_dir
-    return validate_config(data)
-
-
-def validate_config(data: dict[str, Any]) -> BacalhauConfig:
-    """The config model from merged layers; a value of the wrong type is one clear configuration error."""
+def checked(key: ConfigKey, value: object, source: str) -> Any:
+    """``value`` as ``key`` takes it, or one configuration error naming the key and where the value came from."""
     try:
-        return BacalhauConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        message = message[:1].lower() + message[1:]
-        hint = "durations look like 30s, 5m or 1h30m" if "duration" in message else ""
-        raise ConfigurationError(
-            f"invalid configuration: {message} for {where}",
-            component="config",
-            hint=hint or "run 'bacalhau config list' to see every key with its current value",
-        ) from None
+        return key.kind.check(value)
+    except Invalid as exc:
+        raise invalid(key, exc, source) from None
 
 
-def read_yaml_file(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.expanduser().read_text()) or {}
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(loaded, dict):
-        raise ConfigurationError(f"config file {path} must hold a mapping of keys")
-    return loaded
+def invalid(key: ConfigKey, problem: Invalid, source: str) -> ConfigurationError:
+    hint = "durations look like 30s, 5m or 1h30m" if key.kind.name == "duration" else ""
+    return ConfigurationError(
+        f"invalid configuration: {problem.problem} for {key.name}{problem.where} in {source}",
+        component="config",
+        hint=hint or "run 'bacalhau config list' to see every key with its current value",
+    )
+
+
+def nested(entries: Iterable[tuple[Sequence[str], Any]]) -> dict[str, Any]:
+    """A document from (path, value) pairs: ``(("API", "Port"), 1)`` is ``{"API": {"Port": 1}}``."""
+    document: dict[str, Any] = {}
+    for path, value in entries:
+        *parents, last = path
+        section = document
+        for part in parents:
+            section = section.setdefault(part, {})
+        section[last] = value
+    return document

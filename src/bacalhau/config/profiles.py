@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from bacalhau.config.durations import parse_duration
-from bacalhau.config.model import go_quote
+from bacalhau.config.keys import go_quote
 from bacalhau.errors import ConfigurationError
 
 DEFAULT_TIMEOUT = "30s"
