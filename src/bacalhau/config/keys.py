@@ -703,8 +703,8 @@ def config_keys() -> dict[str, ConfigKey]:
 
 
 def key_for_env(name: str) -> ConfigKey | None:
-    """The key a ``BACALHAU_...`` environment variable sets, if any."""
-    return _BY_ENV.get(name.upper())
+    """The key a ``BACALHAU_...`` environment variable sets, if any (names are upper case, as viper reads them)."""
+    return _BY_ENV.get(name)
 
 
 def lookup_key(dotted: str) -> ConfigKey:
@@ -722,12 +722,17 @@ def go_quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-# The names under each part of the tree (``""``, ``API``, ``API.TLS``), by lower-case name: how a document's keys, in
-# any case, find their canonical spelling.
-CHILDREN: dict[str, dict[str, str]] = {}
-for _key in KEYS:
-    _parent = ""
-    for _part in _key.path:
-        _full = f"{_parent}.{_part}" if _parent else _part
-        CHILDREN.setdefault(_parent, {})[_part.lower()] = _full
-        _parent = _full
+def _children() -> dict[str, dict[str, str]]:
+    """The names under each part of the tree (``""``, ``API``, ``API.TLS``), by lower-case name: how a document's
+    keys, in any case, find their canonical spelling."""
+    children: dict[str, dict[str, str]] = {}
+    for key in KEYS:
+        parent = ""
+        for part in key.path:
+            name = f"{parent}.{part}" if parent else part
+            children.setdefault(parent, {})[part.lower()] = name
+            parent = name
+    return children
+
+
+CHILDREN = _children()

@@ -39,7 +39,6 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> BacalhauConfig:
     env = os.environ if environ is None else environ
-    config = BacalhauConfig.defaults()
     directory = data_dir or env.get("BACALHAU_DIR") or str(DEFAULT_DATA_DIR)
     settings: dict[str, Any] = {"DataDir": directory}
 
@@ -51,7 +50,7 @@ def load_config(
         settings.update(file_settings(Path(name)))
 
     for name, text in env.items():
-        key = key_for_env(name) if name != "BACALHAU_DIR" and text else None
+        key = key_for_env(name) if text else None  # an empty variable sets nothing, as in the original
         if key is not None:
             settings[key.name] = parsed(key, text, f"environment variable {name}")
 
@@ -66,7 +65,7 @@ def load_config(
 
     if data_dir:
         settings["DataDir"] = data_dir
-    return config.with_settings(settings)
+    return BacalhauConfig.of(settings)
 
 
 def parse_override(item: str) -> tuple[ConfigKey, Any]:

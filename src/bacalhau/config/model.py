@@ -355,7 +355,14 @@ class BacalhauConfig(Section):
 
     @classmethod
     def defaults(cls) -> BacalhauConfig:
-        return cls({key.name: key.kind.check(key.default) for key in KEYS})
+        return cls.of({})
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> BacalhauConfig:
+        """The defaults, with ``settings`` (canonical names, values already checked) over them."""
+        values = {key.name: key.kind.check(key.default) for key in KEYS}  # a check copies the lists and mappings
+        values.update(settings)
+        return cls(values)
 
     def with_settings(self, settings: dict[str, Any], source: str = "settings") -> BacalhauConfig:
         """A copy with some keys (dotted names, any case) set to new values, checked as a config file's are."""
