@@ -198,6 +198,12 @@ def test_unrelated_environment_variables_are_ignored(tmp_path: Path) -> None:
     assert config.api.port == 1234
 
 
+def test_empty_and_lower_case_environment_variables_set_nothing(tmp_path: Path) -> None:
+    """As viper reads the environment: upper-case names only, and an empty value is no value."""
+    config = load(tmp_path, environ={"BACALHAU_API_PORT": "", "bacalhau_api_host": "10.0.0.1"})
+    assert (config.api.port, config.api.host) == (1234, "0.0.0.0")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
