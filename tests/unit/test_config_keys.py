@@ -287,6 +287,10 @@ def test_yaml_bombs_are_refused(tmp_path: Path, text: str, message: str) -> None
          "expected a string, got a list for API.Auth.Users[0].Capabilities[0].Actions[0]"),
         ("Labels: {zone: [a]}\n", "expected a string, got a list for Labels['zone']"),
         ("UpdateConfig: {Interval: 999999999h}\n", "invalid duration '999999999h'"),
+        ("API: {Port: '" + "9" * 5000 + "'}\n", "invalid integer value '99999"),
+        ("API: {Port: " + "9" * 5000 + "}\n", "is not valid YAML: Exceeds the limit"),
+        ("Labels: {since: 2001-13-45}\n", "is not valid YAML: month must be in 1..12"),
+        ("Labels: {since: 2001-12-14}\n", "expected a string, got date for Labels['since']"),
     ],
 )  # fmt: skip
 def test_bad_types_name_the_key_and_the_file(tmp_path: Path, text: str, message: str) -> None:
@@ -295,6 +299,7 @@ def test_bad_types_name_the_key_and_the_file(tmp_path: Path, text: str, message:
     with pytest.raises(BacalhauError) as caught:
         load_config(data_dir=str(tmp_path), config_files=[str(path)], environ={})
     assert message in caught.value.message and str(path) in caught.value.message
+    assert len(caught.value.message) < 300 + len(str(path))  # a value is quoted by its start only
 
 
 def test_null_values_set_nothing(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ MASK = "********"
 # stand for an enormous one (each ``*alias`` repeats what its anchor names), or for one that contains itself.
 MAX_YAML_VALUES = 100_000
 
-_INTEGER = re.compile(r"[+-]?[0-9]+")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,40}")  # longer is out of every range (and slow for int() to read)
 _TRUE = ("1", "t", "true", "y", "yes", "on")
 _FALSE = ("0", "f", "false", "n", "no", "off")
 
@@ -34,6 +34,12 @@ class Invalid(ValueError):
 
     def inside(self, step: str) -> Invalid:
         return Invalid(self.problem, step + self.where)
+
+
+def brief(value: object) -> str:
+    """A value as an error quotes it: whole if short, else its start (a config file may hold anything)."""
+    text = repr(value)
+    return text if len(text) <= 64 else text[:60] + "..."
 
 
 def what(value: object) -> str:
@@ -59,7 +65,7 @@ def load_yaml(text: str | bytes) -> object:
 
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a scalar Python cannot hold (a 5000-digit number)
         raise Invalid(f"is not valid YAML: {exc}") from None
     except RecursionError:
         raise Invalid("is nested too deeply") from None
@@ -136,7 +142,7 @@ class Integer(Kind):
         elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             number = int(value.strip())
         if number is None:
-            raise Invalid(f"invalid integer value {value!r}")
+            raise Invalid(f"invalid integer value {brief(value)}")
         if not self.low <= number <= self.high:
             raise Invalid(f"{number} is out of range: it must be from {self.low} to {self.high}")
         return number
@@ -157,7 +163,7 @@ class Boolean(Kind):
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
             return value.strip().lower() in _TRUE
-        raise Invalid(f"invalid boolean value {value!r}")
+        raise Invalid(f"invalid boolean value {brief(value)}")
 
 
 class Duration(Kind):
@@ -174,7 +180,7 @@ class Duration(Kind):
         except ValueError:
             nanoseconds = None
         if nanoseconds is None or not INT64_MIN <= nanoseconds <= INT64_MAX:
-            raise Invalid(f"invalid duration {value!r}")
+            raise Invalid(f"invalid duration {brief(value)}")
         return format_duration(nanoseconds)
 
 
@@ -188,7 +194,7 @@ class Choice(Text):
     def check(self, value: object) -> str:
         text = super().check(value).strip().lower()
         if text not in self.choices:
-            raise Invalid(f"invalid value {value!r}: it must be one of {', '.join(self.choices)}")
+            raise Invalid(f"invalid value {brief(value)}: it must be one of {', '.join(self.choices)}")
         return text
 
 
@@ -232,7 +238,7 @@ class TextMap(Kind):
             try:
                 result[TEXT.check(name)] = TEXT.check(item)
             except Invalid as exc:
-                raise exc.inside(f"[{name!r}]") from None
+                raise exc.inside(f"[{brief(name)}]") from None
         return result
 
     def parse(self, text: str) -> dict[str, str]:
@@ -271,7 +277,7 @@ class Struct(Structured):
         for given, item in value.items():
             name = self.spelling.get(str(given).lower())
             if name is None:
-                raise Invalid(f"unknown field {str(given)!r} (expected {', '.join(self.fields)})")
+                raise Invalid(f"unknown field {brief(str(given))} (expected {', '.join(self.fields)})")
             if item is not None:
                 try:
                     result[name] = self.fields[name].check(item)
@@ -324,7 +330,7 @@ class StructMap(Structured):
             try:
                 result[TEXT.check(name)] = self.item.check(item)
             except Invalid as exc:
-                raise exc.inside(f"[{name!r}]") from None
+                raise exc.inside(f"[{brief(name)}]") from None
         return result
 
     def shown(self, value: Any) -> Any:

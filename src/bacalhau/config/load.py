@@ -21,7 +21,7 @@ from bacalhau.config.keys import (
     key_for_env,
     lookup_key,
 )
-from bacalhau.config.kinds import Invalid, load_yaml, what
+from bacalhau.config.kinds import Invalid, brief, load_yaml, what
 from bacalhau.config.model import BacalhauConfig, checked, invalid
 from bacalhau.errors import ConfigurationError
 
@@ -105,7 +105,9 @@ def document_settings(document: Mapping[Any, Any], source: str) -> dict[str, Any
             name = CHILDREN.get(parent, {}).get(str(given).lower())
             if name is None:
                 raise ConfigurationError(
-                    f"{where!r} is not a valid config key", component="config", hint=f"in {source}; {LIST_KEYS_HINT}"
+                    f"{brief(where)} is not a valid config key",
+                    component="config",
+                    hint=f"in {source}; {LIST_KEYS_HINT}",
                 )
             key = config_keys().get(name.lower())
             if value is None:
