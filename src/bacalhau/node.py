@@ -174,6 +174,9 @@ class Node:
 
     async def _start(self) -> None:
         config = self.config
+        ignored = config.unsupported_settings()
+        if ignored:
+            log.warning("ignoring settings for features this node does not have: %s", ", ".join(ignored))
         tls = self.api_tls()  # before anything starts: a bad certificate is a configuration error
         self.node_id, warning = node_identity(self.data_dir, self._requested_name, config.name_provider)
         if warning:

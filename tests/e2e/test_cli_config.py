@@ -135,3 +135,31 @@ def test_version_against_the_node(shared_node: ServeProcess, tmp_path: Path) -> 
     alone = bacalhau(client, "version", "--api-port", str(closed_port()))
     assert alone.stdout.split() == ["CLIENT", API_VERSION]
     assert "Warning: could not get the server version" in alone.stderr
+
+
+def test_a_node_starts_from_the_originals_config_files_and_names_what_it_ignores(tmp_path: Path) -> None:
+    """An orchestrator behind a reverse proxy with a managed S3 publisher, as the original's suites start one: it
+    serves, says once which settings it ignores, and shows them (its token masked) in its config."""
+    data = Path(__file__).resolve().parents[1] / "data" / "config"
+    node = ServeProcess(tmp_path / "node", "--orchestrator")
+    node.config = [
+        "-c",
+        str(data / "orchestrator_reverse_proxy.yaml"),
+        "-c",
+        str(data / "orchestrator_managed_publisher.yaml"),
+    ]
+    try:
+        node.start()
+        ignored = [line for line in node.log().splitlines() if "ignoring settings" in line]
+        assert len(ignored) == 1
+        assert (
+            "WRN ignoring settings for features this node does not have: Orchestrator.SupportReverseProxy, "
+            "Publishers.Types.S3Managed.Bucket, Publishers.Types.S3Managed.Key, Publishers.Types.S3Managed.Region, "
+            "Publishers.Types.S3Managed.Endpoint component=node"
+        ) in ignored[0]
+        served = json.loads(node.cli("agent", "config", "--output", "json").stdout)
+        assert served["Orchestrator"]["SupportReverseProxy"] is True
+        assert served["Publishers"]["Types"]["S3Managed"]["Bucket"] == "results-bucket"
+        assert served["Orchestrator"]["Auth"]["Token"] == "********" and served["Logging"]["Level"] == "debug"
+    finally:
+        node.stop()

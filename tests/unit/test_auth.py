@@ -25,7 +25,8 @@ from bacalhau.api.auth import (
     user_identifier,
 )
 from bacalhau.api.context import ApiContext
-from bacalhau.config import ApiAuthSection, AuthUserSection
+from bacalhau.config import AuthUserSection, BacalhauConfig
+from bacalhau.config.keys import AUTH_USER
 from bacalhau.errors import ConfigurationError, Forbidden, Unauthorized
 from bacalhau.lib.throttle import Throttle
 from tests.conftest import eventually
@@ -125,7 +126,7 @@ def test_the_original_prefixes_are_kept() -> None:
 
 def user(**fields: Any) -> AuthUserSection:
     fields.setdefault("Capabilities", [{"Actions": ["read:job"]}])
-    return AuthUserSection.model_validate(fields)
+    return AuthUserSection(AUTH_USER.check(fields))
 
 
 KEY = "P7D4CBB284634DD081FAC33868436ECCL"
@@ -219,10 +220,10 @@ def test_keys_are_never_shown_whole() -> None:
 
 
 def test_what_this_node_cannot_enforce_stops_it() -> None:
-    assert authorizer_for(ApiAuthSection()) is None
-    for setting in ({"Oauth2": {"ProviderID": "okta"}}, {"AccessPolicyPath": "/etc/policy.rego"}):
+    assert authorizer_for(BacalhauConfig.defaults().api.auth) is None
+    for key, value in (("API.Auth.Oauth2.ProviderID", "okta"), ("API.Auth.AccessPolicyPath", "/etc/policy.rego")):
         with pytest.raises(ConfigurationError, match="supports neither SSO logins nor access policies"):
-            authorizer_for(ApiAuthSection.model_validate(setting))
+            authorizer_for(BacalhauConfig.defaults().with_settings({key: value}).api.auth)
 
 
 # ---- requests

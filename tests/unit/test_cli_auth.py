@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 
 from bacalhau.cli.main import cli
 from bacalhau.client.auth import Credentials, explain_refusal, from_environment
+from bacalhau.config.profiles import Profile, ProfileStore
 from bacalhau.errors import BacalhauError, ConfigurationError
-from bacalhau.profiles import Profile, ProfileStore
 
 
 @pytest.fixture(autouse=True)

@@ -27,24 +27,26 @@ def load(tmp_path: Path, yaml_text: str | None = None, **kwargs: object) -> Baca
 
 
 def test_defaults(tmp_path: Path) -> None:
-    """The original's defaults for the keys we support."""
+    """The original's defaults, durations as Go prints them."""
     config = load(tmp_path)
     assert (config.api.host, config.api.port) == ("0.0.0.0", 1234)
     assert config.name_provider == "puuid"
     assert config.data_dir == str(tmp_path)
     assert not config.orchestrator.enabled and not config.compute.enabled
     assert (config.orchestrator.host, config.orchestrator.port) == ("0.0.0.0", 4222)
-    assert config.orchestrator.node_manager.disconnect_timeout == "1m"
-    assert config.orchestrator.scheduler.queue_backoff == "1m"
+    assert config.orchestrator.node_manager.disconnect_timeout == "1m0s"
     assert config.orchestrator.scheduler.housekeeping_interval == "30s"
     assert config.compute.orchestrators == ["nats://127.0.0.1:4222"]
     assert config.compute.heartbeat.interval == "15s"
-    assert config.compute.heartbeat.info_update_interval == "1m"
     assert config.compute.allocated_capacity.gpu == "100%"
     assert (config.publishers.types.local.address, config.publishers.types.local.port) == ("127.0.0.1", 6001)
     assert (config.logging.level, config.logging.mode) == ("info", "default")
-    assert config.update_config.interval == "24h0m0s"
     assert config.labels == {}
+    wire = config.to_wire()  # keys for features this node does not have are shown too
+    assert wire["Orchestrator"]["Scheduler"]["QueueBackoff"] == "1m0s"
+    assert wire["Compute"]["Heartbeat"]["InfoUpdateInterval"] == "1m0s"
+    assert wire["UpdateConfig"]["Interval"] == "24h0m0s"
+    assert wire["WebUI"] == {"Enabled": False, "Listen": "0.0.0.0:8438", "Backend": ""}
 
 
 @pytest.mark.parametrize("job_type", ["batch", "ops", "daemon", "service"])
@@ -65,14 +67,15 @@ def test_config_keys_are_pascal_case(tmp_path: Path) -> None:
     assert wire["API"]["Auth"]["Users"] == [] and wire["Compute"]["TLS"]["RequireTLS"] is False
     assert wire["Orchestrator"]["TLS"]["CACert"] == ""
     assert "NameProvider" in wire and "DataDir" in wire and "JobDefaults" in wire and "UpdateConfig" in wire
-    assert wire["Orchestrator"]["NodeManager"]["DisconnectTimeout"] == "1m"
+    assert wire["Orchestrator"]["NodeManager"]["DisconnectTimeout"] == "1m0s"
     assert wire["JobDefaults"]["Batch"]["Task"]["Resources"]["CPU"] == "500m"
 
 
 def test_data_path_expands_and_resolves(tmp_path: Path) -> None:
     """data_path is absolute."""
     assert load(tmp_path).data_path == tmp_path.resolve()
-    assert BacalhauConfig(data_dir="~/somewhere").data_path == (Path.home() / "somewhere").resolve()
+    somewhere = BacalhauConfig.defaults().with_settings({"DataDir": "~/somewhere"})
+    assert somewhere.data_path == (Path.home() / "somewhere").resolve()
 
 
 # --- Config file --------------------------------------------------------------------------------------------------
@@ -102,7 +105,7 @@ def test_nested_file_keys(tmp_path: Path) -> None:
     assert config.compute.enabled
     assert config.compute.orchestrators == ["nats://a:1", "nats://b:2"]
     assert config.compute.heartbeat.interval == "5s"
-    assert config.compute.heartbeat.info_update_interval == "1m"
+    assert config.compute.allocated_capacity.gpu == "100%"
     assert config.job_defaults.batch.task.resources.memory == "2Gb"
     assert config.job_defaults.batch.task.resources.cpu == "500m"
 
@@ -177,8 +180,8 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
         ("BACALHAU_COMPUTE_ORCHESTRATORS", "nats://a:1,nats://b:2",
          lambda c: c.compute.orchestrators == ["nats://a:1", "nats://b:2"]),
         ("BACALHAU_ORCHESTRATOR_AUTH_TOKEN", "secret", lambda c: c.orchestrator.auth.token == "secret"),
-        ("BACALHAU_ORCHESTRATOR_NODEMANAGER_DISCONNECTTIMEOUT", "5s",
-         lambda c: c.orchestrator.node_manager.disconnect_timeout == "5s"),
+        ("BACALHAU_ORCHESTRATOR_NODEMANAGER_DISCONNECTTIMEOUT", "90s",
+         lambda c: c.orchestrator.node_manager.disconnect_timeout == "1m30s"),
         ("BACALHAU_JOBDEFAULTS_BATCH_TASK_RESOURCES_MEMORY", "2Gb",
          lambda c: c.job_defaults.batch.task.resources.memory == "2Gb"),
         ("BACALHAU_LABELS", "a=1,b=2", lambda c: c.labels == {"a": "1", "b": "2"}),
@@ -193,6 +196,12 @@ def test_unrelated_environment_variables_are_ignored(tmp_path: Path) -> None:
     """Only BACALHAU_ names that match a key are used; others (and BACALHAU_DIR) are not config keys."""
     config = load(tmp_path, environ={"BACALHAU_NOT_A_KEY": "x", "BACALHAU_DIR": str(tmp_path), "API_PORT": "1"})
     assert config.api.port == 1234
+
+
+def test_empty_and_lower_case_environment_variables_set_nothing(tmp_path: Path) -> None:
+    """As viper reads the environment: upper-case names only, and an empty value is no value."""
+    config = load(tmp_path, environ={"BACALHAU_API_PORT": "", "bacalhau_api_host": "10.0.0.1"})
+    assert (config.api.port, config.api.host) == (1234, "0.0.0.0")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,9 @@ def test_the_client_trusts_the_ca_file_alone_or_checks_nothing_when_insecure(tes
 
 
 def node_with(tmp_path: Path, **settings: object) -> Node:
-    config = BacalhauConfig.model_validate({"DataDir": str(tmp_path), "API": {"TLS": settings}})
+    config = BacalhauConfig.defaults().with_settings(
+        {"DataDir": str(tmp_path), **{f"API.TLS.{name}": value for name, value in settings.items()}}
+    )
     return Node(config)
 
 

@@ -11,9 +11,8 @@ from click.shell_completion import CompletionItem
 
 from bacalhau.cli.context import cli_context
 from bacalhau.cli.output import options_from, output_flags, print_data, print_table
-from bacalhau.config import CONFIG_FILE_NAME, DEFAULT_DATA_DIR, config_keys, lookup_key
-from bacalhau.config_descriptions import description
-from bacalhau.config_set import cast_value, write_setting
+from bacalhau.config import CONFIG_FILE_NAME, DEFAULT_DATA_DIR, KEYS, lookup_key
+from bacalhau.config.set import cast_value, write_setting
 from bacalhau.errors import ConfigurationError
 
 SET_EXAMPLES = """\b
@@ -58,11 +57,11 @@ def config_list(**kwargs: Any) -> None:
         return
     wire["DataDir"] = str(config.data_path)
     entries = []
-    for key in sorted(config_keys().values(), key=lambda item: item.name):
+    for key in sorted(KEYS, key=lambda item: item.name):
         value: Any = wire
         for part in key.path:
             value = value[part]
-        entries.append({"Key": key.name, "Value": value, "Description": description(key.name)})
+        entries.append({"Key": key.name, "Value": value, "Description": key.help})
     if options.format == "json":
         print_data(entries, options)
         return
@@ -72,10 +71,8 @@ def config_list(**kwargs: Any) -> None:
 
 def complete_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Config keys for shell completion, with their descriptions."""
-    keys = sorted(key.name for key in config_keys().values())
-    return [
-        CompletionItem(name, help=description(name)) for name in keys if name.lower().startswith(incomplete.lower())
-    ]
+    keys = sorted(KEYS, key=lambda item: item.name)
+    return [CompletionItem(key.name, help=key.help) for key in keys if key.name.lower().startswith(incomplete.lower())]
 
 
 def target_file(option: str | None) -> Path:

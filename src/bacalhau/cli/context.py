@@ -24,8 +24,8 @@ import click
 from bacalhau.client.auth import Credentials, from_environment, from_profile
 from bacalhau.client.http import ApiClient
 from bacalhau.config import BacalhauConfig, go_quote, load_config, lookup_key, parse_duration
+from bacalhau.config.profiles import Profile, ProfileStore
 from bacalhau.errors import BacalhauError
-from bacalhau.profiles import Profile, ProfileStore
 
 log = logging.getLogger("bacalhau.cli")
 

@@ -24,15 +24,7 @@ DEVSTACK_SETTINGS: dict[str, Any] = {
 
 def node_config(base: BacalhauConfig, data_dir: Path, settings: dict[str, Any]) -> BacalhauConfig:
     """``base`` with the devstack settings and ``settings`` (dotted keys) applied, for one node."""
-    data = base.to_wire()
-    data["DataDir"] = str(data_dir)
-    for key, value in {**DEVSTACK_SETTINGS, **settings}.items():
-        section = data
-        *path, last = key.split(".")
-        for part in path:
-            section = section[part]
-        section[last] = value
-    return BacalhauConfig.model_validate(data)
+    return base.with_settings({**DEVSTACK_SETTINGS, "DataDir": str(data_dir), **settings}, "devstack")
 
 
 @click.command("devstack", help="Run an orchestrator and compute nodes in one process, on this machine.")

@@ -13,7 +13,7 @@ from bacalhau.cli.auth import read_secret
 from bacalhau.cli.context import cli_context
 from bacalhau.cli.output import options_from, output_flags, print_data, print_table
 from bacalhau.config import go_quote
-from bacalhau.profiles import Profile, ProfileError, ProfileStore
+from bacalhau.config.profiles import Profile, ProfileError, ProfileStore
 
 _REDACT_BELOW = 8  # tokens this short are hidden entirely
 

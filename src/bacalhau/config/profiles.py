@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bacalhau.config import go_quote, parse_duration
+from bacalhau.config.durations import parse_duration
+from bacalhau.config.keys import go_quote
 from bacalhau.errors import ConfigurationError
 
 DEFAULT_TIMEOUT = "30s"

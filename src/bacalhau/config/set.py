@@ -1,7 +1,7 @@
 """``bacalhau config set``: check a value against its key's type, as the original does, and write it to a file.
 
 The file keeps its other settings; keys are written in lower case, as the original (viper) writes them, and read
-back case-insensitively. Durations are stored normalised (``90s`` becomes ``1m30s``).
+back case-insensitively. Values are written as they load (durations as Go prints them: ``90s`` becomes ``1m30s``).
 """
 
 from __future__ import annotations
@@ -14,19 +14,10 @@ from typing import Any
 
 import yaml
 
-from bacalhau.config import (
-    BacalhauConfig,
-    ConfigKey,
-    canonical_keys,
-    config_keys,
-    format_duration,
-    go_quote,
-    merge_layers,
-    parse_duration_ns,
-    read_yaml_file,
-    set_path,
-    validate_config,
-)
+from bacalhau.config.keys import ConfigKey, go_quote
+from bacalhau.config.kinds import Invalid
+from bacalhau.config.load import file_settings
+from bacalhau.config.model import nested
 from bacalhau.errors import ConfigurationError
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -38,6 +29,8 @@ _FORMAT_HINTS = {
     "bool": "Accepted formats: 'true' or 'false'",
     "int": "Accepted formats: '1', '2', '10', etc.",
     "map": "Accepted formats: 'key=value', 'key1=value1,key2=value2', etc.",
+    "structured": "Accepted formats: YAML or JSON, e.g. '[{Username: alice, Password: ..., Capabilities: "
+    '[{Actions: ["read:*"]}]}]\'',
 }
 _EXPECTS = {"duration": "a valid duration value", "bool": "a boolean value", "int": "an integer value"}
 
@@ -47,32 +40,36 @@ def _invalid(message: str, kind: str) -> ConfigurationError:
 
 
 def cast_value(key: ConfigKey, values: list[str]) -> Any:
-    """The typed value ``config set KEY VALUE...`` stores: lists take several values or commas, maps ``k=v,...``."""
-    name = go_quote(key.name.lower())
-    if key.kind == "list":
+    """The typed value ``config set KEY VALUE...`` stores: lists take several values or commas, maps ``k=v,...``,
+    structures YAML or JSON. The text must be in Go's syntax for the type; the value must then suit the key."""
+    name, kind = go_quote(key.name.lower()), key.kind.name
+    if kind == "list":
         if values in ([], [""]):
             return []  # ``config set publishers.disabled=`` clears a list
         items = [part.strip() for value in values for part in value.split(",")]
         if any(not item for item in items):
-            raise _invalid(f"config key {name} has an empty item in {','.join(values)!r}", "list")
+            raise _invalid(f"config key {name} has an empty item in {','.join(values)!r}", kind)
         return items
     if len(values) != 1:
-        raise _invalid(f"config key {name} takes one value, received {len(values)}", key.kind)
+        raise _invalid(f"config key {name} takes one value, received {len(values)}", kind)
     text = values[0]
-    if key.kind == "map":
-        return _parse_map(text)
-    if key.kind == "duration":
-        try:
-            return format_duration(parse_duration_ns(text))
-        except ValueError:
-            pass
-    elif key.kind == "int" and _INTEGER.fullmatch(text):
-        return int(text)
-    elif key.kind == "bool" and text in (*_TRUE, *_FALSE):
-        return text in _TRUE
-    if key.kind in _EXPECTS:
-        raise _invalid(f"config key: {name} expects {_EXPECTS[key.kind]}, received: {go_quote(text)}", key.kind)
-    return text
+    if (kind == "int" and not _INTEGER.fullmatch(text)) or (kind == "bool" and text not in (*_TRUE, *_FALSE)):
+        raise _expects(name, kind, text)
+    try:
+        if kind == "map":
+            return key.kind.check(_parse_map(text))
+        if kind == "bool":
+            return text in _TRUE
+        return key.kind.parse(text)
+    except Invalid as exc:
+        if kind == "duration":
+            raise _expects(name, kind, text) from None
+        raise _invalid(f"config key {name}: {exc.problem}{exc.where and f' (at {exc.where})'}", kind) from None
+
+
+def _expects(name: str, kind: str, text: str) -> ConfigurationError:
+    """The original's message for text that is not in Go's syntax for the key's type."""
+    return _invalid(f"config key: {name} expects {_EXPECTS[kind]}, received: {go_quote(text)}", kind)
 
 
 def _parse_map(text: str) -> dict[str, str]:
@@ -101,29 +98,12 @@ def absolute_data_dir(text: str) -> str:
 
 
 def write_setting(path: Path, key: ConfigKey, value: Any) -> None:
-    """Set one key in a YAML config file (created if missing), keeping the file's other settings."""
-    defaults = BacalhauConfig().to_wire()
-    existing = canonical_keys(defaults, read_yaml_file(path)) if path.exists() else {}
-    if key.name == "DataDir":
-        value = absolute_data_dir(str(value))
-    updated = set_path(existing, key.path, value)
-    validate_config(merge_layers(defaults, updated))  # the file must still load
+    """Set one key in a YAML config file (created if missing), keeping the file's other settings (which must load)."""
+    settings = file_settings(path) if path.exists() else {}
+    settings[key.name] = absolute_data_dir(str(value)) if key.name == "DataDir" else value
+    document = nested(([part.lower() for part in name.split(".")], item) for name, item in settings.items())
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(_lower_keys(updated, ()), sort_keys=True, allow_unicode=True, default_flow_style=False)
-    _replace_file(path, text)
-
-
-def _lower_keys(data: dict[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
-    """Config keys in lower case; the keys inside map values (``Labels``) are data and keep their case."""
-    maps = {name for name, key in config_keys().items() if key.kind == "map"}
-    result: dict[str, Any] = {}
-    for key, value in data.items():
-        path = (*prefix, key.lower())
-        if isinstance(value, dict) and ".".join(path) not in maps:
-            result[key.lower()] = _lower_keys(value, path)
-        else:
-            result[key.lower()] = value
-    return result
+    _replace_file(path, yaml.safe_dump(document, sort_keys=True, allow_unicode=True, default_flow_style=False))
 
 
 def _replace_file(path: Path, text: str) -> None:
