@@ -122,10 +122,10 @@ def test_get_job_revision_starts_at_one(got: tuple[str, Any]) -> None:
 
 
 def test_get_job_default_resources(got: tuple[str, Any]) -> None:
-    """Unset resources get the defaults, stored lowercased: CPU ``500m``, memory ``1gb`` (v1.5) or ``512mb`` (v1.7+)."""
+    """Unset resources get the defaults, stored lowercased: CPU ``500m``, memory ``512mb`` (v1.7+)."""
     resources = got[1].tasks[0].resources
     assert resources.cpu == "500m"
-    assert resources.memory in {"1gb", "512mb"}
+    assert resources.memory == "512mb"
 
 
 def test_get_job_orchestrator_meta(got: tuple[str, Any]) -> None:

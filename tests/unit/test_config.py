@@ -51,10 +51,10 @@ def test_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("job_type", ["batch", "ops", "daemon", "service"])
 def test_job_defaults(tmp_path: Path, job_type: str) -> None:
-    """Every job type defaults to priority 0, 500m CPU and 1Gb memory (v1.5 values)."""
+    """Every job type defaults to priority 0, 500m CPU and 512Mb memory (the v1.7+ values)."""
     defaults = getattr(load(tmp_path).job_defaults, job_type)
     assert defaults.priority == 0
-    assert (defaults.task.resources.cpu, defaults.task.resources.memory) == ("500m", "1Gb")
+    assert (defaults.task.resources.cpu, defaults.task.resources.memory) == ("500m", "512Mb")
     assert (defaults.task.resources.disk, defaults.task.resources.gpu) == ("", "")
     assert defaults.task.publisher.type == ""
 

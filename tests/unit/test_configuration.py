@@ -17,7 +17,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.orchestrator.port == 4222 and not config.orchestrator.enabled
     assert config.compute.orchestrators == ["nats://127.0.0.1:4222"]
     assert config.compute.allocated_capacity.cpu == "80%"
-    assert config.job_defaults.batch.task.resources.memory == "1Gb"
+    assert config.job_defaults.batch.task.resources.memory == "512Mb"
     assert config.to_wire()["UpdateConfig"]["Interval"] == "24h0m0s"
 
 

@@ -30,7 +30,7 @@ async def test_submit_stores_job_history_and_evaluation_together(service: JobSer
     job = await store.get_job(result.job_id)
     assert job.id.startswith("j-") and job.name == job.id and job.namespace == "default"
     assert job.state.state_type == JobStateType.PENDING and job.revision == 1 and job.count == 1
-    assert job.task.resources_config.cpu == "500m" and job.task.resources_config.memory == "1gb"
+    assert job.task.resources_config.cpu == "500m" and job.task.resources_config.memory == "512mb"
     assert job.meta["bacalhau.org/orchestrator.id"] == job.meta["bacalhau.org/requester.id"] == "n-orchestrator"
     assert [h.event.message for h in await store.history(job.id)] == ["Job submitted"]
     [evaluation] = await store.open_evaluations()

@@ -115,7 +115,7 @@ def _job_defaults(kind: str) -> tuple[ConfigKey, ...]:
         ConfigKey(
             prefix + "Task.Resources.Memory",
             TEXT,
-            "1Gb",
+            "512Mb",
             f"The memory given to {jobs} tasks that do not ask for an amount (e.g. '1Gb').",
         ),
         ConfigKey(

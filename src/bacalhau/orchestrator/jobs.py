@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from pydantic import ValidationError
 
+from bacalhau.config.keys import lookup_key
 from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, MalformedRequest, NotFound
 from bacalhau.models.base import CANONICAL, describe_validation_error
 from bacalhau.models.evaluation import EvalTrigger
@@ -37,12 +39,17 @@ from bacalhau.orchestrator.store import FIRST_VERSION, JobStore, Tx
 DEFAULT_HISTORY_LIMIT = 100
 
 
+def _configured(resource: str) -> str:
+    """The config table's default amount of a resource for a task (the same for every job type)."""
+    return str(lookup_key(f"JobDefaults.Batch.Task.Resources.{resource}").default)
+
+
 @dataclass
 class TaskDefaults:
     """``JobDefaults.<Type>`` in the config: what a task gets when it leaves a field empty."""
 
-    cpu: str = "500m"
-    memory: str = "1Gb"
+    cpu: str = field(default_factory=partial(_configured, "CPU"))
+    memory: str = field(default_factory=partial(_configured, "Memory"))
     disk: str = ""
     gpu: str = ""
     publisher: str = ""
