@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -67,31 +68,29 @@ def _replace_lone_surrogates(value: Any) -> Any:
 
 def text_field(data: Any, name: str) -> str:
     """A top-level string (``""`` when absent), as Go binds it into a string field: any other JSON type is a 400."""
-    value = field_of(data, name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be a valid string")
-    return value
+    return str(_typed_field(data, name, "", lambda value: isinstance(value, str), "a valid string"))
 
 
 def bool_field(data: Any, name: str) -> bool:
     """A top-level boolean (false when absent or null); any other JSON type is a 400."""
-    value = field_of(data, name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be a valid boolean")
-    return value
+    return bool(_typed_field(data, name, False, lambda value: isinstance(value, bool), "a valid boolean"))
 
 
 def uint_field(data: Any, name: str) -> int:
     """A top-level unsigned 64-bit integer (0 when absent or null), as Go binds it into a uint64."""
+
+    def is_uint64(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**64
+
+    return int(_typed_field(data, name, 0, is_uint64, "an unsigned integer"))
+
+
+def _typed_field(data: Any, name: str, zero: Any, valid: Callable[[Any], bool], expected: str) -> Any:
     value = field_of(data, name)
     if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
-        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be an unsigned integer")
+        return zero
+    if not valid(value):
+        raise binding_error(f"code=400, message=Unmarshal type error: {name}: Input should be {expected}")
     return value
 
 
