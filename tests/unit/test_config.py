@@ -159,7 +159,7 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     """A missing file, broken YAML, or a non-mapping document is a configuration error."""
     with pytest.raises(BacalhauError, match="cannot read config file"):
         load(tmp_path, config_files=[str(tmp_path / "missing.yaml")])
-    with pytest.raises(BacalhauError, match="is not valid YAML"):
+    with pytest.raises(BacalhauError, match="has invalid YAML at line 2, column 1: expected ',' or ']'"):
         load(tmp_path, "API: [unclosed\n")
     with pytest.raises(BacalhauError, match="must hold a mapping"):
         load(tmp_path, "- a\n- b\n")

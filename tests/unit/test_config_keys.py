@@ -117,7 +117,7 @@ def test_every_key_is_set_then_loaded_from_the_file(tmp_path: Path, key: ConfigK
         ("Engines.Types.Docker.ManifestCache.Size=-1", "out of range"),
         ("API.Auth.Users=[{Username: a, Pasword: b}]", "unknown field 'Pasword'"),
         ("API.Auth.Users={not: a list}", "expected a list"),
-        ("API.Auth.Methods=[unclosed", "the value is not valid YAML"),
+        ("API.Auth.Methods=[unclosed", "the value has invalid YAML at line 1"),
     ],
 )
 def test_config_set_refuses_values_the_key_cannot_take(setting: str, message: str) -> None:

@@ -63,9 +63,14 @@ def load_yaml(text: str | bytes) -> object:
     """A YAML (or JSON) document, refused if it is nested too deeply or stands for more than ``MAX_YAML_VALUES``."""
     import yaml  # only when there is YAML to read
 
+    from bacalhau.lib.yamlerror import describe_yaml_error
+
     try:
         document = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a scalar Python cannot hold (a 5000-digit number)
+    except yaml.YAMLError as exc:
+        read = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
+        raise Invalid(f"has {describe_yaml_error(exc, read)}") from None
+    except ValueError as exc:  # a scalar Python cannot hold (a 5000-digit number)
         raise Invalid(f"is not valid YAML: {exc}") from None
     except RecursionError:
         raise Invalid("is nested too deeply") from None
