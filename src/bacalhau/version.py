@@ -11,10 +11,12 @@ import platform
 import subprocess
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bacalhau import __version__
-from bacalhau.models.node import BuildVersionInfo
-from bacalhau.models.timefmt import parse_rfc3339
+
+if TYPE_CHECKING:
+    from bacalhau.models.node import BuildVersionInfo
 
 API_VERSION = "v1.9.3"
 BUILD_DATE = "2026-11-28T00:00:00Z"
@@ -47,6 +49,9 @@ def git_commit() -> str:
 
 
 def build_info() -> BuildVersionInfo:
+    from bacalhau.models.node import BuildVersionInfo  # the wire models only for what sends or shows them whole
+    from bacalhau.models.timefmt import parse_rfc3339
+
     major, minor = API_VERSION.lstrip("v").split(".")[:2]
     return BuildVersionInfo(
         major=major,

@@ -10,7 +10,7 @@ from bacalhau import __version__
 from bacalhau.cli.context import cli_context
 from bacalhau.cli.output import options_from, output_flags, print_data, print_table
 from bacalhau.errors import BacalhauError
-from bacalhau.version import build_info
+from bacalhau.version import API_VERSION, build_info
 
 
 @click.group("agent", help="Query the node the CLI talks to.")
@@ -56,7 +56,6 @@ SERVER_VERSION_TIMEOUT = 3.0  # seconds: an unreachable server must not hold up 
 @output_flags(choices=("table", "csv", "json", "yaml"))
 def version_command(client_only: bool, **kwargs: Any) -> None:
     options = options_from(kwargs)
-    client = build_info()
     server = None
     if not client_only:
         context = cli_context()
@@ -66,12 +65,12 @@ def version_command(client_only: bool, **kwargs: Any) -> None:
             click.secho(f"Warning: could not get the server version: {exc.message}", fg="yellow", err=True)
             click.secho("Hint:  showing the client version only; use --client to skip the server", err=True)
     if options.format in ("json", "yaml"):
-        data: dict[str, Any] = {"clientVersion": client.to_wire()}
+        data: dict[str, Any] = {"clientVersion": build_info().to_wire()}
         if server is not None:
             data["serverVersion"] = server.to_wire()
         data["pythonPackageVersion"] = __version__
         print_data(data, options)
         return
     headers = ["Client"] + (["Server"] if server else [])
-    row = [client.git_version] + ([server.git_version] if server else [])
+    row = [API_VERSION] + ([server.git_version] if server else [])
     print_table(headers, [row], options)

@@ -17,15 +17,17 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bacalhau.client.auth import Credentials, from_environment, from_profile
-from bacalhau.client.http import ApiClient
 from bacalhau.config import BacalhauConfig, go_quote, load_config, lookup_key, parse_duration
 from bacalhau.config.profiles import Profile, ProfileStore
 from bacalhau.errors import BacalhauError
+
+if TYPE_CHECKING:
+    from bacalhau.client.http import ApiClient
 
 log = logging.getLogger("bacalhau.cli")
 
@@ -144,6 +146,8 @@ class CliContext:
     def client(self, timeout: float | None = None, *, anonymous: bool = False) -> ApiClient:
         """The command's client (made on the first call); ``anonymous`` sends no credentials, for what is open."""
         if self._client is None:
+            from bacalhau.client.http import ApiClient  # the HTTP stack only for commands that talk to a node
+
             endpoint = self.endpoint()
             self._client = ApiClient(
                 endpoint.url,

@@ -9,13 +9,11 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bacalhau.cli.context import cli_context
-from bacalhau.cli.download import download_results
-from bacalhau.cli.jobspec import job_to_yaml, parse_spec, render_template, template_values, validate_spec
 from bacalhau.cli.output import (
     OutputOptions,
     local_time,
@@ -26,14 +24,17 @@ from bacalhau.cli.output import (
     relative_time,
 )
 from bacalhau.cli.params import duration_seconds
-from bacalhau.cli.progress import follow_events, print_hints, print_node_details
-from bacalhau.client.http import ApiClient
 from bacalhau.errors import BacalhauError, InvalidRequest, NotFound
-from bacalhau.models.execution import Execution
-from bacalhau.models.history import JobHistory, JobHistoryType
 from bacalhau.models.ids import short_id
-from bacalhau.models.job import Job, JobType
-from bacalhau.models.state import ExecutionStateType, JobStateType
+
+if TYPE_CHECKING:
+    from bacalhau.client.http import ApiClient
+    from bacalhau.models.execution import Execution
+    from bacalhau.models.history import JobHistory
+    from bacalhau.models.job import Job
+
+# What only some commands need (the wire models, spec parsing and templates, progress, downloads) is imported by
+# those commands, so that the others start quickly: `job list` shows the API's JSON as it comes.
 
 
 class JobFailed(click.ClickException):
@@ -111,12 +112,17 @@ def submit_and_follow(client: ApiClient, spec: dict[str, Any], options: dict[str
     if warnings and not options["hide_warnings"] and not options["id_only"]:
         for warning in warnings:
             click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    from bacalhau.models.job import JobType
+
     long_running = spec.get("Type") in (JobType.SERVICE.value, JobType.DAEMON.value)
     follow_job(client, response["JobID"], options, long_running=long_running)
 
 
 def follow_job(client: ApiClient, job_id: str, options: dict[str, Any], *, long_running: bool) -> None:
     """Print a submitted job's progress (or output, with ``--follow``) until it ends, as the runtime flags ask."""
+    from bacalhau.cli.progress import follow_events, print_hints, print_node_details
+    from bacalhau.models.state import JobStateType
+
     if not options["wait"] or options["id_only"]:
         click.echo(job_id)
         if not options["wait"]:
@@ -161,6 +167,8 @@ def _still_running(job_id: str, why: str) -> None:
 
 def _follow_logs(client: ApiClient, job_id: str, *, quiet: bool) -> None:
     """``--follow``: the job's output as it is written, once it has left Pending (as the original, up to 10 s)."""
+    from bacalhau.models.state import JobStateType
+
     if not quiet:
         click.echo(f"Job successfully submitted. Job ID: {job_id}")
         click.echo("Waiting for logs... (Enter Ctrl+C to exit at any time, your job will continue running):")
@@ -202,6 +210,8 @@ def read_spec(file: Any) -> tuple[str, str]:
 )
 @click.option("--force", is_flag=True, help="Make a new version of the job even if its spec did not change.")
 def run_job(file: Any, no_template: bool, template_vars: tuple[str, ...], template_envs: str, **options: Any) -> None:
+    from bacalhau.cli.jobspec import parse_spec, render_template, template_values, validate_spec
+
     if file is None:
         if sys.stdin.isatty():
             click.echo("Reading from /dev/stdin; send Ctrl-d to stop.", err=True)
@@ -220,6 +230,8 @@ def run_job(file: Any, no_template: bool, template_vars: tuple[str, ...], templa
 def _show_diff(spec: dict[str, Any]) -> None:
     """``job run --dry-run``: what submitting would change in the stored job of that name; the spec itself when
     there is none (or the orchestrator cannot be asked)."""
+    from bacalhau.cli.jobspec import job_to_yaml
+
     try:
         response = cli_context().client().diff(spec)
     except BacalhauError as exc:
@@ -271,14 +283,17 @@ def job_versions(job_ref: str, namespace: str, **kwargs: Any) -> None:
 @job_group.command("validate", help="Check a job spec locally, without a server.")
 @click.argument("file", type=click.File("rb"))
 def validate_job(file: Any) -> None:
+    from bacalhau.cli.jobspec import parse_spec, validate_spec
+
     _, warnings = validate_spec(parse_spec(*read_spec(file)))
     for warning in warnings:
         click.echo(warning)
     click.echo("OK")
 
 
-def _engine(job: Job) -> str:
-    return job.task.engine_spec.type if job.tasks else ""
+def _engine(document: dict[str, Any]) -> str:
+    tasks = document.get("Tasks") or [{}]
+    return str(((tasks[0] or {}).get("Engine") or {}).get("Type") or "")
 
 
 @job_group.command("list", help="List jobs, oldest first.")
@@ -296,7 +311,7 @@ def list_jobs(
     jobs, token = (
         cli_context()
         .client()
-        .list_jobs(
+        .list_job_documents(
             limit=limit,
             next_token=next_token,
             order_by=order_by,
@@ -306,19 +321,21 @@ def list_jobs(
         )
     )
     if options.format in ("json", "yaml"):
-        print_data([job.to_wire() for job in jobs], options)
+        print_data(jobs, options)
     else:
-        rows = [
-            [
-                local_time(job.create_time, "%H:%M:%S") if not options.wide else local_time(job.create_time),
-                job.id if options.wide else short_id(job.id),
-                job.name if options.wide or len(job.name) <= 20 else short_id(job.name),
-                _engine(job),
-                job.type,
-                job.state.state_type.value,
-            ]
-            for job in jobs
-        ]
+        rows = []
+        for job in jobs:
+            created, job_id, name = int(job.get("CreateTime") or 0), str(job.get("ID", "")), str(job.get("Name", ""))
+            rows.append(
+                [
+                    local_time(created) if options.wide else local_time(created, "%H:%M:%S"),
+                    job_id if options.wide else short_id(job_id),
+                    name if options.wide or len(name) <= 20 else short_id(name),
+                    _engine(job),
+                    str(job.get("Type", "")),
+                    str((job.get("State") or {}).get("StateType", "")),
+                ]
+            )
         print_table(["Created", "ID", "Name", "Job", "Type", "State"], rows, options)
     if token:
         machine_readable = options.format in ("json", "yaml")
@@ -452,6 +469,10 @@ def describe_job(job_id: str, job_version: int, namespace: str, **kwargs: Any) -
     if options.format:
         print_data(data, options)
         return
+    from bacalhau.models.execution import Execution
+    from bacalhau.models.history import JobHistory
+    from bacalhau.models.job import Job
+
     job = Job.model_validate(data["Job"])
     history = [JobHistory.model_validate(h) for h in (data.get("History") or {}).get("Items") or []]
     executions = [Execution.model_validate(e) for e in (data.get("Executions") or {}).get("Items") or []]
@@ -466,6 +487,10 @@ def _section(title: str) -> None:
 def _print_description(
     job: Job, history: list[JobHistory], executions: list[Execution], options: OutputOptions
 ) -> None:
+    from bacalhau.models.history import JobHistoryType
+    from bacalhau.models.job import JobType
+    from bacalhau.models.state import ExecutionStateType
+
     fields = [
         ("ID", job.id),
         ("Name", job.name),
@@ -598,6 +623,8 @@ def stop_job(job_id: str, quiet: bool, namespace: str) -> None:
 def get_results(
     job_ref: str, output_dir: Path | None, raw: bool, download_timeout_secs: float, job_version: int, namespace: str
 ) -> None:
+    from bacalhau.cli.download import download_results
+
     job_id, _, inner_path = job_ref.partition("/")
     client = cli_context().client()
     click.echo(f"Fetching results of job '{job_id}'...", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -15,12 +15,17 @@ from websockets.sync.client import connect
 from bacalhau.client.auth import Credentials, explain_refusal
 from bacalhau.errors import BacalhauError
 from bacalhau.lib.tls import client_context
-from bacalhau.models.execution import Execution
-from bacalhau.models.history import JobHistory
-from bacalhau.models.job import Job
-from bacalhau.models.node import BuildVersionInfo, NodeState
-from bacalhau.models.spec import SpecConfig
-from bacalhau.version import build_info
+from bacalhau.version import API_VERSION
+
+if TYPE_CHECKING:
+    from bacalhau.models.execution import Execution
+    from bacalhau.models.history import JobHistory
+    from bacalhau.models.job import Job
+    from bacalhau.models.node import BuildVersionInfo, NodeState
+    from bacalhau.models.spec import SpecConfig
+
+# The wire models are imported by the methods that return them: a command that only shows what the API answers
+# (job list) starts without building them.
 
 
 class ApiError(BacalhauError):
@@ -116,7 +121,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._unreachable_hint = unreachable_hint or UNREACHABLE_HINT
-        headers = {"X-Bacalhau-Git-Version": build_info().git_version, "Content-Type": "application/json"}
+        headers = {"X-Bacalhau-Git-Version": API_VERSION, "Content-Type": "application/json"}
         self._credentials = credentials
         if credentials is not None:
             headers["Authorization"] = credentials.authorization
@@ -173,11 +178,20 @@ class ApiClient:
         return result
 
     def job(self, job_ref: str, *, namespace: str = "", version: int = 0) -> Job:
+        from bacalhau.models.job import Job
+
         return Job.model_validate(self.get_job(job_ref, namespace=namespace, version=version)["Job"])
 
     def list_jobs(self, **params: Any) -> tuple[list[Job], str]:
+        from bacalhau.models.job import Job
+
+        documents, token = self.list_job_documents(**params)
+        return [Job.model_validate(item) for item in documents], token
+
+    def list_job_documents(self, **params: Any) -> tuple[list[dict[str, Any]], str]:
+        """A page of jobs as the API sends them (JSON objects), and the next page's token."""
         body = self.request("GET", JOBS, params=params)
-        return [Job.model_validate(item) for item in body.get("Items") or []], str(body.get("NextToken") or "")
+        return list(body.get("Items") or []), str(body.get("NextToken") or "")
 
     def stop_job(self, job_ref: str, reason: str, *, namespace: str = "") -> str:
         body = self.request("DELETE", _job_path(job_ref), params={"namespace": namespace}, body={"reason": reason})
@@ -194,6 +208,8 @@ class ApiClient:
 
     def versions(self, job_ref: str, *, namespace: str = "", page_size: int = 100) -> list[Job]:
         """Every version of a job, oldest first, fetched a page at a time."""
+        from bacalhau.models.job import Job
+
         versions: list[Job] = []
         params: dict[str, Any] = {"namespace": namespace, "limit": page_size}
         while True:
@@ -204,15 +220,21 @@ class ApiClient:
             params = {"namespace": namespace, "next_token": body["NextToken"]}
 
     def executions(self, job_ref: str, **params: Any) -> list[Execution]:
+        from bacalhau.models.execution import Execution
+
         body = self.request("GET", _job_path(job_ref, "/executions"), params=params)
         return [Execution.model_validate(item) for item in body.get("Items") or []]
 
     def history(self, job_ref: str, **params: Any) -> tuple[list[JobHistory], str]:
+        from bacalhau.models.history import JobHistory
+
         body = self.request("GET", _job_path(job_ref, "/history"), params=params)
         items = [JobHistory.model_validate(item) for item in body.get("Items") or []]
         return items, str(body.get("NextToken") or "")
 
     def results(self, job_ref: str, *, namespace: str = "", version: int = 0) -> list[SpecConfig]:
+        from bacalhau.models.spec import SpecConfig
+
         params = {"namespace": namespace, "job_version": version or None}
         body = self.request("GET", _job_path(job_ref, "/results"), params=params)
         return [SpecConfig.model_validate(item) for item in body.get("Items") or []]
@@ -256,6 +278,8 @@ class ApiClient:
 
     # ---- nodes and agent
     def nodes(self, **params: Any) -> list[NodeState]:
+        from bacalhau.models.node import NodeState
+
         body = self.request("GET", "/api/v1/orchestrator/nodes", params=params)
         return [NodeState.model_validate(item) for item in body.get("Nodes") or []]
 
@@ -264,6 +288,8 @@ class ApiClient:
         return result
 
     def version(self) -> BuildVersionInfo:
+        from bacalhau.models.node import BuildVersionInfo
+
         return BuildVersionInfo.model_validate(self.request("GET", "/api/v1/agent/version"))
 
     def agent_node(self) -> dict[str, Any]:

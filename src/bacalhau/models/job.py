@@ -10,18 +10,9 @@ from typing import Annotated
 from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
+from bacalhau.models.fields import EnvValue, Int64, Key, LabelValue, MetaValue, Name
 from bacalhau.models.gostrings import has_space, quote
-from bacalhau.models.limits import (
-    MAX_ENTRIES,
-    MAX_ENV_ENTRIES,
-    MAX_INPUTS,
-    EnvValue,
-    Int64,
-    Key,
-    LabelValue,
-    MetaValue,
-    Name,
-)
+from bacalhau.models.limits import MAX_ENTRIES, MAX_ENV_ENTRIES, MAX_INPUTS
 from bacalhau.models.plugins import ENGINES, INPUT_SOURCES, PUBLISHERS, canonical
 from bacalhau.models.resources import ResourcesConfig
 from bacalhau.models.spec import (

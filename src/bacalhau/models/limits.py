@@ -1,19 +1,16 @@
 """Bounds on everything a client controls, declared once.
 
-The wire models use these annotated types on every field a submission can set, so that decoding a request already
-refuses what is too long, too many or out of range (a 400 naming the field), and the OpenAPI document states each
-bound. Numbers follow the Go types the original declares (a job's ``Priority`` is an ``int``, a timeout an ``int64``
-of seconds): nothing past them can reach the store or the scheduler's arithmetic. The original declares no lengths;
+The wire models carry them as annotated types (``models/fields.py``) on every field a submission can set, so that
+decoding a request already refuses what is too long, too many or out of range (a 400 naming the field), and the
+OpenAPI document states each bound; the numbers stand alone here, cheap to import for the CLI and the config.
+Numbers follow the Go types the original declares (a job's ``Priority`` is an ``int``, a timeout an ``int64`` of
+seconds): nothing past them can reach the store or the scheduler's arithmetic. The original declares no lengths;
 ours are generous for any real job and small enough that no single field can cost a node more than the request did.
 
 Operators tune the count of one job (``Orchestrator.JobLimits.MaxCount``); everything else here is fixed.
 """
 
 from __future__ import annotations
-
-from typing import Annotated
-
-from pydantic import Field
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -41,13 +38,3 @@ MAX_ENTRIES = 64  # labels, meta, constraints and their values, result paths, ta
 MAX_ENV_ENTRIES = 256
 MAX_INPUTS = 256
 MAX_PARAMS_DEPTH = 32  # nesting of a plugin's free-form parameters (objects and arrays)
-
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
-UInt64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
-Seconds = Annotated[int, Field(ge=INT64_MIN, le=MAX_DURATION_SECONDS)]
-Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
-Key = Annotated[str, Field(max_length=MAX_KEY_LENGTH)]
-LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_LENGTH)]
-MetaValue = Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)]
-EnvValue = Annotated[str, Field(max_length=MAX_ENV_VALUE_LENGTH)]
-PathText = Annotated[str, Field(max_length=MAX_PATH_LENGTH)]

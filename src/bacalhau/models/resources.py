@@ -9,7 +9,8 @@ from typing import Annotated
 from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
-from bacalhau.models.limits import INT64_MAX, INT64_MIN, UINT64_MAX, Name, UInt64
+from bacalhau.models.fields import Name, UInt64
+from bacalhau.models.limits import INT64_MAX, INT64_MIN, UINT64_MAX
 
 # strconv.Atoi before the "m", strconv.ParseFloat otherwise: ASCII digits only, no digit separators (Python's int()
 # and float() also take "1_000" and other scripts' digits). Go's hexadecimal floats are not worth supporting here.

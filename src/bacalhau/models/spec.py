@@ -11,17 +11,9 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
+from bacalhau.models.fields import Key, LabelValue, Name, PathText, Seconds
 from bacalhau.models.gostrings import quote, trim_space
-from bacalhau.models.limits import (
-    MAX_ENTRIES,
-    MAX_INPUTS,
-    MAX_PARAMS_DEPTH,
-    Key,
-    LabelValue,
-    Name,
-    PathText,
-    Seconds,
-)
+from bacalhau.models.limits import MAX_ENTRIES, MAX_INPUTS, MAX_PARAMS_DEPTH
 
 # The files every execution's results hold besides its result paths' folders.
 STDOUT_FILE = "stdout"
