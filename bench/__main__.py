@@ -2,8 +2,9 @@
 
     python -m bench                  # every figure, under 10 minutes
     python -m bench --quick          # smaller runs, under a minute
-    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store, auth
+    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store, auth, cli
     python -m bench --json out.json  # also write the figures as JSON
+    python -m bench --compare old.json  # and each figure's ratio to that earlier run's
 
 Timings of jobs come from the orchestrator's own clock (a job's CreateTime to the ModifyTime of its last change),
 so the benchmark's polling does not add to them.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "latency": suite.latency,
     "store": suite.large_store,
     "auth": suite.auth_overhead,
+    "cli": suite.cli_wall_times,
 }
 
 
@@ -83,7 +86,26 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("  resident (RSS) of each", _rss(r), ""))
     for r in results.get("auth", []):
         rows.append((f"node CPU per GET, {r['layout']}, {r['credentials']}", f"{r['node_cpu_us']} us", ""))
+    if "cli" in results:
+        r = results["cli"]
+        rows.append(("CLI: version --client, wall, median", f"{r['version_client_s']} s", "<= 0.25 s"))
+        rows.append(("CLI: job list against a local node, wall, median", f"{r['job_list_s']} s", "<= 0.4 s"))
     return rows
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def ratios(rows: list[tuple[str, str, str]], previous: dict[str, Any]) -> dict[str, str]:
+    """Each figure's first number over the same figure's in an earlier run's JSON (``x1.10``: 10% more), where both
+    runs measured it."""
+    before = {figure: _NUMBER.search(measured) for figure, measured, _ in table(previous)}
+    out = {}
+    for figure, measured, _ in rows:
+        now, then = _NUMBER.search(measured), before.get(figure)
+        if now and then and float(then.group()) != 0:
+            out[figure] = f"x{float(now.group()) / float(then.group()):.2f}"
+    return out
 
 
 def main() -> None:
@@ -93,6 +115,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs, under a minute")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--compare", type=Path, default=None, help="an earlier run's JSON: show each figure's ratio")
     args = parser.parse_args()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
@@ -115,11 +138,15 @@ def main() -> None:
         print(f"bench: {name} took {time.perf_counter() - section_started:.0f}s", file=sys.stderr, flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
     rows = table(results)
+    compared = ratios(rows, json.loads(args.compare.read_text())) if args.compare else {}
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
-    print(f"{'FIGURE':<{width}}  {'MEASURED':<{value_width}}  TARGET")
+    target_width = max(len(r[2]) for r in rows)
+    header = f"{'FIGURE':<{width}}  {'MEASURED':<{value_width}}  {'TARGET':<{target_width}}"
+    print((header + ("  VS " + args.compare.name if args.compare else "")).rstrip())
     for figure, measured, target in rows:
-        print(f"{figure:<{width}}  {measured:<{value_width}}  {target}".rstrip())
+        ratio = compared.get(figure, "")
+        print(f"{figure:<{width}}  {measured:<{value_width}}  {target:<{target_width}}  {ratio}".rstrip())
     print(f"({results['mode']} run, {results['seconds']} s, {results['machine']['cpus']} CPUs)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

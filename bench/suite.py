@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -49,10 +52,11 @@ class Sizes:
     stored_jobs: int
     list_requests: int
     auth_requests: int
+    cli_runs: int
 
 
-QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20, 2000)
-FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200, 20_000)
+QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20, 2000, 5)
+FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200, 20_000, 10)
 
 
 def node_memory(pid: int) -> dict[str, float]:
@@ -309,3 +313,32 @@ async def _cpu_per_request(url: str, pid: int, authorization: str, sizes: Sizes,
         await asyncio.gather(*(requests(sizes.auth_requests // concurrency) for _ in range(concurrency)))
         spent = sum(sum(p.cpu_times()[:2]) for p in processes) - before
     return round(spent / (sizes.auth_requests // concurrency * concurrency) * 1e6, 1)
+
+
+def cli_wall_times(sizes: Sizes) -> dict[str, Any]:
+    """Wall seconds of CLI commands as a user runs them (the installed ``bacalhau`` script, a fresh interpreter each
+    time), median of ``cli_runs``: ``version --client`` (no node), and ``job list`` against a hybrid node holding a
+    page of jobs."""
+    stack = Stack(0)
+    try:
+        ids, _ = asyncio.run(submit_many(stack.url, noop_job("cli"), 10, 4))
+        wait_terminal(stack.url, ids)
+        with tempfile.TemporaryDirectory() as client_dir:
+            host, _, port = stack.url.removeprefix("http://").rpartition(":")
+            env = {**os.environ, "BACALHAU_DIR": client_dir, "BACALHAU_API_HOST": host, "BACALHAU_API_PORT": port}
+            return {
+                "version_client_s": _median_wall(["version", "--client"], env, sizes.cli_runs),
+                "job_list_s": _median_wall(["job", "list"], env, sizes.cli_runs),
+            }
+    finally:
+        stack.stop()
+
+
+def _median_wall(arguments: list[str], env: dict[str, str], runs: int) -> float:
+    command = [str(Path(sys.executable).with_name("bacalhau")), *arguments]
+    walls = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=60)
+        walls.append(time.perf_counter() - started)
+    return round(statistics.median(walls), 3)

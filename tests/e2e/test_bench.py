@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from bench.__main__ import ratios
 from bench.load import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,3 +47,34 @@ def test_unknown_sections_are_refused() -> None:
     )
     assert result.returncode == 2
     assert "unknown section(s) nope" in result.stderr
+
+
+def test_cli_wall_times_and_the_comparison_with_an_earlier_run(tmp_path: Path) -> None:
+    earlier = tmp_path / "earlier.json"
+    first = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "cli", "--json", str(earlier)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    figures = json.loads(earlier.read_text())["cli"]
+    assert 0 < figures["version_client_s"] < 30 and 0 < figures["job_list_s"] < 30
+    second = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "cli", "--compare", str(earlier)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stderr
+    assert "VS earlier.json" in second.stdout
+    rows = [line for line in second.stdout.splitlines() if line.startswith("CLI: ")]
+    assert len(rows) == 2 and all(re.search(r" x\d+\.\d\d$", row) for row in rows), second.stdout
+
+
+def test_ratios_pair_figures_by_name_and_skip_what_only_one_run_measured() -> None:
+    rows = [("CLI: version --client, wall, median", "0.2 s", ""), ("serve to ready", "2 s", "")]
+    earlier = {"cli": {"version_client_s": 0.4, "job_list_s": 0.5}}
+    assert ratios(rows, earlier) == {"CLI: version --client, wall, median": "x0.50"}
