@@ -2,7 +2,7 @@
 
     python -m bench                  # every figure, under 10 minutes
     python -m bench --quick          # smaller runs, under a minute
-    python -m bench --only latency   # some sections: startup, submit, e2e, latency, store, auth, cli
+    python -m bench --only latency   # some sections: startup, submit, e2e, saturation, latency, store, auth, cli
     python -m bench --json out.json  # also write the figures as JSON
     python -m bench --compare old.json  # and each figure's ratio to that earlier run's
 
@@ -34,6 +34,7 @@ SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "store": suite.large_store,
     "auth": suite.auth_overhead,
     "cli": suite.cli_wall_times,
+    "saturation": suite.saturation,
 }
 
 
@@ -56,6 +57,16 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     for r in results.get("e2e", []):
         target = ">= 300/s" if r["compute_nodes"] == 0 else ""
         rows.append((f"noop completed, {r['layout']}", f"{r['completed_per_s']} jobs/s", target))
+    saturation = results.get("saturation", [])
+    for r in saturation:
+        target = {"noop, default resources (saturated)": ">= 250/s", "wasm hello, 100m CPU": ">= 150/s"}.get(
+            r["case"], ""
+        )
+        measured = f"{r['completed_per_s']} jobs/s, p50 {r['latency_ms_p50']} ms"
+        rows.append((f"completed, hybrid node, {r['case']}", measured, target))
+    if len(saturation) >= 2 and saturation[0]["completed_per_s"]:
+        share = saturation[1]["completed_per_s"] / saturation[0]["completed_per_s"]
+        rows.append(("  saturated / unbound", f"{share:.0%}", ">= 80%"))
     for r in results.get("latency", []):
         if "skipped" in r:
             rows.append((f"latency {r['engine']}", f"skipped: {r['skipped']}", ""))

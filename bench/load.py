@@ -22,8 +22,15 @@ BUSYBOX = "localhost/busybox:latest"
 
 
 def noop_job(namespace: str = "default") -> dict[str, Any]:
+    """So small (10m CPU) that a node's capacity never limits how many run at once."""
     task = {"Name": "main", "Engine": {"Type": "noop"}, "Resources": {"CPU": "10m", "Memory": "10mb"}}
     return {"Type": "batch", "Namespace": namespace, "Tasks": [task]}
+
+
+def default_noop_job(namespace: str = "default") -> dict[str, Any]:
+    """As users submit jobs, with the default resources (500m CPU, 512Mb): a node runs a few at a time, the rest
+    queue."""
+    return {"Type": "batch", "Namespace": namespace, "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}
 
 
 def wasm_hello_job(namespace: str = "default") -> dict[str, Any]:

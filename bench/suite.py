@@ -23,6 +23,7 @@ import yaml
 
 from bench.load import (
     completed_per_second,
+    default_noop_job,
     docker_true_job,
     latencies_ms,
     noop_job,
@@ -342,3 +343,34 @@ def _median_wall(arguments: list[str], env: dict[str, str], runs: int) -> float:
         subprocess.run(command, env=env, check=True, capture_output=True, timeout=60)
         walls.append(time.perf_counter() - started)
     return round(statistics.median(walls), 3)
+
+
+def saturation(sizes: Sizes) -> list[dict[str, Any]]:
+    """Jobs completed per second on one hybrid node, 16 clients submitting, when capacity binds and when it does not,
+    in the same run: noop jobs at 10m CPU (never bound), the same with the default resources (a node holds a few at
+    a time and the rest queue: each freed slot must be refilled), and WebAssembly hello at 100m CPU."""
+    cases = (
+        ("noop, 10m CPU (capacity never binds)", noop_job("unbound")),
+        ("noop, default resources (saturated)", default_noop_job("saturated")),
+        ("wasm hello, 100m CPU", wasm_hello_job("wasm")),
+    )
+    rows = []
+    stack = Stack(0)
+    try:
+        for case, job in cases:
+            ids, seconds = asyncio.run(submit_many(stack.url, job, sizes.e2e_jobs, 16))
+            jobs = wait_terminal(stack.url, ids)
+            latencies = latencies_ms(jobs)
+            rows.append(
+                {
+                    "case": case,
+                    "jobs": len(jobs),
+                    "completed": sum(j["State"]["StateType"] == "Completed" for j in jobs),
+                    "accepted_per_s": round(len(ids) / seconds, 1),
+                    "completed_per_s": round(completed_per_second(jobs), 1),
+                    "latency_ms_p50": round(percentile(latencies, 0.5), 1),
+                }
+            )
+    finally:
+        stack.stop()
+    return rows

@@ -78,3 +78,23 @@ def test_ratios_pair_figures_by_name_and_skip_what_only_one_run_measured() -> No
     rows = [("CLI: version --client, wall, median", "0.2 s", ""), ("serve to ready", "2 s", "")]
     earlier = {"cli": {"version_client_s": 0.4, "job_list_s": 0.5}}
     assert ratios(rows, earlier) == {"CLI: version --client, wall, median": "x0.50"}
+
+
+def test_saturation_figures(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "saturation", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["saturation"]
+    assert [row["case"] for row in rows] == [
+        "noop, 10m CPU (capacity never binds)",
+        "noop, default resources (saturated)",
+        "wasm hello, 100m CPU",
+    ]
+    assert all(row["completed"] == row["jobs"] == 300 and row["completed_per_s"] > 0 for row in rows), rows
+    assert "saturated / unbound" in result.stdout
