@@ -14,6 +14,12 @@ from bench.load import percentile
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench`` as a user runs it, from the repository's root."""
+    command = [sys.executable, "-m", "bench", *arguments]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
 def test_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert (percentile(values, 0.5), percentile(values, 0.9), percentile(values, 0.99)) == (50.0, 90.0, 99.0)
@@ -22,13 +28,7 @@ def test_percentiles_are_nearest_rank() -> None:
 
 def test_quick_startup_and_large_store_figures(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "startup,store", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = bench("--quick", "--only", "startup,store", "--json", str(out))
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     startup = figures["startup"]
@@ -42,32 +42,18 @@ def test_quick_startup_and_large_store_figures(tmp_path: Path) -> None:
 
 
 def test_unknown_sections_are_refused() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "nope"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = bench("--only", "nope")
     assert result.returncode == 2
     assert "unknown section(s) nope" in result.stderr
 
 
 def test_cli_wall_times_and_the_comparison_with_an_earlier_run(tmp_path: Path) -> None:
     earlier = tmp_path / "earlier.json"
-    first = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "cli", "--json", str(earlier)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    first = bench("--quick", "--only", "cli", "--json", str(earlier))
     assert first.returncode == 0, first.stderr
     figures = json.loads(earlier.read_text())["cli"]
     assert 0 < figures["version_client_s"] < 30 and 0 < figures["job_list_s"] < 30
-    second = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "cli", "--compare", str(earlier)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    second = bench("--quick", "--only", "cli", "--compare", str(earlier))
     assert second.returncode == 0, second.stderr
     assert "VS earlier.json" in second.stdout
     rows = [line for line in second.stdout.splitlines() if line.startswith("CLI: ")]
@@ -82,13 +68,7 @@ def test_ratios_pair_figures_by_name_and_skip_what_only_one_run_measured() -> No
 
 def test_saturation_figures(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "saturation", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = bench("--quick", "--only", "saturation", "--json", str(out))
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["saturation"]
     assert [row["case"] for row in rows] == [

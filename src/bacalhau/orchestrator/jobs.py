@@ -122,6 +122,14 @@ def _version_not_found(job_id: str, version: int) -> NotFound:
     return NotFound(f"job version {version} not found for job {job_id}", component="JobStore")
 
 
+def _paging_token(text: str) -> PagingToken:
+    """A client's ``next_token``: a bad one is the client's mistake (a 400)."""
+    try:
+        return PagingToken.decode(text)
+    except InvalidPagingToken as exc:
+        raise MalformedRequest(str(exc)) from exc
+
+
 def _check_reason(reason: str) -> None:
     if len(reason) > MAX_MESSAGE_LENGTH:
         raise InvalidRequest(f"a reason may be at most {MAX_MESSAGE_LENGTH} characters", component="APIServer")
@@ -197,10 +205,7 @@ class JobService:
                     component="JobStore",
                     hint="try to use the job run command instead of the job rerun command",
                 )
-            if not version or version == current.version:
-                spec: Job | None = current
-            else:
-                spec = tx.job_version(current.id, version) if version < current.version else None
+            spec = tx.version_of(current, version)
             if spec is None:
                 raise _version_not_found(current.id, version)
             updated = tx.new_version(current, spec, "job rerun")
@@ -337,9 +342,7 @@ class JobService:
         """A job by full ID, name (in ``namespace``, the default one when empty) or unique ID prefix, in that order;
         its ``version`` when asked."""
         job = await self._resolve(job_ref, namespace)
-        if not version or version == job.version:
-            return job
-        found = await self._store.job_version(job.id, version) if version < job.version else None
+        found = await self._store.version_of(job, version) if version else job  # no store read for the latest
         if found is None:
             raise _version_not_found(job.id, version)
         return found
@@ -371,10 +374,7 @@ class JobService:
         job = await self.get_job(job_ref, namespace=namespace)
         after = 0
         if next_token:
-            try:
-                token = PagingToken.decode(next_token)
-            except InvalidPagingToken as exc:
-                raise MalformedRequest(str(exc)) from exc
+            token = _paging_token(next_token)
             after, limit = token.offset, token.limit
         page = await self._store.job_versions(job, after=after, limit=limit)
         more = bool(page) and page[-1].version < job.version
@@ -391,10 +391,7 @@ class JobService:
         keep: Callable[[Job], bool] | None = None,
     ) -> tuple[list[Job], str]:
         if next_token:
-            try:
-                token = PagingToken.decode(next_token)
-            except InvalidPagingToken as exc:
-                raise MalformedRequest(str(exc)) from exc
+            token = _paging_token(next_token)
             order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
             after = token.after
         else:

@@ -207,9 +207,14 @@ class Tx(Transaction[CommitEffects]):
         self._keep_version(updated)
         return updated
 
-    def job_version(self, job_id: str, version: int) -> Job | None:
+    def version_of(self, job: Job, version: int) -> Job | None:
+        """``job`` as it was at ``version`` (the job itself for 0 or its own version); None when it had no such one."""
+        if not version or version == job.version:
+            return job
+        if version > job.version:  # nothing to look up (and no integer SQLite could not hold)
+            return None
         row = self.conn.execute(
-            "SELECT body FROM job_versions WHERE job_id = ? AND version = ?", (job_id, version)
+            "SELECT body FROM job_versions WHERE job_id = ? AND version = ?", (job.id, version)
         ).fetchone()
         return _job_from_row(row[0]) if row else None
 
@@ -456,8 +461,8 @@ class JobStore:
     async def jobs_named(self, namespace: str, name: str, limit: int = 2) -> list[Job]:
         return await self.db.read(lambda conn: Tx(conn).jobs_named(namespace, name, limit))
 
-    async def job_version(self, job_id: str, version: int) -> Job | None:
-        return await self.db.read(lambda conn: Tx(conn).job_version(job_id, version))
+    async def version_of(self, job: Job, version: int) -> Job | None:
+        return await self.db.read(lambda conn: Tx(conn).version_of(job, version))
 
     async def job_versions(self, job: Job, *, after: int = 0, limit: int = 0) -> list[Job]:
         """``job``'s versions after version ``after``, oldest first, ``limit`` at most (0: all): the kept ones, and the
