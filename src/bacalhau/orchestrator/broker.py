@@ -49,6 +49,12 @@ def _order(evaluation: Evaluation) -> tuple[int, bool, int]:
     return (-evaluation.priority, evaluation.triggered_by in _PLACEMENTS, evaluation.create_time)
 
 
+def _release_order(evaluation: Evaluation) -> tuple[int, bool, int]:
+    """Blocked jobs are released highest priority first, then in the order they started waiting: a job that took
+    some freed room and still waits for more goes behind the others, so that jobs share freed room in turns."""
+    return (-evaluation.priority, False, evaluation.modify_time or evaluation.create_time)
+
+
 class EvaluationBroker:
     def __init__(self, *, max_attempts: int = MAX_ATTEMPTS, retry_delay: float = 0.1) -> None:
         self._ready: list[tuple[tuple[int, bool, int], int, Evaluation]] = []
@@ -91,6 +97,27 @@ class EvaluationBroker:
             self._make_ready(evaluation)
             released += 1
         return released
+
+    def blocked_in_order(self, limit: int) -> list[Evaluation]:
+        """The first ``limit`` blocked evaluations in release order, left blocked.
+
+        Safe to call from the store's writer thread: it copies the heap in one step (a list copy, atomic under the
+        GIL) and only reads the rest, so what the event loop changes meanwhile shows as a slightly older picture."""
+        entries = heapq.nsmallest(limit + 8, list(self._blocked_order))  # a few spare for entries no longer blocked
+        current = [entry[2] for entry in entries if self._blocked.get(entry[2].job_id) is entry[2]]
+        return current[:limit]
+
+    def settle(self, evaluations: list[Evaluation]) -> None:
+        """Blocked evaluations were planned in a transaction that committed (see
+        :mod:`bacalhau.orchestrator.drain`), each now with its status as planned: stop holding those that completed;
+        one still blocked waits on, now behind the others of its priority, so that jobs take freed room in turns."""
+        for evaluation in evaluations:
+            held = self._blocked.get(evaluation.job_id)
+            if held is None or held.id != evaluation.id:
+                continue  # released meanwhile: its run will find the job as it is now
+            del self._blocked[evaluation.job_id]
+            if evaluation.status == EvalStatus.BLOCKED.value:
+                self._block(evaluation)
 
     @property
     def blocked_count(self) -> int:
@@ -165,7 +192,7 @@ class EvaluationBroker:
         if previous is not None and previous.id != evaluation.id:
             self._waiting.setdefault(job_id, []).append(previous)
         self._blocked[job_id] = evaluation
-        heapq.heappush(self._blocked_order, (_order(evaluation), next(self._counter), evaluation))
+        heapq.heappush(self._blocked_order, (_release_order(evaluation), next(self._counter), evaluation))
         if len(self._blocked_order) > 2 * len(self._blocked) + 64:  # drop the skipped entries now and then
             self._blocked_order = [
                 entry for entry in self._blocked_order if self._blocked.get(entry[2].job_id) is entry[2]

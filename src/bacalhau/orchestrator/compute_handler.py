@@ -44,11 +44,20 @@ def store_evaluation(tx: Tx, job: Job, trigger: EvalTrigger) -> None:
 
 
 class ComputeMessageHandler:
-    def __init__(self, evaluate: Evaluate = store_evaluation) -> None:
+    def __init__(self, evaluate: Evaluate = store_evaluation, drain: Callable[[Tx], None] | None = None) -> None:
+        """``drain``: called in the transaction after a report that ended an execution, to give the room it frees
+        to waiting jobs (see :mod:`bacalhau.orchestrator.drain`)."""
         self._evaluate_job = evaluate
+        self._drain = drain
 
     def handle(self, tx: Tx, node_id: str, body: dict[str, Any]) -> None:
         """Apply one report inside ``tx`` (the stream applies a whole batch of reports in one transaction)."""
+        ended = len(tx.effects.ended_executions)
+        self._apply(tx, node_id, body)
+        if self._drain is not None and len(tx.effects.ended_executions) > ended:
+            self._drain(tx)
+
+    def _apply(self, tx: Tx, node_id: str, body: dict[str, Any]) -> None:
         message = messages.unwrap(body)
         try:
             with tx.part():

@@ -47,6 +47,10 @@ class Plan:
     # False for an evaluation planned at once in the transaction that called for it: it is stored only if it has
     # to stay open (its job waits for capacity).
     evaluation_stored: bool = True
+    # Planned inside a transaction that changed capacity before the plan: executions that ended in it (their room is
+    # free) and executions placed in it (their room is taken), which the capacity tracker counts only after commit.
+    released: list[Execution] = field(default_factory=list)
+    placed_before: list[Execution] = field(default_factory=list)
 
     def add_execution(self, execution: Execution, event: Event) -> None:
         self.new_executions.append(execution)

@@ -117,6 +117,22 @@ class CapacityTracker:
         return freed
 
 
+@dataclass(frozen=True)
+class _Change:
+    """Per node, how a plan's view of used room differs from the tracker's: ``freed`` by executions it stops,
+    ``taken`` by executions placed earlier in its transaction that the tracker counts only once that commits."""
+
+    freed: dict[str, Resources]
+    taken: dict[str, Resources]
+
+
+def _held_by(executions: Iterable[Execution]) -> dict[str, Resources]:
+    held: dict[str, Resources] = {}
+    for execution in executions:
+        held[execution.node_id] = held.get(execution.node_id, Resources()).add(execution_resources(execution))
+    return held
+
+
 class NodeSelector:
     def __init__(self, tracker: CapacityTracker, *, over_subscription: float = 1.5, randomness: int = 5) -> None:
         self._tracker = tracker
@@ -131,32 +147,48 @@ class NodeSelector:
         executions: list[Execution],
         *,
         stopping: Iterable[Execution] = (),
+        taking: Iterable[Execution] = (),
     ) -> tuple[list[NodeRank], list[NodeRank]]:
         """Schedulable nodes split into (suitable best first, unsuitable with reasons).
 
         ``stopping``: executions the plan being built stops; their room counts as free, as it will be when the plan
-        commits (a job's new version takes the place of its old one's executions)."""
+        commits (a job's new version takes the place of its old one's executions). ``taking``: executions not yet
+        counted that will hold room when the transaction commits (placed earlier in it)."""
         candidates = [node for node in nodes if node.is_schedulable]
         required = job_resources(job)
         previous = _previous_executions(executions)
-        freed = self._tracker.freed_by(stopping)
+        change = _Change(self._tracker.freed_by(stopping), _held_by(taking))
         matched: list[NodeRank] = []
         rejected: list[NodeRank] = []
         for node in candidates:
-            result = self._rank_node(job, node, required, previous, self._used(node, freed))
+            result = self._rank_node(job, node, required, previous, self._used(node, change))
             (matched if result.suitable else rejected).append(result)
-        self._add_capacity_scores(matched, freed)
+        self._add_capacity_scores(matched, change)
         matched.sort(key=lambda r: r.rank, reverse=True)
         return matched, rejected
 
-    def _used(self, node: NodeState, freed: dict[str, Resources]) -> Resources:
-        used = self._tracker.used(node.info.node_id)
-        released = freed.get(node.info.node_id)
-        return used.sub(released) if released is not None else used
+    def headroom(
+        self, node: NodeState, *, stopping: Iterable[Execution] = (), taking: Iterable[Execution] = ()
+    ) -> Resources:
+        """What more a node may be given (its capacity over-subscribed, less what it holds), seen as by :meth:`rank`
+        with the same ``stopping`` and ``taking``."""
+        compute = node.info.compute_node_info
+        if compute is None or not node.is_schedulable:
+            return Resources()
+        change = _Change(self._tracker.freed_by(stopping), _held_by(taking))
+        return compute.max_capacity.scale(self._factor).sub(self._used(node, change))
 
-    def _add_capacity_scores(self, ranks: list[NodeRank], freed: dict[str, Resources]) -> None:
+    def _used(self, node: NodeState, change: _Change) -> Resources:
+        node_id = node.info.node_id
+        used = self._tracker.used(node_id)
+        released = change.freed.get(node_id)
+        taken = change.taken.get(node_id)
+        used = used.sub(released) if released is not None else used
+        return used.add(taken) if taken is not None else used
+
+    def _add_capacity_scores(self, ranks: list[NodeRank], change: _Change) -> None:
         """Up to 100 points for free capacity, relative to the freest node (CPU and memory weigh most)."""
-        free = {r.node_id: self._free(r.node, freed) for r in ranks}
+        free = {r.node_id: self._free(r.node, change) for r in ranks}
         best = Resources(
             cpu=max((f.cpu for f in free.values()), default=0.0),
             memory=max((f.memory for f in free.values()), default=0),
@@ -176,10 +208,10 @@ class NodeSelector:
             )
             rank.rank += int(share * 100)
 
-    def _free(self, node: NodeState, freed: dict[str, Resources]) -> Resources:
+    def _free(self, node: NodeState, change: _Change) -> Resources:
         compute = node.info.compute_node_info
         assert compute is not None
-        return compute.max_capacity.sub(self._used(node, freed))
+        return compute.max_capacity.sub(self._used(node, change))
 
     def _rank_node(
         self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]], used: Resources

@@ -18,6 +18,7 @@ from bacalhau.models.limits import DEFAULT_MAX_COUNT
 from bacalhau.models.node import NodeInfo
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
+from bacalhau.orchestrator.drain import QueueDrain
 from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.logs import LogProxy
@@ -76,7 +77,8 @@ class Orchestrator:
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
         self.logs = LogProxy(nc, self.links)
-        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers))
+        drain = QueueDrain(self.broker, self.schedulers, self.nodes, self.selector)
+        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), drain)
         self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler, self.links)
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
@@ -99,8 +101,10 @@ class Orchestrator:
     def _on_commit(self, effects: CommitEffects) -> None:
         self.tracker.on_commit(effects)
         self.broker.enqueue_all(effects.evaluations)
-        if effects.ended_executions:
-            self.broker.unblock(len(effects.ended_executions))
+        self.broker.settle(effects.drained)
+        unused = len(effects.ended_executions) - effects.drained_placements
+        if unused > 0:  # room that the drain did not give away: a round looks again, with the tracker now current
+            self.broker.unblock(unused)
 
     def _on_capacity(self, _node_id: str) -> None:
         self.broker.unblock()

@@ -144,6 +144,10 @@ class CommitEffects:
     outbox: list[tuple[str, int, str]] = field(default_factory=list)  # (node, number, body) of messages committed
     ended_executions: list[Execution] = field(default_factory=list)
     nodes_changed: bool = False
+    # Blocked evaluations planned in this transaction because room was freed (see orchestrator/drain.py), with their
+    # new status, and how many executions that planning placed.
+    drained: list[Evaluation] = field(default_factory=list)
+    drained_placements: int = 0
 
 
 @dataclass

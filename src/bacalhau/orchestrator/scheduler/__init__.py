@@ -16,7 +16,15 @@ from bacalhau.orchestrator.selection import NodeSelector
 
 
 class Scheduler(Protocol):
-    def plan(self, delivery: Delivery, job: Job, executions: list[Execution]) -> Plan: ...
+    def plan(
+        self,
+        delivery: Delivery,
+        job: Job,
+        executions: list[Execution],
+        *,
+        released: list[Execution] | None = None,
+        placed_before: list[Execution] | None = None,
+    ) -> Plan: ...
 
 
 def schedulers(nodes: NodeSource, selector: NodeSelector, config: SchedulerConfig) -> dict[str, Scheduler]:

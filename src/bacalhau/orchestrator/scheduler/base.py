@@ -86,9 +86,20 @@ class SchedulerBase(ABC):
         self._selector = selector
         self._config = config
 
-    def plan(self, delivery: Delivery, job: Job, executions: list[Execution]) -> Plan:
-        """What to do about the delivered evaluation, given its job's current state."""
-        plan = Plan(delivery.evaluation, job, delivery.superseded)
+    def plan(
+        self,
+        delivery: Delivery,
+        job: Job,
+        executions: list[Execution],
+        *,
+        released: list[Execution] | None = None,
+        placed_before: list[Execution] | None = None,
+    ) -> Plan:
+        """What to do about the delivered evaluation, given its job's current state (and, planned inside a
+        transaction that changed capacity first, what it released and placed: see :class:`Plan`)."""
+        plan = Plan(
+            delivery.evaluation, job, delivery.superseded, released=released or [], placed_before=placed_before or []
+        )
         self.build(plan, executions)
         return plan
 

@@ -90,7 +90,8 @@ class BatchServiceScheduler(SchedulerBase):
             retry = new_evaluation(plan.job, EvalTrigger.EXEC_FAILURE, wait_until=retry_at, comment="retry backoff")
             plan.new_evaluations.append(retry)
 
-        matched, rejected = self._selector.rank(plan.job, nodes, executions, stopping=plan.stopping())
+        stopping, taking = [*plan.stopping(), *plan.released], plan.placed_before
+        matched, rejected = self._selector.rank(plan.job, nodes, executions, stopping=stopping, taking=taking)
         count = plan.job.desired_count
         chosen = islice(heapq.merge(ready, _never_placed(placed, count)), len(matched))
         for partition, rank in zip(chosen, matched, strict=False):
