@@ -17,7 +17,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from bacalhau.lib.sqlite import Database, Transaction
-from bacalhau.transport import envelope
+from bacalhau.transport import envelope, stream
 from bacalhau.transport.natsserver import MAX_PAYLOAD, EmbeddedNatsServer
 from bacalhau.transport.stream import APPLY_CHUNK, BATCH_BYTES, STOP_TIMEOUT, StreamReceiver, StreamSender
 from tests.conftest import eventually
@@ -231,6 +231,44 @@ async def test_a_gap_in_memory_is_filled_from_the_store(nats_client: NATS, appli
     outbox.add({"n": 4})
     sender.notify([outbox.rows[-1]])
     await eventually(lambda: applied.handled == [1, 2, 3, 4])
+    await sender.stop()
+
+
+class CountingOutbox(MemoryOutbox):
+    """Counts the sender's reads of its store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        self.reads += 1
+        return await super().outbox(peer, after_seq, limit, max_bytes)
+
+
+async def test_an_idle_sender_reads_its_store_only_when_told(
+    nats_client: NATS, applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orchestrator has a sender per node: with a thousand nodes, idle senders polling the store would cost more
+    than the nodes' heartbeats. Once the store is found sent, only a commit the cache did not take sends it back."""
+    monkeypatch.setattr(stream, "ACK_FLUSH_INTERVAL", 0.02)  # without the fix, an idle sender read every 20 ms
+    await serve_receiver(nats_client, applied)
+    outbox = CountingOutbox()
+    outbox.add({"n": 1})  # e.g. committed before a restart
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await eventually(lambda: applied.handled == [1] and outbox.acked == 1)
+    await eventually(lambda: outbox.reads >= 2)  # the first read found 1, a later one found nothing after it
+    reads = outbox.reads
+    outbox.add({"n": 2})
+    sender.notify([outbox.rows[-1]])  # committed and cached: sent from memory
+    await eventually(lambda: applied.handled == [1, 2] and outbox.acked == 2)
+    await asyncio.sleep(0.3)  # the absence of a poll: fifteen flush intervals
+    assert outbox.reads == reads
+    outbox.add({"n": 3})
+    sender.notify()  # committed, not given: read from the store
+    await eventually(lambda: applied.handled == [1, 2, 3])
+    assert outbox.reads > reads
     await sender.stop()
 
 
