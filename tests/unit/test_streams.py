@@ -404,3 +404,23 @@ async def test_stop_ends_the_sender_even_when_its_cancel_is_swallowed(nats_clien
     assert loop.time() - started < STOP_TIMEOUT
     assert not sender.running
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "stream-to-peer"]
+
+
+async def test_the_acknowledged_position_is_recorded_at_most_every_flush_interval(
+    nats_client: NATS, applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store write per delivered batch would be one per message when many nodes each get one at a time: the
+    position is recorded every ACK_FLUSH_INTERVAL, and at stop."""
+    monkeypatch.setattr(stream, "ACK_FLUSH_INTERVAL", 60.0)
+    await serve_receiver(nats_client, applied)
+    outbox = MemoryOutbox()
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    for n in (1, 2, 3):
+        outbox.add({"n": n})
+        sender.notify([outbox.rows[-1]])
+        await eventually(lambda n=n: sender.acked == n)
+    await asyncio.sleep(0.2)  # the absence of a write: a sender used to record each batch's right after it
+    assert outbox.acked == 0
+    await sender.stop()
+    assert outbox.acked == 3

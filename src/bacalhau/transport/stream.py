@@ -179,13 +179,16 @@ class StreamSender:
             self._wake.clear()
             try:
                 sent = await self._send_next()
-                if not sent or loop.time() - last_flush >= ACK_FLUSH_INTERVAL:
+                # The acknowledged position is recorded at most every ACK_FLUSH_INTERVAL (and at stop): a write per
+                # delivered batch would be a store write per message when a thousand nodes each get one at a time.
+                if loop.time() - last_flush >= ACK_FLUSH_INTERVAL:
                     last_flush = loop.time()
                     await self._flush_ack()
                 if not sent:
                     with contextlib.suppress(TimeoutError):
                         # Idle with everything sent and recorded: nothing to do until notified or restarted.
-                        async with asyncio.timeout(None if self._idle else ACK_FLUSH_INTERVAL):
+                        due = max(0.0, last_flush + ACK_FLUSH_INTERVAL - loop.time())
+                        async with asyncio.timeout(None if self._idle else due):
                             await self._wake.wait()
                 troubles = 0
                 continue
