@@ -2,7 +2,8 @@
 
     python -m bench                  # every figure, under 10 minutes
     python -m bench --quick          # smaller runs, under a minute
-    python -m bench --only latency   # some sections: startup, submit, e2e, saturation, latency, store, auth, cli
+    python -m bench --only latency   # some sections: startup, submit, e2e, saturation, latency, store, auth, cli,
+                                     # nodes (simulated compute nodes: 100 quick, 1,000 full)
     python -m bench --json out.json  # also write the figures as JSON
     python -m bench --compare old.json  # and each figure's ratio to that earlier run's
 
@@ -35,6 +36,7 @@ SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "auth": suite.auth_overhead,
     "cli": suite.cli_wall_times,
     "saturation": suite.saturation,
+    "nodes": suite.many_nodes,
 }
 
 
@@ -101,7 +103,30 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         r = results["cli"]
         rows.append(("CLI: version --client, wall, median", f"{r['version_client_s']} s", "<= 0.25 s"))
         rows.append(("CLI: job list against a local node, wall, median", f"{r['job_list_s']} s", "<= 0.4 s"))
+    if "nodes" in results:
+        rows += _nodes_rows(results["nodes"])
     return rows
+
+
+def _nodes_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    n = f"{r['nodes']:,} simulated nodes"
+    share = r["completed_per_s"] / r["one_node_completed_per_s"] if r["one_node_completed_per_s"] else 0.0
+    every = f"every {r['heartbeat_s']:g} s"
+    return [
+        ("noop completed, orchestrator + 1 simulated node", f"{r['one_node_completed_per_s']} jobs/s", ""),
+        (f"noop completed, orchestrator + {n}", f"{r['completed_per_s']} jobs/s", ""),
+        (f"  {n} / 1 node", f"{share:.0%}", ">= 80%"),
+        (f"idle orchestrator CPU, {n} heartbeating {every}", f"{r['idle_cpu_pct']}% of a core", "<= 10%"),
+        ("  with no nodes", f"{r['alone_cpu_pct']}% of a core", ""),
+        ("  orchestrator CPU per heartbeat", f"{r['heartbeat_cpu_us']} us", ""),
+        ("  NATS server / simulator", f"{r['idle_nats_cpu_pct']}% / {r['idle_simulator_cpu_pct']}% of a core", ""),
+        (
+            f"GET /orchestrator/nodes, {n}",
+            f"p50 {r['node_list_ms_p50']} / p90 {r['node_list_ms_p90']} ms",
+            "<= 100 ms",
+        ),
+        (f"orchestrator memory, {n}", f"RSS {r['rss_mb']} MB ({r['rss_kb_per_node']} KB per node)", ""),
+    ]
 
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

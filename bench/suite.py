@@ -35,6 +35,7 @@ from bench.load import (
 )
 from bench.nodes import NodeProcess, Stack
 from bench.seed import clone_jobs
+from bench.simnodes import SimProcess
 
 MB = 2**20
 
@@ -54,10 +55,12 @@ class Sizes:
     list_requests: int
     auth_requests: int
     cli_runs: int
+    simulated_nodes: int
+    idle_window_s: float
 
 
-QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20, 2000, 5)
-FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200, 20_000, 10)
+QUICK = Sizes(1, 300, 300, (0, 10), 40, 10, 3, 10_000, 20, 2000, 5, 100, 5.0)
+FULL = Sizes(3, 2000, 2000, (0, 1, 10, 100), 300, 100, 30, 100_000, 200, 20_000, 10, 1000, 30.0)
 
 
 def node_memory(pid: int) -> dict[str, float]:
@@ -374,3 +377,93 @@ def saturation(sizes: Sizes) -> list[dict[str, Any]]:
     finally:
         stack.stop()
     return rows
+
+
+SIM_HEARTBEAT = 15.0  # seconds: Compute.Heartbeat.Interval's default, in the original as here
+
+
+def many_nodes(sizes: Sizes) -> dict[str, Any]:
+    """An orchestrator with simulated compute nodes (``bench/simnodes.py``, in a process of their own): noop jobs
+    placed and completed per second with one node and with many (a fresh orchestrator each), and with many, while
+    they only heartbeat (every 15 s, the default): the orchestrator's CPU, its memory and the node list's latency."""
+    one = _with_simulated_nodes(1, sizes, idle=False)
+    many = _with_simulated_nodes(sizes.simulated_nodes, sizes, idle=True)
+    return {"one_node_completed_per_s": one["completed_per_s"], **many}
+
+
+def _with_simulated_nodes(count: int, sizes: Sizes, *, idle: bool) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="bacalhau-bench-nodes-"))
+    orchestrator = NodeProcess(root / "orchestrator", "--orchestrator", config=("Orchestrator.Port=0",))
+    sim: SimProcess | None = None
+    figures: dict[str, Any] = {"nodes": count, "heartbeat_s": SIM_HEARTBEAT}
+    try:
+        orchestrator.launch().wait_ready()
+        if idle:
+            _settle(orchestrator.url)
+            alone = _cpu_seconds(orchestrator.pid, sizes.idle_window_s)
+            figures["alone_cpu_pct"] = round(alone["node"] / sizes.idle_window_s * 100, 2)
+            figures["alone_rss_mb"] = node_memory(orchestrator.pid)["rss_mb"]
+        started = time.perf_counter()
+        sim = SimProcess(orchestrator.nats_url, count, root / "simnodes.log", heartbeat=SIM_HEARTBEAT).wait_ready()
+        figures["connect_s"] = round(time.perf_counter() - started, 2)
+        if idle:
+            _settle(orchestrator.url)
+            busy = _cpu_seconds(orchestrator.pid, sizes.idle_window_s, sim.pid)
+            window = sizes.idle_window_s
+            heartbeats = count * window / SIM_HEARTBEAT
+            figures["idle_cpu_pct"] = round(busy["node"] / window * 100, 2)
+            figures["idle_nats_cpu_pct"] = round(busy["nats"] / window * 100, 2)
+            figures["idle_simulator_cpu_pct"] = round(busy["simulator"] / window * 100, 2)
+            figures["heartbeat_cpu_us"] = round(max(busy["node"] - alone["node"], 0.0) / heartbeats * 1e6, 1)
+            figures.update(_node_list_latencies(orchestrator.url, count + 1, sizes.list_requests))
+            memory = node_memory(orchestrator.pid)
+            figures["rss_mb"] = memory["rss_mb"]
+            figures["nats_rss_mb"] = memory["nats_rss_mb"]
+            figures["rss_kb_per_node"] = round((memory["rss_mb"] - figures["alone_rss_mb"]) * 1024 / count, 1)
+        ids, _ = asyncio.run(submit_many(orchestrator.url, noop_job("nodes"), sizes.e2e_jobs, 64))
+        jobs = wait_terminal(orchestrator.url, ids)
+        figures["jobs"] = len(jobs)
+        figures["completed"] = sum(j["State"]["StateType"] == "Completed" for j in jobs)
+        figures["completed_per_s"] = round(completed_per_second(jobs), 1)
+        figures["latency_ms_p50"] = round(percentile(latencies_ms(jobs), 0.5), 1)
+        return figures
+    finally:
+        if sim is not None:
+            sim.stop()
+        orchestrator.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_seconds(pid: int, window: float, simulator: int = 0) -> dict[str, float]:
+    """CPU seconds (user and system) spent over ``window`` by the node's own process, its NATS server and the
+    simulator."""
+    node = psutil.Process(pid)
+    nats = [p for p in node.children(recursive=True) if p.name() == "nats-server"]
+    groups = {"node": [node], "nats": nats, "simulator": [psutil.Process(simulator)] if simulator else []}
+
+    def spent() -> dict[str, float]:
+        return {name: sum(sum(p.cpu_times()[:2]) for p in processes) for name, processes in groups.items()}
+
+    before = spent()
+    time.sleep(window)
+    after = spent()
+    return {name: after[name] - before[name] for name in groups}
+
+
+def _node_list_latencies(url: str, expected: int, requests: int) -> dict[str, Any]:
+    """``GET /api/v1/orchestrator/nodes`` of every node, over HTTP as a client sees it (after one warm-up)."""
+    samples = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/api/v1/orchestrator/nodes").raise_for_status()
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = client.get("/api/v1/orchestrator/nodes")
+            samples.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+            listed = len(response.json()["Nodes"])
+            if listed != expected:
+                raise RuntimeError(f"node list: expected {expected} nodes, got {listed}")
+    return {
+        "node_list_ms_p50": round(percentile(samples, 0.5), 1),
+        "node_list_ms_p90": round(percentile(samples, 0.9), 1),
+    }

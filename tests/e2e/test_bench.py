@@ -78,3 +78,19 @@ def test_saturation_figures(tmp_path: Path) -> None:
     ]
     assert all(row["completed"] == row["jobs"] == 300 and row["completed_per_s"] > 0 for row in rows), rows
     assert "saturated / unbound" in result.stdout
+
+
+def test_quick_many_nodes_figures(tmp_path: Path) -> None:
+    """An orchestrator with 1 and then 100 simulated nodes: every figure present and sane."""
+    out = tmp_path / "figures.json"
+    result = bench("--quick", "--only", "nodes", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads(out.read_text())["nodes"]
+    assert nodes["nodes"] == 100 and nodes["heartbeat_s"] == 15.0
+    assert nodes["jobs"] == nodes["completed"] == 300
+    assert nodes["one_node_completed_per_s"] > 0 and nodes["completed_per_s"] > 0
+    assert nodes["alone_cpu_pct"] >= 0 and 0 < nodes["idle_cpu_pct"] < 200
+    assert 0 < nodes["node_list_ms_p50"] <= nodes["node_list_ms_p90"]
+    assert nodes["rss_mb"] > nodes["alone_rss_mb"] > 0
+    assert "GET /orchestrator/nodes, 100 simulated nodes" in result.stdout
+    assert "idle orchestrator CPU, 100 simulated nodes heartbeating every 15 s" in result.stdout

@@ -17,7 +17,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from bacalhau.lib.sqlite import Database, Transaction
-from bacalhau.transport import envelope
+from bacalhau.transport import envelope, stream
 from bacalhau.transport.natsserver import MAX_PAYLOAD, EmbeddedNatsServer
 from bacalhau.transport.stream import APPLY_CHUNK, BATCH_BYTES, STOP_TIMEOUT, StreamReceiver, StreamSender
 from tests.conftest import eventually
@@ -234,6 +234,44 @@ async def test_a_gap_in_memory_is_filled_from_the_store(nats_client: NATS, appli
     await sender.stop()
 
 
+class CountingOutbox(MemoryOutbox):
+    """Counts the sender's reads of its store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
+        self.reads += 1
+        return await super().outbox(peer, after_seq, limit, max_bytes)
+
+
+async def test_an_idle_sender_reads_its_store_only_when_told(
+    nats_client: NATS, applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An orchestrator has a sender per node: with a thousand nodes, idle senders polling the store would cost more
+    than the nodes' heartbeats. Once the store is found sent, only a commit the cache did not take sends it back."""
+    monkeypatch.setattr(stream, "ACK_FLUSH_INTERVAL", 0.02)  # without the fix, an idle sender read every 20 ms
+    await serve_receiver(nats_client, applied)
+    outbox = CountingOutbox()
+    outbox.add({"n": 1})  # e.g. committed before a restart
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    await eventually(lambda: applied.handled == [1] and outbox.acked == 1)
+    await eventually(lambda: outbox.reads >= 2)  # the first read found 1, a later one found nothing after it
+    reads = outbox.reads
+    outbox.add({"n": 2})
+    sender.notify([outbox.rows[-1]])  # committed and cached: sent from memory
+    await eventually(lambda: applied.handled == [1, 2] and outbox.acked == 2)
+    await asyncio.sleep(0.3)  # the absence of a poll: fifteen flush intervals
+    assert outbox.reads == reads
+    outbox.add({"n": 3})
+    sender.notify()  # committed, not given: read from the store
+    await eventually(lambda: applied.handled == [1, 2, 3])
+    assert outbox.reads > reads
+    await sender.stop()
+
+
 async def test_a_big_batch_is_applied_in_chunks_and_a_failure_stops_it_in_order(
     nats_client: NATS, applied: Applied
 ) -> None:
@@ -366,3 +404,23 @@ async def test_stop_ends_the_sender_even_when_its_cancel_is_swallowed(nats_clien
     assert loop.time() - started < STOP_TIMEOUT
     assert not sender.running
     assert not [t for t in asyncio.all_tasks() if t.get_name() == "stream-to-peer"]
+
+
+async def test_the_acknowledged_position_is_recorded_at_most_every_flush_interval(
+    nats_client: NATS, applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store write per delivered batch would be one per message when many nodes each get one at a time: the
+    position is recorded every ACK_FLUSH_INTERVAL, and at stop."""
+    monkeypatch.setattr(stream, "ACK_FLUSH_INTERVAL", 60.0)
+    await serve_receiver(nats_client, applied)
+    outbox = MemoryOutbox()
+    sender = StreamSender(nats_client, "stream.test", "peer", outbox, "epoch-1")
+    sender.start(0)
+    for n in (1, 2, 3):
+        outbox.add({"n": n})
+        sender.notify([outbox.rows[-1]])
+        await eventually(lambda n=n: sender.acked == n)
+    await asyncio.sleep(0.2)  # the absence of a write: a sender used to record each batch's right after it
+    assert outbox.acked == 0
+    await sender.stop()
+    assert outbox.acked == 3

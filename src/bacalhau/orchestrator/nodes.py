@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class NodeManager:
         self._nodes: dict[str, NodeState] = {}
         self._last_seen: dict[str, float] = {}
         self._sessions: set[str] = set()
+        # Each node's revision: a new number whenever anything of its state changes (a heartbeat too), so that
+        # readers can keep what they derived from a node (the node list's JSON) until it changes.
+        self._revisions: dict[str, int] = {}
+        self._next_revision = itertools.count(1)
         self._on_join: list[NodeListener] = []
         self._on_capacity: list[NodeListener] = []
         self._on_leave: list[NodeListener] = []
@@ -62,6 +67,7 @@ class NodeManager:
         loop_now = asyncio.get_running_loop().time()
         for node in await self._store.nodes():
             self._nodes[node.info.node_id] = node
+            self._changed(node.info.node_id)
             if node.connection == Connection.CONNECTED.value and node.info.is_compute:
                 self._last_seen[node.info.node_id] = loop_now
         existing = self._nodes.get(self_info.node_id)
@@ -100,6 +106,13 @@ class NodeManager:
             )
         return matches[0]
 
+    def revision(self, node_id: str) -> int:
+        """A number that changes whenever the node's state does (0 for an unknown node); never reused."""
+        return self._revisions.get(node_id, 0)
+
+    def _changed(self, node_id: str) -> None:
+        self._revisions[node_id] = next(self._next_revision)
+
     def has_session(self, node_id: str) -> bool:
         """The node completed a handshake with this orchestrator process and has not disconnected since."""
         return node_id in self._sessions
@@ -131,6 +144,7 @@ class NodeManager:
             return False
         self._last_seen[node_id] = asyncio.get_running_loop().time()
         node.connection_state.last_heartbeat = now_ns()
+        self._changed(node_id)
         compute = node.info.compute_node_info
         if compute is not None:
             changed = compute.available_capacity != available or compute.running_executions != running
@@ -147,6 +161,7 @@ class NodeManager:
         if node is None:
             return
         node.info = info
+        self._changed(info.node_id)
         snapshot = node.model_copy(deep=True)
         await self._store.transact(lambda tx: tx.save_node(snapshot))
         self._emit(self._on_capacity, info.node_id)
@@ -161,6 +176,7 @@ class NodeManager:
         node.connection_state.status = Connection.DISCONNECTED.value
         node.connection_state.disconnected_since = now_ns()
         node.connection_state.last_error = reason
+        self._changed(node_id)
         self._last_seen.pop(node_id, None)
         snapshot = node.model_copy(deep=True)
         await self._store.transact(lambda tx: tx.save_node(snapshot))
@@ -189,6 +205,7 @@ class NodeManager:
     async def delete(self, node_id: str) -> None:
         node = self.resolve(node_id)
         self._nodes.pop(node.info.node_id, None)
+        self._revisions.pop(node.info.node_id, None)
         self._last_seen.pop(node.info.node_id, None)
         self._sessions.discard(node.info.node_id)
         await self._store.transact(lambda tx: tx.delete_node(node.info.node_id))
@@ -196,6 +213,7 @@ class NodeManager:
 
     async def _set_membership(self, node: NodeState, membership: Membership) -> None:
         node.membership = membership.value
+        self._changed(node.info.node_id)
         snapshot = node.model_copy(deep=True)
         await self._store.transact(lambda tx: tx.save_node(snapshot))
 
@@ -209,6 +227,7 @@ class NodeManager:
             connected_since=now,
             disconnected_since=node.connection_state.disconnected_since,
         )
+        self._changed(node.info.node_id)
         with contextlib.suppress(RuntimeError):
             self._last_seen[node.info.node_id] = asyncio.get_running_loop().time()
 

@@ -7,6 +7,7 @@ the scheduler queue the job instead of failing it.
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 from bacalhau.models.execution import Execution
 from bacalhau.models.ids import short_id
 from bacalhau.models.job import Job
-from bacalhau.models.node import NodeState
-from bacalhau.models.resources import Resources, format_bytes
+from bacalhau.models.limits import UINT64_MAX
+from bacalhau.models.node import ComputeNodeInfo, Connection, Membership, NodeInfo, NodeState, NodeType
+from bacalhau.models.resources import MAX_CORES, Resources, format_bytes
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.orchestrator.store import CommitEffects
 
@@ -26,9 +28,55 @@ FAVOUR_PREFIX = "favour_"
 # A node that has not failed this job outranks any node that has, whatever their free capacity: retries go
 # elsewhere when they can.
 FRESH_NODE_BONUS = 200
+# Job shapes whose per-node checks a node's cache keeps before it starts again.
+SHAPES_PER_NODE = 64
+
+# Resources as plain (CPU, memory, disk, GPU) numbers. Ranking does its arithmetic on these, with the same rounding
+# and bounds as Resources' methods: building a pydantic model costs about 8 us, and ranking a thousand nodes built
+# three or four per node, per job.
+Numbers = tuple[float, int, int, int]
+ZERO: Numbers = (0.0, 0, 0, 0)
 
 
-@dataclass
+def numbers(resources: Resources) -> Numbers:
+    return (resources.cpu, resources.memory, resources.disk, resources.gpu)
+
+
+def _add(a: Numbers, b: Numbers) -> Numbers:
+    """``Resources.add``."""
+    return (
+        min(a[0] + b[0], MAX_CORES),
+        min(a[1] + b[1], UINT64_MAX),
+        min(a[2] + b[2], UINT64_MAX),
+        min(a[3] + b[3], UINT64_MAX),
+    )
+
+
+def _sub(a: Numbers, b: Numbers) -> Numbers:
+    """``Resources.sub``: the difference, floored at zero per dimension."""
+    return (max(0.0, round(a[0] - b[0], 6)), max(0, a[1] - b[1]), max(0, a[2] - b[2]), max(0, a[3] - b[3]))
+
+
+def _scale(a: Numbers, factor: float) -> Numbers:
+    """``Resources.scale``."""
+    return (
+        min(a[0] * factor, MAX_CORES),
+        min(int(a[1] * factor), UINT64_MAX),
+        min(int(a[2] * factor), UINT64_MAX),
+        min(int(a[3] * factor), UINT64_MAX),
+    )
+
+
+def _fits(a: Numbers, limit: Numbers) -> bool:
+    """``Resources.fits_in``."""
+    return a[0] <= limit[0] + 1e-9 and a[1] <= limit[1] and a[2] <= limit[2] and a[3] <= limit[3]
+
+
+def _resources(a: Numbers) -> Resources:
+    return Resources(cpu=a[0], memory=a[1], disk=a[2], gpu=a[3])
+
+
+@dataclass(slots=True)
 class NodeRank:
     node: NodeState
     rank: int = POSSIBLE
@@ -63,6 +111,7 @@ class CapacityTracker:
 
     allocations: dict[str, dict[str, Resources]] = field(default_factory=dict)
     _totals: dict[str, Resources] = field(default_factory=dict)
+    _numbers: dict[str, Numbers] = field(default_factory=dict)  # the totals as plain numbers, for ranking
 
     def load(self, live_by_node: dict[str, list[Execution]]) -> None:
         for executions in live_by_node.values():
@@ -92,20 +141,29 @@ class CapacityTracker:
         if execution.id in node:
             return
         node[execution.id] = resources = execution_resources(execution)
-        self._totals[execution.node_id] = self.used(execution.node_id).add(resources)
+        self._set_total(execution.node_id, self.used(execution.node_id).add(resources))
 
     def _release(self, execution: Execution) -> None:
         resources = self.allocations.get(execution.node_id, {}).pop(execution.id, None)
         if resources is None:
             return
         if self.allocations[execution.node_id]:
-            self._totals[execution.node_id] = self.used(execution.node_id).sub(resources)
+            self._set_total(execution.node_id, self.used(execution.node_id).sub(resources))
         else:  # nothing left: start again from exact zero rather than from accumulated rounding
             del self.allocations[execution.node_id]
             self._totals.pop(execution.node_id, None)
+            self._numbers.pop(execution.node_id, None)
+
+    def _set_total(self, node_id: str, total: Resources) -> None:
+        self._totals[node_id] = total
+        self._numbers[node_id] = numbers(total)
 
     def used(self, node_id: str) -> Resources:
         return self._totals.get(node_id) or Resources()
+
+    def used_numbers(self, node_id: str) -> Numbers:
+        """``used`` as plain numbers (no model built: ranking asks this of every node for every job)."""
+        return self._numbers.get(node_id, ZERO)
 
     def freed_by(self, executions: Iterable[Execution]) -> dict[str, Resources]:
         """Per node, what these executions hold of it (those it counts): the room that stopping them makes."""
@@ -117,20 +175,49 @@ class CapacityTracker:
         return freed
 
 
+@dataclass
+class _NodeFacts:
+    """What ranking needs of a node that changes only with its info (a node's handshake or info update replaces
+    the info; heartbeats change its available capacity alone): its capacity as numbers, and the outcome of the
+    checks that depend on the job's shape alone (engines, publisher, inputs, labels, maximum job size)."""
+
+    info: NodeInfo
+    compute: ComputeNodeInfo
+    max_capacity: Resources
+    capacity: Numbers
+    oversubscribed: Numbers
+    room: Numbers  # free capacity with nothing allocated
+    static: dict[tuple[object, ...], tuple[int, str]] = field(default_factory=dict)
+
+    def current(self, info: NodeInfo) -> bool:
+        compute = info.compute_node_info
+        return self.info is info and self.compute is compute and compute.max_capacity is self.max_capacity
+
+
 @dataclass(frozen=True)
 class _Change:
     """Per node, how a plan's view of used room differs from the tracker's: ``freed`` by executions it stops,
     ``taken`` by executions placed earlier in its transaction that the tracker counts only once that commits."""
 
-    freed: dict[str, Resources]
-    taken: dict[str, Resources]
+    freed: dict[str, Numbers]
+    taken: dict[str, Numbers]
 
+    @classmethod
+    def of(cls, tracker: CapacityTracker, stopping: Iterable[Execution], taking: Iterable[Execution]) -> _Change:
+        taken: dict[str, Numbers] = {}
+        for execution in taking:
+            taken[execution.node_id] = _add(taken.get(execution.node_id, ZERO), numbers(execution_resources(execution)))
+        return cls({node_id: numbers(r) for node_id, r in tracker.freed_by(stopping).items()}, taken)
 
-def _held_by(executions: Iterable[Execution]) -> dict[str, Resources]:
-    held: dict[str, Resources] = {}
-    for execution in executions:
-        held[execution.node_id] = held.get(execution.node_id, Resources()).add(execution_resources(execution))
-    return held
+    def __bool__(self) -> bool:
+        return bool(self.freed or self.taken)
+
+    def apply(self, node_id: str, used: Numbers) -> Numbers:
+        released = self.freed.get(node_id)
+        if released is not None:
+            used = _sub(used, released)
+        placed = self.taken.get(node_id)
+        return _add(used, placed) if placed is not None else used
 
 
 class NodeSelector:
@@ -139,6 +226,7 @@ class NodeSelector:
         self._factor = over_subscription
         self._randomness = randomness
         self._random = random.Random()  # its own: nothing else seeding or drawing from the global one changes it
+        self._facts: dict[str, _NodeFacts] = {}
 
     def rank(
         self,
@@ -153,18 +241,82 @@ class NodeSelector:
 
         ``stopping``: executions the plan being built stops; their room counts as free, as it will be when the plan
         commits (a job's new version takes the place of its old one's executions). ``taking``: executions not yet
-        counted that will hold room when the transaction commits (placed earlier in it)."""
-        candidates = [node for node in nodes if node.is_schedulable]
-        required = job_resources(job)
+        counted that will hold room when the transaction commits (placed earlier in it).
+
+        This runs for every placement over every node, so a node costs a few dictionary lookups and some
+        arithmetic on plain numbers: the checks that depend only on the job's shape and the node's info are kept
+        per node (``_NodeFacts``), and no pydantic model is built unless a node is refused for being busy."""
+        required_resources = job_resources(job)
+        required = numbers(required_resources)
+        shape = _shape(job, required)
         previous = _previous_executions(executions)
-        change = _Change(self._tracker.freed_by(stopping), _held_by(taking))
+        freed = _Change.of(self._tracker, stopping, taking)
         matched: list[NodeRank] = []
+        free: list[Numbers] = []
         rejected: list[NodeRank] = []
-        for node in candidates:
-            result = self._rank_node(job, node, required, previous, self._used(node, change))
-            (matched if result.suitable else rejected).append(result)
-        self._add_capacity_scores(matched, change)
-        matched.sort(key=lambda r: r.rank, reverse=True)
+        used_numbers = self._tracker.used_numbers
+        draw = self._random.random
+        randomness = self._randomness
+        known = self._facts
+        schedulable = 0
+        for node in nodes:
+            info = node.info
+            if not (
+                node.connection == _CONNECTED
+                and node.membership == _APPROVED
+                and info.node_type == _COMPUTE
+                and info.compute_node_info is not None
+            ):  # NodeState.is_schedulable, without its enum lookups (this loop is the cost of placement)
+                continue
+            schedulable += 1
+            node_id = info.node_id
+            facts = known.get(node_id)
+            if facts is None or not facts.current(info):
+                facts = self._node_facts(node)
+            static = facts.static.get(shape)
+            if static is None:
+                if len(facts.static) >= SHAPES_PER_NODE:
+                    facts.static.clear()
+                static = facts.static[shape] = _static_rank(job, node, required_resources)
+            total, reason = static
+            if total == UNSUITABLE:
+                rejected.append(NodeRank(node, UNSUITABLE, reason))
+                continue
+            if previous:
+                count, excluded = previous.get(node_id, (0, False))
+                if count > 1:
+                    rejected.append(NodeRank(node, UNSUITABLE, "job already executed on this node more than once"))
+                    continue
+                if excluded:
+                    rejected.append(NodeRank(node, UNSUITABLE, "job rejected"))
+                    continue
+                total += POSSIBLE if count else FRESH_NODE_BONUS
+            else:
+                total += FRESH_NODE_BONUS
+            used = used_numbers(node_id)
+            if freed:
+                used = freed.apply(node_id, used)
+            if facts.capacity == ZERO:
+                rejected.append(NodeRank(node, UNSUITABLE, "node queue usage is unknown", busy=True))
+                continue
+            limit = facts.oversubscribed
+            if used is ZERO:  # nothing allocated there: the node's own figures, worked out once
+                fits = _fits(required, limit)
+                room = facts.room
+            else:
+                fits = _fits(_add(used, required), limit)
+                room = _sub(facts.capacity, used)
+            if not fits:
+                reason = f"node busy with available capacity {_resources(room).describe()}"
+                rejected.append(NodeRank(node, UNSUITABLE, reason, busy=True))
+                continue
+            if randomness > 0:
+                total += int(draw() * randomness)  # as randrange(randomness): uniform over 0 .. randomness - 1
+            matched.append(NodeRank(node, total, "suitable"))
+            free.append(room)
+        _add_capacity_scores(matched, free)
+        matched.sort(key=_by_rank, reverse=True)
+        self._forget_departed(schedulable)
         return matched, rejected
 
     def headroom(
@@ -175,85 +327,101 @@ class NodeSelector:
         compute = node.info.compute_node_info
         if compute is None or not node.is_schedulable:
             return Resources()
-        change = _Change(self._tracker.freed_by(stopping), _held_by(taking))
-        return compute.max_capacity.scale(self._factor).sub(self._used(node, change))
-
-    def _used(self, node: NodeState, change: _Change) -> Resources:
-        node_id = node.info.node_id
-        used = self._tracker.used(node_id)
-        released = change.freed.get(node_id)
-        taken = change.taken.get(node_id)
-        used = used.sub(released) if released is not None else used
-        return used.add(taken) if taken is not None else used
-
-    def _add_capacity_scores(self, ranks: list[NodeRank], change: _Change) -> None:
-        """Up to 100 points for free capacity, relative to the freest node (CPU and memory weigh most)."""
-        free = {r.node_id: self._free(r.node, change) for r in ranks}
-        best = Resources(
-            cpu=max((f.cpu for f in free.values()), default=0.0),
-            memory=max((f.memory for f in free.values()), default=0),
-            disk=max((f.disk for f in free.values()), default=0),
-            gpu=max((f.gpu for f in free.values()), default=0),
+        used = _Change.of(self._tracker, stopping, taking).apply(
+            node.info.node_id, self._tracker.used_numbers(node.info.node_id)
         )
-        for rank in ranks:
-            mine = free[rank.node_id]
+        return _resources(_sub(numbers(compute.max_capacity.scale(self._factor)), used))
+
+    def _node_facts(self, node: NodeState) -> _NodeFacts:
+        """A node's facts, worked out again (it is new, or its info changed)."""
+        info = node.info
+        compute = info.compute_node_info
+        assert compute is not None  # schedulable nodes are compute nodes
+        capacity = numbers(compute.max_capacity)
+        oversubscribed = numbers(compute.max_capacity.scale(self._factor))
+        facts = _NodeFacts(info, compute, compute.max_capacity, capacity, oversubscribed, _sub(capacity, ZERO))
+        self._facts[info.node_id] = facts
+        return facts
+
+    def _forget_departed(self, schedulable: int) -> None:
+        """Drop the facts of nodes no longer seen, once they are as many as the nodes that are."""
+        if len(self._facts) > 2 * schedulable + 64:
+            self._facts.clear()
+
+
+_COMPUTE = NodeType.COMPUTE.value
+_APPROVED = Membership.APPROVED.value
+_CONNECTED = Connection.CONNECTED.value
+
+
+_by_rank = operator.attrgetter("rank")
+
+
+def _shape(job: Job, required: Numbers) -> tuple[object, ...]:
+    """What the static checks read of a job: two jobs of the same shape get the same answer from a node."""
+    task = job.task
+    return (
+        task.engine_spec.type,
+        task.publisher_spec.type,
+        tuple(s.source.type if s.source else None for s in task.input_sources),
+        tuple((c.key, c.operator, tuple(c.values)) for c in job.constraints),
+        required,
+    )
+
+
+def _static_rank(job: Job, node: NodeState, required: Resources) -> tuple[int, str]:
+    """The score from the checks that depend only on the job's shape and the node's info, or UNSUITABLE and why."""
+    compute = node.info.compute_node_info
+    assert compute is not None
+    task = job.task
+    total = 0
+    checks = [
+        _feature(task.engine_spec.type, compute.execution_engines),
+        _feature(task.publisher_spec.type, compute.publishers) if task.publisher_spec.type else None,
+        *(_feature(s.source.type, compute.storage_sources) for s in task.input_sources if s.source),
+    ]
+    for reason in checks:
+        if reason:
+            return UNSUITABLE, reason
+    total += 30 if task.input_sources else 20
+
+    labels_rank, reason = _labels(job, node.info.labels)
+    if labels_rank == UNSUITABLE:
+        return UNSUITABLE, reason
+    total += labels_rank
+
+    if not required.is_zero():
+        if not required.fits_in(compute.max_job_requirements):
+            return UNSUITABLE, _too_big(required, compute.max_job_requirements)
+        total += PREFERRED
+    return total, ""
+
+
+def _add_capacity_scores(ranks: list[NodeRank], free: list[Numbers]) -> None:
+    """Up to 100 points for free capacity (``free``: each rank's node's), relative to the freest node (CPU and
+    memory weigh most). Nodes with the same room get the same points, worked out once (a fleet's idle nodes alike
+    cost one)."""
+    if not ranks:
+        return
+    top_cpu, top_memory, top_disk, top_gpu = free[0]
+    for room in set(free):  # idle nodes alike share their room's numbers
+        top_cpu, top_memory = max(top_cpu, room[0]), max(top_memory, room[1])
+        top_disk, top_gpu = max(top_disk, room[2]), max(top_gpu, room[3])
+    points: dict[Numbers, int] = {}
+    for rank, room in zip(ranks, free, strict=True):
+        score = points.get(room)
+        if score is None:
+            have_cpu, have_memory, have_disk, have_gpu = room
             share = sum(
-                weight * (have / top if top else 0.0)
-                for weight, have, top in (
-                    (0.4, mine.cpu, best.cpu),
-                    (0.3, mine.memory, best.memory),
-                    (0.2, mine.disk, best.disk),
-                    (0.1, mine.gpu, best.gpu),
+                (
+                    0.4 * (have_cpu / top_cpu if top_cpu else 0.0),
+                    0.3 * (have_memory / top_memory if top_memory else 0.0),
+                    0.2 * (have_disk / top_disk if top_disk else 0.0),
+                    0.1 * (have_gpu / top_gpu if top_gpu else 0.0),
                 )
             )
-            rank.rank += int(share * 100)
-
-    def _free(self, node: NodeState, change: _Change) -> Resources:
-        compute = node.info.compute_node_info
-        assert compute is not None
-        return compute.max_capacity.sub(self._used(node, change))
-
-    def _rank_node(
-        self, job: Job, node: NodeState, required: Resources, previous: dict[str, tuple[int, bool]], used: Resources
-    ) -> NodeRank:
-        compute = node.info.compute_node_info
-        assert compute is not None  # schedulable nodes are compute nodes
-        task = job.task
-        total = 0
-        checks = [
-            _feature(task.engine_spec.type, compute.execution_engines),
-            _feature(task.publisher_spec.type, compute.publishers) if task.publisher_spec.type else None,
-            *(_feature(s.source.type, compute.storage_sources) for s in task.input_sources if s.source),
-        ]
-        for reason in checks:
-            if reason:
-                return NodeRank(node, UNSUITABLE, reason)
-        total += 30 if task.input_sources else 20
-
-        labels_rank, reason = _labels(job, node.info.labels)
-        if labels_rank == UNSUITABLE:
-            return NodeRank(node, UNSUITABLE, reason)
-        total += labels_rank
-
-        if not required.is_zero():
-            if not required.fits_in(compute.max_job_requirements):
-                return NodeRank(node, UNSUITABLE, _too_big(required, compute.max_job_requirements))
-            total += PREFERRED
-
-        count, excluded = previous.get(node.info.node_id, (0, False))
-        if count > 1:
-            return NodeRank(node, UNSUITABLE, "job already executed on this node more than once")
-        if excluded:
-            return NodeRank(node, UNSUITABLE, "job rejected")
-        total += POSSIBLE if count else FRESH_NODE_BONUS
-
-        if compute.max_capacity.is_zero():
-            return NodeRank(node, UNSUITABLE, "node queue usage is unknown", busy=True)
-        if not used.add(required).fits_in(compute.max_capacity.scale(self._factor)):
-            available = compute.max_capacity.sub(used)
-            return NodeRank(node, UNSUITABLE, f"node busy with available capacity {available.describe()}", busy=True)
-        total += self._random.randrange(self._randomness) if self._randomness > 0 else 0
-        return NodeRank(node, total, "suitable")
+            score = points[room] = int(share * 100)
+        rank.rank += score
 
 
 def _previous_executions(executions: list[Execution]) -> dict[str, tuple[int, bool]]:

@@ -94,6 +94,12 @@ class StreamSender:
         self._flushed = 0
         self._cached: dict[int, str] = {}
         self._cached_bytes = 0
+        # Whether the outbox may hold messages the cache does not: true until a read of the store finds nothing
+        # unsent, and again whenever messages are committed that the cache did not take. While false, an idle
+        # sender reads nothing and sleeps until notified: an orchestrator has a sender per node, and a thousand
+        # of them polling the store would cost more than the nodes' heartbeats.
+        self._stored = True
+        self._uncached = 0  # times committed messages went to the store only (to notice one during a read)
 
     @property
     def _name(self) -> str:
@@ -103,17 +109,22 @@ class StreamSender:
         """(Re)start sending after ``acked``, the last number the peer says it applied."""
         self.acked = acked
         self._flushed = min(self._flushed, acked)
+        self._stored = True  # the peer may want messages again that the cache no longer holds
         if self._task is None or self._task.done():
             self._task = spawn(self._run(), f"stream-to-{self._peer or 'orchestrator'}")
         self._wake.set()
 
     def notify(self, committed: Sequence[tuple[int, str]] = ()) -> None:
         """New messages were committed to the outbox; ``committed`` (number, body) lets the sender send them
-        without reading them back from the store."""
+        without reading them back from the store (without them, the sender reads the store)."""
         size = sum(len(text) for _, text in committed)
-        if len(self._cached) + len(committed) <= MAX_CACHED and self._cached_bytes + size <= MAX_CACHED_BYTES:
+        fits = len(self._cached) + len(committed) <= MAX_CACHED and self._cached_bytes + size <= MAX_CACHED_BYTES
+        if committed and fits:
             self._cached.update(committed)
             self._cached_bytes += size
+        else:
+            self._stored = True
+            self._uncached += 1
         self._wake.set()
 
     async def _next_rows(self, budget: int) -> list[tuple[int, str]]:
@@ -132,7 +143,13 @@ class StreamSender:
             seq += 1
         if rows and (len(rows) == BATCH_SIZE or size >= budget or seq > next(reversed(self._cached))):
             return rows
-        return await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE, budget)
+        if not rows and not self._stored and not self._cached:
+            return []  # nothing committed since the store was last found sent
+        uncached = self._uncached
+        stored = await self._outbox.outbox(self._peer, self.acked, BATCH_SIZE, budget)
+        if not stored and self._uncached == uncached:
+            self._stored = False
+        return stored
 
     async def stop(self) -> None:
         """Stop sending, within ``STOP_TIMEOUT`` whatever the sender was doing, and record the acknowledged
@@ -162,12 +179,16 @@ class StreamSender:
             self._wake.clear()
             try:
                 sent = await self._send_next()
-                if not sent or loop.time() - last_flush >= ACK_FLUSH_INTERVAL:
+                # The acknowledged position is recorded at most every ACK_FLUSH_INTERVAL (and at stop): a write per
+                # delivered batch would be a store write per message when a thousand nodes each get one at a time.
+                if loop.time() - last_flush >= ACK_FLUSH_INTERVAL:
                     last_flush = loop.time()
                     await self._flush_ack()
                 if not sent:
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(ACK_FLUSH_INTERVAL):
+                        # Idle with everything sent and recorded: nothing to do until notified or restarted.
+                        due = max(0.0, last_flush + ACK_FLUSH_INTERVAL - loop.time())
+                        async with asyncio.timeout(None if self._idle else due):
                             await self._wake.wait()
                 troubles = 0
                 continue
@@ -185,6 +206,10 @@ class StreamSender:
                 log.exception("stream to %s failed; retrying in %.0fs", self._name, delay)
             troubles += 1
             await asyncio.sleep(delay)
+
+    @property
+    def _idle(self) -> bool:
+        return not self._stored and not self._cached and self._flushed >= self.acked
 
     async def _send_next(self) -> bool:
         """Send the next batch and take in the peer's acknowledgement; False when there is nothing to send."""
