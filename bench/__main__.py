@@ -129,18 +129,25 @@ def _nodes_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# A figure's number: not the digits of a label such as "p50" or "x1.2" (a letter, digit or dot before it).
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])-?\d+(?:\.\d+)?")
+
+
+def first_number(measured: str) -> float | None:
+    """The first figure in a measured cell: ``11.4`` in ``p50 11.4 / p90 13.3 ms``."""
+    found = _NUMBER.search(measured)
+    return float(found.group()) if found else None
 
 
 def ratios(rows: list[tuple[str, str, str]], previous: dict[str, Any]) -> dict[str, str]:
     """Each figure's first number over the same figure's in an earlier run's JSON (``x1.10``: 10% more), where both
     runs measured it."""
-    before = {figure: _NUMBER.search(measured) for figure, measured, _ in table(previous)}
+    before = {figure: first_number(measured) for figure, measured, _ in table(previous)}
     out = {}
     for figure, measured, _ in rows:
-        now, then = _NUMBER.search(measured), before.get(figure)
-        if now and then and float(then.group()) != 0:
-            out[figure] = f"x{float(now.group()) / float(then.group()):.2f}"
+        now, then = first_number(measured), before.get(figure)
+        if now is not None and then:
+            out[figure] = f"x{now / then:.2f}"
     return out
 
 

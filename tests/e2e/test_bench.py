@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.__main__ import ratios
+from bench.__main__ import first_number, ratios
 from bench.load import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,13 @@ def test_quick_startup_and_large_store_figures(tmp_path: Path) -> None:
     assert store["first_page_ms_p50"] > 0 and store["rss_mb"] > 0 and store["total_pss_mb"] > 0
     assert "GET /jobs page of 100, 10,000 jobs" in result.stdout
     assert "idle node memory, PSS of all its processes" in result.stdout
+
+
+def test_a_figure_is_its_first_number_not_a_labels_digits() -> None:
+    assert first_number("p50 11.4 / p90 13.3 ms") == 11.4
+    assert first_number("141.9 jobs/s, p50 3663.1 ms") == 141.9
+    assert first_number("-2.5 s") == -2.5
+    assert first_number("skipped: no docker") is None
 
 
 def test_unknown_sections_are_refused() -> None:
