@@ -127,3 +127,19 @@ async def test_a_batch_takes_up_to_its_limit_one_evaluation_per_job() -> None:
     broker.ack(first[0])
     [again] = await asyncio.wait_for(broker.dequeue_batch(10), 1)
     assert (again.evaluation.job_id, again.evaluation.create_time) == ("a", 3)
+
+
+async def test_the_blocked_queue_is_read_in_order_past_any_number_of_replaced_entries() -> None:
+    """Settling a job that still waits leaves its old heap entry behind: the queue is still read right after many."""
+    broker = EvaluationBroker()
+    blocked = [evaluation(f"job-{i}", created=i, status=EvalStatus.BLOCKED.value) for i in range(40)]
+    broker.enqueue_all(blocked)
+    requeued = []
+    for original in blocked[:30]:  # each took some room and waits on: its entry goes behind the others
+        again = original.model_copy(update={"modify_time": 1000 + original.create_time})
+        requeued.append(again)
+        broker.settle([again])
+    assert [e.job_id for e in broker.blocked_in_order(5)] == [f"job-{i}" for i in range(30, 35)]
+    assert broker.blocked_in_order(40) == blocked[30:] + requeued
+    broker.settle([e.model_copy(update={"status": EvalStatus.COMPLETE.value}) for e in blocked[30:]])
+    assert broker.blocked_in_order(40) == requeued  # placed in full: no longer held

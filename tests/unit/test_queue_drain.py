@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bacalhau.models.evaluation import EvalStatus, Evaluation
+from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
-from bacalhau.models.state import JobStateType
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.broker import Delivery, EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.drain import QueueDrain
@@ -18,7 +19,7 @@ from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.scheduler import SchedulerConfig, schedulers
 from bacalhau.orchestrator.scheduling import ImmediatePlanner, SchedulingRound
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
-from bacalhau.orchestrator.store import CommitEffects, JobStore
+from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 from bacalhau.transport import messages
 from tests.unit.test_scheduler import Nodes, node
 
@@ -34,15 +35,14 @@ class Orchestrator:
         source = Nodes(*(node(f"n-{number}", cpu=cpu) for number in range(1, nodes + 1)))
         selector = NodeSelector(self.tracker, over_subscription=1.0, randomness=0)
         self.schedulers = schedulers(source, selector, SchedulerConfig())
-        self.handler = ComputeMessageHandler(
-            ImmediatePlanner(self.schedulers), QueueDrain(self.broker, self.schedulers, source, selector)
-        )
+        self.drain = QueueDrain(self.broker, self.schedulers, source, selector)
+        self.handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), self.drain)
         self.commits: list[CommitEffects] = []
         store.on_commit(self._on_commit)
 
     def _on_commit(self, effects: CommitEffects) -> None:
         self.tracker.on_commit(effects)
-        self.broker.settle(effects.drained)
+        self.drain.after_commit(effects)
         self.commits.append(effects)
 
     async def submit(self, cpu: str, *, count: int = 1, priority: int = 0) -> str:
@@ -144,3 +144,26 @@ async def test_a_job_that_took_room_and_still_waits_goes_behind_the_others(store
     commit = await orchestrator.finish(second)
     assert [e.job_id for e in commit.created_executions] == [wide]
     assert await orchestrator.placed(wide) == 2
+
+
+async def test_room_freed_outside_a_report_goes_after_the_commit_to_a_job_that_fits_it(store: JobStore) -> None:
+    orchestrator = Orchestrator(store, cpu=2.0)
+    first, second = await orchestrator.submit("1"), await orchestrator.submit("1")
+    big = await orchestrator.submit("2")
+    small, other = await orchestrator.submit("1"), await orchestrator.submit("1")
+    commit = await orchestrator.finish(first)  # the drain gives the room to `small`, and learns that `big` needs 2
+    assert [e.job_id for e in commit.created_executions] == [small]
+    assert orchestrator.waiting() == [big, other]
+
+    [running] = await store.get_executions(second)
+
+    def stop(tx: Tx) -> None:  # ended by the orchestrator itself (a user's stop, say): no drain runs in this
+        def cancel(execution: Execution) -> None:
+            execution.compute_state.state_type = ExecutionStateType.CANCELLED
+            execution.desired_state.state_type = ExecutionDesiredStateType.STOPPED
+
+        tx.update_execution(running, update=cancel)
+
+    await store.transact(stop)
+    assert orchestrator.broker.ready_count == 1  # released for a round: `other` fits the core `second` freed
+    assert orchestrator.waiting() == [big]  # `big` does not, and is left alone

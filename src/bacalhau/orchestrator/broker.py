@@ -102,10 +102,22 @@ class EvaluationBroker:
         """The first ``limit`` blocked evaluations in release order, left blocked.
 
         Safe to call from the store's writer thread: it copies the heap in one step (a list copy, atomic under the
-        GIL) and only reads the rest, so what the event loop changes meanwhile shows as a slightly older picture."""
-        entries = heapq.nsmallest(limit + 8, list(self._blocked_order))  # a few spare for entries no longer blocked
-        current = [entry[2] for entry in entries if self._blocked.get(entry[2].job_id) is entry[2]]
-        return current[:limit]
+        GIL) and only reads the rest, so what the event loop changes meanwhile shows as a slightly older picture.
+        The heap keeps entries no longer blocked until they are popped or compacted away: however many come first,
+        they are stepped over."""
+        entries = list(self._blocked_order)
+        current: list[Evaluation] = []
+        while entries and len(current) < limit:  # popped from the copy, in order, past entries no longer blocked
+            evaluation = heapq.heappop(entries)[2]
+            if self._blocked.get(evaluation.job_id) is evaluation:
+                current.append(evaluation)
+        return current
+
+    def release(self, evaluation: Evaluation) -> None:
+        """Make this blocked evaluation ready (room that may fit its job appeared), if it is still blocked."""
+        if self._blocked.get(evaluation.job_id) is evaluation:
+            del self._blocked[evaluation.job_id]
+            self._make_ready(evaluation)
 
     def settle(self, evaluations: list[Evaluation]) -> None:
         """Blocked evaluations were planned in a transaction that committed (see

@@ -9,7 +9,8 @@ Jobs are taken in the broker's release order (highest priority first, then the l
 room and still waits goes behind the others). Only a job whose resources fit the room there is now is planned: one
 that does not fit is left as it is, with no evaluation run or written for it. At most ``EXAMINED`` waiting jobs are
 looked at per report, however long the queue; the ones further back are released by the next ends, by a node
-joining, or by the orchestrator's housekeeping.
+joining, or by the orchestrator's housekeeping. Room the drain did not give away is offered once more after the
+commit (:meth:`QueueDrain.after_commit`), to the jobs that could fit it only.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from bacalhau.orchestrator.plan import apply_plan
 from bacalhau.orchestrator.scheduler import Scheduler
 from bacalhau.orchestrator.scheduler.base import NodeSource
 from bacalhau.orchestrator.selection import NodeSelector, job_resources
-from bacalhau.orchestrator.store import Tx
+from bacalhau.orchestrator.store import CommitEffects, Tx
 
 log = logging.getLogger(__name__)
 
 EXAMINED = 16
+# After the commit, looking at a job whose needs are known costs no read: the queue is searched further for one that
+# fits, so that small jobs behind many big ones still get the room.
+EXAMINED_AFTER_COMMIT = 256
 NEEDS_KEPT = 10_000
 
 
 class QueueDrain:
-    """Runs on the store's writer thread, inside a report's transaction: it reads the broker's blocked queue (see
-    :meth:`EvaluationBroker.blocked_in_order`), the node list and the capacity tracker, and changes only the store;
-    the broker learns what was planned once the transaction commits (``CommitEffects.drained``)."""
+    """Called, it runs on the store's writer thread, inside a report's transaction: it reads the broker's blocked queue
+    (see :meth:`EvaluationBroker.blocked_in_order`), the node list and the capacity tracker, and changes only the
+    store; the broker learns what was planned once the transaction commits (:meth:`after_commit`)."""
 
     def __init__(
         self, broker: EvaluationBroker, schedulers: dict[str, Scheduler], nodes: NodeSource, selector: NodeSelector
@@ -57,6 +61,8 @@ class QueueDrain:
 
     def __call__(self, tx: Tx) -> None:
         """Plan waiting jobs into the room that the executions ended so far in ``tx`` free."""
+        if not self._broker.blocked_count:
+            return
         ended = list(tx.effects.ended_executions)
         freed_on = {execution.node_id for execution in ended}
         nodes = [node for node in self._nodes.all() if node.info.node_id in freed_on]
@@ -91,6 +97,29 @@ class QueueDrain:
                 log.debug("planning waiting job %s into freed room failed: %s", job.id, exc)
             planned.add(job.id)
             rooms = self._rooms(tx, nodes, ended)
+
+    def after_commit(self, effects: CommitEffects) -> None:
+        """On the event loop, once the tracker has counted a commit: the broker learns what the drain planned, and
+        the room the commit's ended executions freed that no drain gave away (an end recorded elsewhere, or room the
+        drain did not see yet: the tracker counts a commit only after it) goes to the waiting jobs that could fit
+        it, each released for a scheduling round. A job known to need more room than there is stays waiting."""
+        self._broker.settle(effects.drained)
+        unused = len(effects.ended_executions) - effects.drained_placements
+        if unused <= 0 or not self._broker.blocked_count:
+            return
+        freed_on = {execution.node_id for execution in effects.ended_executions}
+        rooms = {n.info.node_id: self._selector.headroom(n) for n in self._nodes.all() if n.info.node_id in freed_on}
+        for waiting in self._broker.blocked_in_order(EXAMINED_AFTER_COMMIT):
+            if unused == 0:
+                return
+            need = self._needs.get(waiting.id)
+            if need is not None:
+                fitting = next((node_id for node_id, room in rooms.items() if need.fits_in(room)), None)
+                if fitting is None:
+                    continue
+                rooms[fitting] = rooms[fitting].sub(need)
+            self._broker.release(waiting)
+            unused -= 1
 
     def _rooms(self, tx: Tx, nodes: list[NodeState], ended: list[Execution]) -> list[Resources]:
         """The room on each node, as a plan in ``tx`` would see it now."""

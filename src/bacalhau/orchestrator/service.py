@@ -64,6 +64,7 @@ class Orchestrator:
         )
         self.schedulers: dict[str, Scheduler] = schedulers(self.nodes, self.selector, config.scheduler)
         self._round = SchedulingRound(self.store, self.schedulers, self.tracker)
+        self._drain = QueueDrain(self.broker, self.schedulers, self.nodes, self.selector)
         self._endpoint: ComputeEndpoint | None = None
         self.logs: LogProxy | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,8 +78,7 @@ class Orchestrator:
         self.nodes.on_leave(self._on_node_left)
         await self.nodes.start(self.node_info)
         self.logs = LogProxy(nc, self.links)
-        drain = QueueDrain(self.broker, self.schedulers, self.nodes, self.selector)
-        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), drain)
+        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), self._drain)
         self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler, self.links)
         await self._endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
@@ -101,10 +101,7 @@ class Orchestrator:
     def _on_commit(self, effects: CommitEffects) -> None:
         self.tracker.on_commit(effects)
         self.broker.enqueue_all(effects.evaluations)
-        self.broker.settle(effects.drained)
-        unused = len(effects.ended_executions) - effects.drained_placements
-        if unused > 0:  # room that the drain did not give away: a round looks again, with the tracker now current
-            self.broker.unblock(unused)
+        self._drain.after_commit(effects)
 
     def _on_capacity(self, _node_id: str) -> None:
         self.broker.unblock()
