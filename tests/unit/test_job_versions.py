@@ -4,7 +4,6 @@ executions."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
@@ -108,24 +107,6 @@ async def test_every_version_stays_readable(service: JobService, store: JobStore
     for missing in (3, 2**63 - 1):
         with pytest.raises(NotFound, match=f"job version {missing} not found"):
             await service.get_job(job_id, version=missing)
-
-
-async def test_finding_a_job_by_name_reads_only_the_jobs_of_that_name(store: JobStore) -> None:
-    """Every submission looks its name up: the lookup must use the name index, not read the whole namespace."""
-    plans: list[str] = []
-
-    def lookup(conn: sqlite3.Connection) -> None:
-        statements: list[str] = []
-        conn.set_trace_callback(statements.append)
-        try:
-            Tx(conn).jobs_named("default", "my-job")
-        finally:
-            conn.set_trace_callback(None)
-        query = next(s for s in statements if s.lstrip().startswith("SELECT"))
-        plans.extend(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {query}"))
-
-    await store.read(lookup)
-    assert any("USING INDEX jobs_by_name (" in plan for plan in plans), plans
 
 
 # ---- rerun

@@ -36,6 +36,9 @@ class Nodes:
     def all(self) -> list[NodeState]:
         return self.nodes
 
+    def get(self, node_id: str) -> NodeState | None:
+        return next((node for node in self.nodes if node.info.node_id == node_id), None)
+
 
 def node(node_id: str, cpu: float = 2.0, *, engines: tuple[str, ...] = ("wasm", "noop"), **labels: str) -> NodeState:
     capacity = Resources(cpu=cpu, memory=8 * GIB, disk=100 * GIB)

@@ -64,8 +64,7 @@ class QueueDrain:
         if not self._broker.blocked_count:
             return
         ended = list(tx.effects.ended_executions)
-        freed_on = {execution.node_id for execution in ended}
-        nodes = [node for node in self._nodes.all() if node.info.node_id in freed_on]
+        nodes = self._freed_nodes(ended)
         planned = {evaluation.job_id for evaluation in tx.effects.drained}
         rooms = self._rooms(tx, nodes, ended)
         for waiting in self._broker.blocked_in_order(EXAMINED):
@@ -107,8 +106,7 @@ class QueueDrain:
         unused = len(effects.ended_executions) - effects.drained_placements
         if unused <= 0 or not self._broker.blocked_count:
             return
-        freed_on = {execution.node_id for execution in effects.ended_executions}
-        rooms = {n.info.node_id: self._selector.headroom(n) for n in self._nodes.all() if n.info.node_id in freed_on}
+        rooms = {n.info.node_id: self._selector.headroom(n) for n in self._freed_nodes(effects.ended_executions)}
         for waiting in self._broker.blocked_in_order(EXAMINED_AFTER_COMMIT):
             if unused == 0:
                 return
@@ -120,6 +118,11 @@ class QueueDrain:
                 rooms[fitting] = rooms[fitting].sub(need)
             self._broker.release(waiting)
             unused -= 1
+
+    def _freed_nodes(self, ended: list[Execution]) -> list[NodeState]:
+        """The nodes these executions ran on (one lookup each: not a pass over every node of a large network)."""
+        found = (self._nodes.get(node_id) for node_id in {execution.node_id for execution in ended})
+        return [node for node in found if node is not None]
 
     def _rooms(self, tx: Tx, nodes: list[NodeState], ended: list[Execution]) -> list[Resources]:
         """The room on each node, as a plan in ``tx`` would see it now."""

@@ -126,8 +126,7 @@ class Orchestrator:
         spawn(self._evaluate_jobs_on(node_id), f"evaluate-jobs-on-{node_id}")
 
     async def _evaluate_jobs_on(self, node_id: str) -> None:
-        live = await self.store.live_executions_by_node()
-        job_ids = sorted({e.job_id for e in live.get(node_id, [])})
+        job_ids = await self.store.live_job_ids_on(node_id)
         if not job_ids:
             return
 

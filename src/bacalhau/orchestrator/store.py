@@ -117,6 +117,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 _TERMINAL_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
+_LIVE_CONDITION = f"compute_state NOT IN ({', '.join(map(str, _TERMINAL_STATES))})"
 
 
 def _job_from_row(body: str) -> Job:
@@ -284,6 +285,12 @@ class Tx(Transaction[CommitEffects]):
             ),
         )
         self.effects.created_executions.append(execution)
+
+    def live_job_ids_on(self, node_id: str) -> list[str]:
+        """The jobs with live executions on one node, found through the index of live executions by node (its
+        condition written out as the index states it, which SQLite needs to use a partial index)."""
+        sql = f"SELECT DISTINCT job_id FROM executions WHERE node_id = ? AND {_LIVE_CONDITION} ORDER BY job_id"
+        return [row[0] for row in self.conn.execute(sql, (node_id,))]
 
     def get_execution(self, execution_id: str) -> Execution | None:
         row = self.conn.execute("SELECT body FROM executions WHERE id = ?", (execution_id,)).fetchone()
@@ -589,6 +596,9 @@ class JobStore:
             return result
 
         return await self.db.read(query)
+
+    async def live_job_ids_on(self, node_id: str) -> list[str]:
+        return await self.db.read(lambda conn: Tx(conn).live_job_ids_on(node_id))
 
     async def history(self, job_id: str, after_seq: int = 0) -> list[JobHistory]:
         def query(conn: sqlite3.Connection) -> list[JobHistory]:

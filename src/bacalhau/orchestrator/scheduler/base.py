@@ -39,6 +39,8 @@ class SchedulerConfig:
 class NodeSource(Protocol):
     def all(self) -> list[NodeState]: ...
 
+    def get(self, node_id: str) -> NodeState | None: ...
+
 
 def stop_state(execution: Execution) -> ExecutionStateType:
     """How an execution ends when the orchestrator stops it: a pending bid is rejected, a run is cancelled."""
@@ -111,14 +113,13 @@ class SchedulerBase(ABC):
                 plan.stop_execution(execution, events.stopped_by_job_stop(), stop_state(execution))
             return
         executions, live = _retire_old_versions(plan, executions, live)
-        nodes = {node.info.node_id: node for node in self._nodes.all()}
-        live = self._fail_lost(plan, live, nodes)
+        live = self._fail_lost(plan, live)
         if not plan.job.is_long_running:
             live = self._handle_timeouts(plan, live)
         if plan.job_failed:
             self.stop_all(plan, live)
             return
-        self.schedule(plan, executions, live, list(nodes.values()))
+        self.schedule(plan, executions, live, self._nodes.all())
         if plan.job_failed:
             self.stop_all(plan, live)
         elif not plan.job.is_long_running:
@@ -134,11 +135,10 @@ class SchedulerBase(ABC):
             if execution.id not in plan.updated:
                 plan.stop_execution(execution, events.stopped_by_job_failure(), stop_state(execution))
 
-    @staticmethod
-    def _fail_lost(plan: Plan, live: list[Execution], nodes: dict[str, NodeState]) -> list[Execution]:
+    def _fail_lost(self, plan: Plan, live: list[Execution]) -> list[Execution]:
         healthy = []
         for execution in live:
-            node = nodes.get(execution.node_id)
+            node = self._nodes.get(execution.node_id)
             if node is None or not node.is_schedulable:
                 plan.stop_execution(execution, events.stopped_by_lost_node(), ExecutionStateType.FAILED)
             else:
