@@ -37,9 +37,14 @@ def present(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 
 def test_the_cli_and_its_job_commands_load_no_server_side_code() -> None:
-    modules = loaded_after("import bacalhau.cli.main, bacalhau.cli.job, bacalhau.cli.agent")
+    modules = loaded_after("import bacalhau.cli.main, bacalhau.cli.job, bacalhau.cli.agent, bacalhau.cli.output")
     assert present(modules, SERVER_SIDE) == []
     assert present(modules, WIRE_AND_HTTP) == []
+    assert present(modules, ("yaml", "websockets")) == []  # for YAML output, specs and profiles, and logs: on use
+
+
+def test_the_api_client_loads_websockets_only_to_stream_logs() -> None:
+    assert present(loaded_after("import bacalhau.client.http"), ("websockets",)) == []
 
 
 def test_version_of_the_client_alone_loads_neither_the_wire_models_nor_http() -> None:

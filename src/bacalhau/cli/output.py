@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
-import yaml
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -73,6 +72,8 @@ def console(stderr: bool = False) -> Console:
 
 def print_data(data: Any, options: OutputOptions) -> None:
     if options.format == "yaml":
+        import yaml  # only for YAML output: loading it costs every other listing 20 ms
+
         click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
     else:
         click.echo(json.dumps(data, indent=2 if options.pretty else None, ensure_ascii=False))

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
-from websockets.sync.client import connect
 
 from bacalhau.client.auth import Credentials, explain_refusal
 from bacalhau.errors import BacalhauError
@@ -250,6 +248,10 @@ class ApiClient:
         version: int = 0,
     ) -> Iterator[str]:
         """An execution's output lines, over the logs WebSocket."""
+        # Imported here: every other command would pay for loading websockets (about 20 ms) at start.
+        from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
+        from websockets.sync.client import connect
+
         params = {"follow": str(follow).lower(), "tail": str(tail).lower(), "execution_id": execution_id}
         if namespace:
             params["namespace"] = namespace

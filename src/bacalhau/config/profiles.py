@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from bacalhau.config.durations import parse_duration
 from bacalhau.config.keys import go_quote
 from bacalhau.errors import ConfigurationError
@@ -126,6 +124,8 @@ class ProfileStore:
         return self._path(name).is_file()
 
     def load(self, name: str) -> Profile:
+        import yaml  # only when there is a profile to read: most commands have none, and yaml costs 15 ms to load
+
         path = self._path(name)
         try:
             document = yaml.safe_load(path.read_text()) or {}
@@ -143,6 +143,8 @@ class ProfileStore:
         profile.validate()
         path = self._path(name)
         self.directory.mkdir(parents=True, exist_ok=True)
+        import yaml
+
         text = yaml.safe_dump(profile.to_document(), sort_keys=False, allow_unicode=True)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(text)
