@@ -156,6 +156,10 @@ def test_ranking_many_varied_nodes_matches_the_straightforward_ranking() -> None
                 want_matched, want_rejected = reference_rank(spec, nodes, executions, tracker)
                 assert summary(matched) == summary(want_matched)
                 assert summary(rejected) == summary(want_rejected)
+                for limit in (0, 1, 3, len(matched), len(matched) + 5):  # the best few: the head of the whole
+                    best, also_rejected = selector.rank(spec, nodes, executions, limit=limit)
+                    assert summary(best) == summary(matched[:limit])
+                    assert summary(also_rejected) == summary(rejected)
 
 
 def test_a_node_whose_info_changed_is_ranked_by_its_new_info() -> None:

@@ -7,7 +7,7 @@ the scheduler queue the job instead of failing it.
 
 from __future__ import annotations
 
-import operator
+import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -236,8 +236,10 @@ class NodeSelector:
         *,
         stopping: Iterable[Execution] = (),
         taking: Iterable[Execution] = (),
+        limit: int | None = None,
     ) -> tuple[list[NodeRank], list[NodeRank]]:
-        """Schedulable nodes split into (suitable best first, unsuitable with reasons).
+        """Schedulable nodes split into (suitable best first, unsuitable with reasons); with ``limit``, only the
+        best ``limit`` suitable ones (what placing that many executions needs: the rest are not built or sorted).
 
         ``stopping``: executions the plan being built stops; their room counts as free, as it will be when the plan
         commits (a job's new version takes the place of its old one's executions). ``taking``: executions not yet
@@ -251,7 +253,8 @@ class NodeSelector:
         shape = _shape(job, required)
         previous = _previous_executions(executions)
         freed = _Change.of(self._tracker, stopping, taking)
-        matched: list[NodeRank] = []
+        suitable: list[NodeState] = []
+        totals: list[int] = []
         free: list[Numbers] = []
         rejected: list[NodeRank] = []
         used_numbers = self._tracker.used_numbers
@@ -299,12 +302,12 @@ class NodeSelector:
             if facts.capacity == ZERO:
                 rejected.append(NodeRank(node, UNSUITABLE, "node queue usage is unknown", busy=True))
                 continue
-            limit = facts.oversubscribed
+            ceiling = facts.oversubscribed
             if used is ZERO:  # nothing allocated there: the node's own figures, worked out once
-                fits = _fits(required, limit)
+                fits = _fits(required, ceiling)
                 room = facts.room
             else:
-                fits = _fits(_add(used, required), limit)
+                fits = _fits(_add(used, required), ceiling)
                 room = _sub(facts.capacity, used)
             if not fits:
                 reason = f"node busy with available capacity {_resources(room).describe()}"
@@ -312,12 +315,17 @@ class NodeSelector:
                 continue
             if randomness > 0:
                 total += int(draw() * randomness)  # as randrange(randomness): uniform over 0 .. randomness - 1
-            matched.append(NodeRank(node, total, "suitable"))
+            suitable.append(node)
+            totals.append(total)
             free.append(room)
-        _add_capacity_scores(matched, free)
-        matched.sort(key=_by_rank, reverse=True)
+        finals = [total + score for total, score in zip(totals, _capacity_scores(free), strict=True)]
+        indexes = range(len(finals))
+        if limit is not None and limit < len(finals):  # as sorted()[:limit], ties in the same order
+            best = heapq.nlargest(limit, indexes, key=finals.__getitem__)
+        else:
+            best = sorted(indexes, key=finals.__getitem__, reverse=True)
         self._forget_departed(schedulable)
-        return matched, rejected
+        return [NodeRank(suitable[i], finals[i], "suitable") for i in best], rejected
 
     def headroom(
         self, node: NodeState, *, stopping: Iterable[Execution] = (), taking: Iterable[Execution] = ()
@@ -352,9 +360,6 @@ class NodeSelector:
 _COMPUTE = NodeType.COMPUTE.value
 _APPROVED = Membership.APPROVED.value
 _CONNECTED = Connection.CONNECTED.value
-
-
-_by_rank = operator.attrgetter("rank")
 
 
 def _shape(job: Job, required: Numbers) -> tuple[object, ...]:
@@ -397,18 +402,19 @@ def _static_rank(job: Job, node: NodeState, required: Resources) -> tuple[int, s
     return total, ""
 
 
-def _add_capacity_scores(ranks: list[NodeRank], free: list[Numbers]) -> None:
-    """Up to 100 points for free capacity (``free``: each rank's node's), relative to the freest node (CPU and
-    memory weigh most). Nodes with the same room get the same points, worked out once (a fleet's idle nodes alike
-    cost one)."""
-    if not ranks:
-        return
+def _capacity_scores(free: list[Numbers]) -> list[int]:
+    """Up to 100 points for each node's free capacity (``free``), relative to the freest node (CPU and memory
+    weigh most). Nodes with the same room get the same points, worked out once (a fleet's idle nodes alike cost
+    one)."""
+    if not free:
+        return []
     top_cpu, top_memory, top_disk, top_gpu = free[0]
     for room in set(free):  # idle nodes alike share their room's numbers
         top_cpu, top_memory = max(top_cpu, room[0]), max(top_memory, room[1])
         top_disk, top_gpu = max(top_disk, room[2]), max(top_gpu, room[3])
     points: dict[Numbers, int] = {}
-    for rank, room in zip(ranks, free, strict=True):
+    scores: list[int] = []
+    for room in free:
         score = points.get(room)
         if score is None:
             have_cpu, have_memory, have_disk, have_gpu = room
@@ -421,7 +427,8 @@ def _add_capacity_scores(ranks: list[NodeRank], free: list[Numbers]) -> None:
                 )
             )
             score = points[room] = int(share * 100)
-        rank.rank += score
+        scores.append(score)
+    return scores
 
 
 def _previous_executions(executions: list[Execution]) -> dict[str, tuple[int, bool]]:

@@ -90,13 +90,16 @@ class BatchServiceScheduler(SchedulerBase):
             retry = new_evaluation(plan.job, EvalTrigger.EXEC_FAILURE, wait_until=retry_at, comment="retry backoff")
             plan.new_evaluations.append(retry)
 
-        stopping, taking = [*plan.stopping(), *plan.released], plan.placed_before
-        matched, rejected = self._selector.rank(plan.job, nodes, executions, stopping=stopping, taking=taking)
         count = plan.job.desired_count
+        never_placed = count - len(placed)
+        needed = len(ready) + never_placed  # one node each at most: the best this many are all it can use
+        stopping, taking = [*plan.stopping(), *plan.released], plan.placed_before
+        matched, rejected = self._selector.rank(
+            plan.job, nodes, executions, stopping=stopping, taking=taking, limit=needed
+        )
         chosen = islice(heapq.merge(ready, _never_placed(placed, count)), len(matched))
         for partition, rank in zip(chosen, matched, strict=False):
             new_execution(plan, rank.node_id, direct=False, partition=partition)
-        never_placed = count - len(placed)
         unplaced = len(ready) + never_placed - len(matched)
         if unplaced > 0:
             retried = [failures[p][-1] for p in ready if p in failures]
