@@ -156,10 +156,12 @@ def test_ranking_many_varied_nodes_matches_the_straightforward_ranking() -> None
                 want_matched, want_rejected = reference_rank(spec, nodes, executions, tracker)
                 assert summary(matched) == summary(want_matched)
                 assert summary(rejected) == summary(want_rejected)
-                for limit in (0, 1, 3, len(matched), len(matched) + 5):  # the best few: the head of the whole
-                    best, also_rejected = selector.rank(spec, nodes, executions, limit=limit)
-                    assert summary(best) == summary(matched[:limit])
-                    assert summary(also_rejected) == summary(rejected)
+                small = nodes[:40]  # fewer suitable nodes than a sample: the best few are the head of the whole
+                whole, small_rejected = selector.rank(spec, small, executions)
+                for limit in (0, 1, 3, len(whole), len(whole) + 5):
+                    best, also_rejected = selector.rank(spec, small, executions, limit=limit)
+                    assert summary(best) == summary(whole[:limit])
+                    assert summary(also_rejected) == summary(small_rejected)
 
 
 def test_a_node_whose_info_changed_is_ranked_by_its_new_info() -> None:
@@ -191,3 +193,23 @@ def test_the_tracker_keeps_its_totals_as_numbers_too() -> None:
     assert tracker.used_numbers("n-1") == (used.cpu, used.memory, used.disk, used.gpu) == (0.75, 3 * GIB, 0, 0)
     tracker.cancel_reservation([first, second])
     assert tracker.used_numbers("n-1") == (0.0, 0, 0, 0)
+
+
+def test_placing_a_few_on_a_large_network_ranks_a_sample_and_still_finds_rare_nodes() -> None:
+    """With more suitable nodes than ``SAMPLE_SUITABLE``, placing k looks at a sample of them; nodes that suit the
+    job are found however few and wherever they are, and when too few suit it, every node's reason is given."""
+    nodes = [node(f"n-{i:04d}", engines=("docker",)) for i in range(1000)]
+    rare = [node(f"r-{i}", engines=("wasm",)) for i in range(3)]
+    selector = NodeSelector(CapacityTracker())
+    for where in (0, 500, 1000):
+        network = nodes[:where] + rare + nodes[where:]
+        best, rejected = selector.rank(job(), network, [], limit=3)
+        assert sorted(r.node_id for r in best) == ["r-0", "r-1", "r-2"]
+        best, rejected = selector.rank(job(), network, [], limit=5)  # two short: the reasons of all the others
+        assert len(best) == 3 and len(rejected) == 1000
+
+    everywhere = [node(f"w-{i:04d}") for i in range(1000)]
+    best, rejected = selector.rank(job(), everywhere, [], limit=2)
+    assert len(best) == 2 and rejected == [] and all(r.suitable for r in best)
+    seen = {selector.rank(job(), everywhere, [], limit=1)[0][0].node_id for _ in range(20)}
+    assert len(seen) > 1  # samples start from a random node: placements spread over the network
