@@ -298,6 +298,7 @@ class Node:
                 ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
                 token=config.compute.auth.token or config.orchestrator.auth.token,
                 tls=self._compute_tls(),
+                port_range=(config.compute.network.port_range_start, config.compute.network.port_range_end),
             )
         )
 

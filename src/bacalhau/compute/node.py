@@ -16,6 +16,7 @@ from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs import default_inputs
 from bacalhau.compute.logs import LogServer, LogStore
+from bacalhau.compute.ports import DEFAULT_RANGE, PortAllocator
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
@@ -23,6 +24,7 @@ from bacalhau.compute.publishers.s3results import S3Publisher
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
+from bacalhau.errors import ConfigurationError
 from bacalhau.lib.links import LinkVerifier
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.job import JobType
@@ -59,6 +61,7 @@ class ComputeConfig:
     token: str = ""
     tls: ClientTls = field(default_factory=ClientTls)
     durable: bool = True
+    port_range: tuple[int, int] = DEFAULT_RANGE  # Compute.Network.PortRangeStart/End
 
 
 class ComputeNode:
@@ -87,12 +90,16 @@ class ComputeNode:
         self.maximum = allocate(machine_resources(root), config.allocated)
         self.capacity = CapacityTracker(self.maximum)
         self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
+        try:
+            ports = PortAllocator(*config.port_range)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid Compute.Network port range: {exc}") from None
         runner = ExecutionRunner(
             self.store,
             self.executors,
             self.inputs,
             self.publishers,
-            RunnerConfig(root / "executions", self.logs, EnvResolver(config.env_allow_list)),
+            RunnerConfig(root / "executions", self.logs, EnvResolver(config.env_allow_list), ports),
         )
         self.buffer = ExecutorBuffer(runner, self.capacity)
         self.handler = OrchestratorMessageHandler(
@@ -122,6 +129,7 @@ class ComputeNode:
         if self.local_publisher.name in self.publishers:
             await self.local_publisher.start()
         await self._recover()
+        await self.store.release_ports()  # of executions that ended while the node was down
         self.connection.start()
         self._janitor = spawn(self._prune_logs(), "prune-logs")
 

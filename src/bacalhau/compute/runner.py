@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bacalhau.compute.executors.base import Executor, ExecutorError, Mount, RunOutcome, RunRequest
 from bacalhau.compute.inputs.base import InputError, InputProvider
 from bacalhau.compute.logs import LogStore
+from bacalhau.compute.ports import PortAllocator, PortError, port_env, wants_ports
 from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
@@ -23,7 +24,7 @@ from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
-from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig, go_duration
+from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, Port, SpecConfig, go_duration
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
@@ -67,6 +68,7 @@ class RunnerConfig:
     executions_dir: Path
     logs: LogStore
     env: EnvResolver
+    ports: PortAllocator = field(default_factory=PortAllocator)
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -76,6 +78,7 @@ def system_env(execution: Execution, job: Job) -> dict[str, str]:
         "BACALHAU_JOB_TYPE": job.type,
         "BACALHAU_PARTITION_INDEX": str(execution.partition_index),
         "BACALHAU_PARTITION_COUNT": str(job.desired_count),
+        **port_env(execution.allocated_ports),
     }
 
 
@@ -144,6 +147,8 @@ class ExecutionRunner:
             log.exception("execution %s failed unexpectedly", execution.id)
             await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING, retryable=True))
         finally:
+            if wants_ports(execution):  # the engine has stopped: its ports are free again
+                await self._store.release_ports(execution.id)
             await workspace.clean_up(execution.id, self._config.logs)
 
     async def _execute(
@@ -161,6 +166,7 @@ class ExecutionRunner:
             task_env = self._config.env.resolve(task.env)
         except ValueError as exc:
             raise ExecutionFailed(str(exc), TOPIC_PREPARING) from None
+        await self._allocate_ports(execution)
         request = RunRequest(
             execution_id=execution.id,
             job_id=job.id,
@@ -171,7 +177,7 @@ class ExecutionRunner:
             outputs=list(task.result_paths),
             env={**task_env, **system_env(execution, job)},
             resources=resources,
-            network=task.network_config,
+            network=task.network_config.model_copy(update={"ports": execution.allocated_ports}),
         )
         try:
             await executor.prepare(request, lambda event: self._report_events(execution, event))
@@ -240,6 +246,29 @@ class ExecutionRunner:
             tx.report(messages.wrap(progress))
 
         await self._store.transact(change)
+
+    async def _allocate_ports(self, execution: Execution) -> None:
+        """Give the task its host ports, recorded on the execution (and reported) in the transaction that holds them."""
+        if not wants_ports(execution):
+            return
+
+        def change(tx: ComputeTx) -> list[Port]:
+            current = tx.get(execution.id)
+            if current is None or current.is_terminal:
+                raise ExecutionGone(execution.id)
+            ports = self._config.ports.allocate(tx, current)
+            current.allocate_ports(ports)
+            tx.save(current)
+            progress = messages.ExecutionProgress(
+                execution_id=execution.id, job_id=execution.job_id, state=current.state, ports=ports
+            )
+            tx.report(messages.wrap(progress))
+            return ports
+
+        try:
+            execution.allocate_ports(await self._store.transact(change))
+        except PortError as exc:
+            raise ExecutionFailed(f"allocating ports: {exc}", TOPIC_PREPARING, retryable=True) from None
 
     async def _report_events(self, execution: Execution, *events: Event) -> None:
         """Progress worth showing in the job's history (e.g. an image pull), without a state change."""

@@ -43,6 +43,11 @@ MIGRATIONS: list[Migration] = [
     );
     INSERT OR IGNORE INTO stream (id) VALUES (1);
     """,
+    # 2: the host ports each execution holds (compute/ports.py), so that none is given twice, even across a restart.
+    """
+    CREATE TABLE ports (port INTEGER PRIMARY KEY, execution_id TEXT NOT NULL);
+    CREATE INDEX ports_by_execution ON ports (execution_id);
+    """,
 ]
 
 
@@ -76,6 +81,17 @@ class ComputeTx(Transaction[ComputeEffects]):
             "UPDATE executions SET state = ?, body = ? WHERE id = ?",
             (int(execution.state), execution.to_json(), execution.id),
         )
+
+    # ---- host ports held by executions (compute/ports.py)
+    def held_ports(self, execution_id: str) -> list[int]:
+        rows = self.conn.execute("SELECT port FROM ports WHERE execution_id = ? ORDER BY port", (execution_id,))
+        return [int(row[0]) for row in rows]
+
+    def all_held_ports(self) -> set[int]:
+        return {int(row[0]) for row in self.conn.execute("SELECT port FROM ports")}
+
+    def hold_port(self, port: int, execution_id: str) -> None:
+        self.conn.execute("INSERT INTO ports (port, execution_id) VALUES (?, ?)", (port, execution_id))
 
     def report(self, message: dict[str, Any]) -> None:
         """Queue a message for the orchestrator, delivered in order after commit."""
@@ -126,6 +142,16 @@ class ExecutionStore:
             return [_execution(r[0]) for r in rows]
 
         return await self.db.read(query)
+
+    async def release_ports(self, execution_id: str = "") -> None:
+        """Free the ports of one execution, or (no ID) of every execution that is not active: after a restart."""
+        sql = "DELETE FROM ports WHERE execution_id = ?"
+        args: tuple[str, ...] = (execution_id,)
+        if not execution_id:
+            active = "SELECT id FROM executions WHERE state NOT IN (4, 8, 9, 10, 11)"
+            sql = f"DELETE FROM ports WHERE execution_id NOT IN ({active})"
+            args = ()
+        await self.db.write(lambda conn: conn.execute(sql, args))
 
     # ---- the stream to the orchestrator (peer is always the orchestrator)
     async def outbox(self, peer: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:

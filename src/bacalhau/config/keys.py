@@ -517,8 +517,10 @@ KEYS: tuple[ConfigKey, ...] = (
         "The address other nodes reach the ports of this node's jobs at (empty: found automatically).",
         UNSUPPORTED,
     ),
-    ConfigKey("Compute.Network.PortRangeStart", PORT, 20000, "The first port this node gives to jobs.", UNSUPPORTED),
-    ConfigKey("Compute.Network.PortRangeEnd", PORT, 32000, "The last port this node gives to jobs.", UNSUPPORTED),
+    ConfigKey(
+        "Compute.Network.PortRangeStart", PORT, 20000, "The first port this node gives to jobs' published ports."
+    ),
+    ConfigKey("Compute.Network.PortRangeEnd", PORT, 32000, "The last port this node gives to jobs' published ports."),
     ConfigKey(
         "Compute.Logs.Retention",
         DURATION,

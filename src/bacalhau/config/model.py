@@ -230,6 +230,12 @@ class ComputeTlsSection(Section):
     client_key = Setting[str]()
 
 
+class ComputeNetworkSection(Section):
+    __slots__ = ()
+    port_range_start = Setting[int]()
+    port_range_end = Setting[int]()
+
+
 class ComputeSection(Section):
     __slots__ = ()
     enabled = Setting[bool]()
@@ -241,6 +247,7 @@ class ComputeSection(Section):
     allow_listed_local_paths = Setting[list[str]]()
     env = Part(EnvSection)
     logs = Part(LogsSection)
+    network = Part(ComputeNetworkSection)
 
 
 class LocalPublisherSection(Section):

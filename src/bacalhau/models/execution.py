@@ -8,8 +8,9 @@ from pydantic import Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel
 from bacalhau.models.job import Job
+from bacalhau.models.limits import MAX_PORTS
 from bacalhau.models.resources import Resources
-from bacalhau.models.spec import SpecConfig
+from bacalhau.models.spec import Port, SpecConfig
 from bacalhau.models.state import (
     ExecutionDesiredState,
     ExecutionDesiredStateType,
@@ -43,6 +44,9 @@ class Execution(WireModel):
     job: Annotated[Job | None, OMIT_EMPTY] = None
     job_version: int = 0
     allocated_resources: AllocatedResources = Field(default_factory=AllocatedResources)
+    # Ours: the host ports the compute node gave the task (the original keeps them only in the compute node's copy
+    # of the execution's job, Job.Tasks[0].Network.Ports, which the orchestrator never sees).
+    allocated_ports: Annotated[list[Port], OMIT_EMPTY, Field(max_length=MAX_PORTS)] = Field(default_factory=list)
     desired_state: ExecutionDesiredState = Field(default_factory=ExecutionDesiredState)
     compute_state: ExecutionState = Field(default_factory=ExecutionState)
     published_result: SpecConfig = Field(default_factory=SpecConfig)
@@ -54,6 +58,12 @@ class Execution(WireModel):
     revision: int = 0
     create_time: int = 0
     modify_time: int = 0
+
+    def allocate_ports(self, ports: list[Port]) -> None:
+        """Record the ports given to the task, here and (as the original) in the task's network of its job."""
+        self.allocated_ports = [port.model_copy() for port in ports]
+        if self.job is not None and self.job.tasks:
+            self.job.task.network_config.ports = [port.model_copy() for port in ports]
 
     @property
     def state(self) -> ExecutionStateType:

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from bacalhau.models.base import OMIT_EMPTY, WireModel, text_enum_member
-from bacalhau.models.fields import Key, LabelValue, Name, PathText, Seconds
+from bacalhau.models.fields import Int64, Key, LabelValue, Name, PathText, Seconds
 from bacalhau.models.gostrings import quote, trim_space
-from bacalhau.models.limits import MAX_ENTRIES, MAX_INPUTS, MAX_PARAMS_DEPTH
+from bacalhau.models.limits import MAX_ADDRESS_LENGTH, MAX_ENTRIES, MAX_INPUTS, MAX_PARAMS_DEPTH, MAX_PORTS
 
 # The files every execution's results hold besides its result paths' folders.
 STDOUT_FILE = "stdout"
@@ -160,23 +160,106 @@ class Network(StrEnum):
 
 _DOMAIN = re.compile(r"\b([a-z0-9]+(-[a-z0-9]+)*\.)+[a-z]{2,}\b")
 
+# Published ports (v1.7+): the host ports a job may be given, and the environment variables that tell it which.
+MINIMUM_PORT = 1024  # no privileged ports
+MAXIMUM_PORT = 65535
+ENV_PORT_PREFIX = "BACALHAU_PORT_"
+ENV_HOST_PORT_PREFIX = "BACALHAU_HOST_PORT_"
+MAX_PORT_NAME = 256 - len(ENV_HOST_PORT_PREFIX)
+_PORT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PORT_NETWORKS = frozenset({Network.HOST, Network.FULL, Network.BRIDGE})
+
+
+def is_ip_address(text: str) -> bool:
+    """Go's ``net.ParseIP``: an IPv4 or IPv6 address, without a zone."""
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Port(WireModel):
+    """One published port. ``Static`` is the host port (given by the compute node when 0); ``Target`` the port inside
+    a Bridge-networked task (the host port when 0); ``HostNetwork`` the host address to bind (all when empty)."""
+
+    name: Name = ""
+    static: Annotated[Int64, OMIT_EMPTY] = 0
+    target: Annotated[Int64, OMIT_EMPTY] = 0
+    host_network: Annotated[str, OMIT_EMPTY, Field(max_length=MAX_ADDRESS_LENGTH)] = ""
+
+    def validate_port(self) -> str:
+        """The original's checks, the first problem found (empty when none)."""
+        if not self.name:
+            return "port mapping name is required"
+        if not _PORT_NAME.fullmatch(self.name):
+            return (
+                "port name must be a valid environment variable name: "
+                "start with letter/underscore and contain only letters, numbers, and underscores"
+            )
+        if len(self.name) > MAX_PORT_NAME:
+            return f"port name too long (max {MAX_PORT_NAME} characters)"
+        if self.static != 0:
+            if self.static < MINIMUM_PORT:
+                return f"static port {self.static} is in privileged port range (1-1023)"
+            if self.static > MAXIMUM_PORT:
+                return f"static port {self.static} is above maximum valid port {MAXIMUM_PORT}"
+        if self.target < 0 or self.target > MAXIMUM_PORT:
+            return f"invalid target port {self.target}"
+        if self.host_network and not is_ip_address(self.host_network):
+            return f"invalid host network IP address: {self.host_network}"
+        return ""
+
+
+def port_map_problems(ports: list[Port], network: Network) -> list[str]:
+    """``PortMap.Validate``: each port's own problem, then duplicate names, static ports and (Bridge) targets."""
+    errors: list[str] = []
+    names: set[str] = set()
+    statics: set[int] = set()
+    targets: set[int] = set()
+    for port in ports:
+        problem = port.validate_port()
+        if problem:
+            errors.append(problem)
+            continue
+        if port.name in names:
+            errors.append(f"duplicate port mapping name {quote(port.name)}")
+        names.add(port.name)
+        if port.static != 0:
+            if port.static in statics:
+                errors.append(f"duplicate port mapping static port {port.static}")
+            statics.add(port.static)
+        if network in (Network.HOST, Network.FULL) and port.target != 0:
+            errors.append("target ports cannot be set for Host network mode")
+        if network == Network.BRIDGE and port.target != 0:
+            if port.target in targets:
+                errors.append(f"duplicate port mapping target port {port.target}")
+            targets.add(port.target)
+    return errors
+
 
 class NetworkConfig(WireModel):
     type: Annotated[Network, BeforeValidator(Network.parse)] = Network.NONE
     domains: Annotated[list[Name], OMIT_EMPTY, Field(max_length=MAX_ENTRIES)] = Field(default_factory=list)
+    ports: Annotated[list[Port], OMIT_EMPTY, Field(max_length=MAX_PORTS)] = Field(default_factory=list)
 
     def normalize(self) -> None:
         self.domains = [trim_space(d).lower() for d in self.domains]
 
     def validate_network(self) -> list[str]:
         errors = []
+        if self.domains and self.type != Network.HTTP:
+            errors.append("domains can only be set for HTTP network mode")
         for domain in self.domains:
-            if _DOMAIN.search(domain):
+            if _DOMAIN.search(domain) or is_ip_address(domain):
                 continue
-            try:
-                ipaddress.ip_address(domain)
-            except ValueError:
-                errors.append(f'invalid domain "{domain}"')
+            errors.append(f'invalid domain "{domain}"')
+        if self.ports:
+            if self.type not in PORT_NETWORKS:
+                return [*errors, "ports can only be set for Host or Bridge network modes"]
+            errors += port_map_problems(self.ports, self.type)
         return errors
 
 

@@ -110,6 +110,8 @@ class ComputeMessageHandler:
         def apply(e: Execution) -> None:
             e.compute_state.state_type = report.state
             e.compute_state.message = ""
+            if report.ports:  # where the task's published ports listen on its node
+                e.allocated_ports = report.ports
 
         tx.update_execution(
             execution,

@@ -9,9 +9,10 @@ from pydantic import Field
 from bacalhau.models.base import OMIT_EMPTY, WireModel
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
+from bacalhau.models.limits import MAX_PORTS
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
-from bacalhau.models.spec import SpecConfig
+from bacalhau.models.spec import Port, SpecConfig
 from bacalhau.models.state import ExecutionStateField, ExecutionStateType
 
 # ---- orchestrator -> compute (reliable stream)
@@ -57,6 +58,7 @@ class ExecutionProgress(ComputeReport):
     """The node started running or publishing (the original sends nothing for these; users want to see them)."""
 
     state: ExecutionStateField = ExecutionStateType.RUNNING
+    ports: Annotated[list[Port], OMIT_EMPTY, Field(max_length=MAX_PORTS)] = Field(default_factory=list)  # given to it
 
 
 class RunResult(ComputeReport):

@@ -2,8 +2,9 @@
 
 Each execution is one container: inputs bind-mounted at their targets (read-only unless allowed otherwise), each
 result path a writable bind of ``results/<Name>`` at its ``Path``, CPU and memory limits from the task, the task's
-network mode. Output is streamed into ``results/stdout`` and ``results/stderr`` while the container runs, so that
-``job logs -f`` works. The container is removed on every path: success, failure, timeout, stop and shutdown.
+network mode and published ports. Output is streamed into ``results/stdout`` and ``results/stderr`` while the
+container runs, so that ``job logs -f`` works. The container is removed on every path: success, failure, timeout,
+stop and shutdown.
 
 The Docker SDK blocks, so every call runs in a thread; a stop kills the container, which ends the thread's wait.
 """
@@ -83,6 +84,20 @@ def network_mode(network: Network) -> str:
     if network in (Network.HOST, Network.FULL):
         return "host"
     return "bridge"
+
+
+def port_options(network: NetworkConfig) -> dict[str, Any]:
+    """The container options that publish the task's ports (as the compute node allocated them): on a bridge network,
+    each ``Target`` inside the container on its host port (``Static``) at ``HostNetwork`` (every interface when
+    empty). On the host network the task listens on its host ports itself; with no network it has none."""
+    if network_mode(network.type) != "bridge":
+        return {}
+    published = {
+        f"{port.target or port.static}/tcp": (port.host_network or "0.0.0.0", port.static)
+        for port in network.ports
+        if port.static
+    }
+    return {"ports": published} if published else {}
 
 
 def _client(timeout: float | None) -> docker.DockerClient:
@@ -214,6 +229,7 @@ class DockerExecutor:
             "mounts": mounts,
             "network_mode": network_mode(request.network.type),
             "detach": True,
+            **port_options(request.network),
         }
         if params.entrypoint:
             options["entrypoint"] = params.entrypoint
