@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bacalhau.compute import store as compute_store
-from bacalhau.compute.store import ExecutionStore
+from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.lib.sqlite import Migration
 from bacalhau.models.history import Event
 from bacalhau.orchestrator import store as orchestrator_store
@@ -103,3 +103,18 @@ async def test_an_upgraded_store_has_the_schema_of_a_new_one(
     await open_stores(tmp_path / "new")
     for path, _ in STORES:
         assert version_and_schema(data_dir / path) == version_and_schema(tmp_path / "new" / path)
+
+
+async def test_an_upgraded_compute_store_holds_no_ports_and_gives_them(
+    old_data_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Compute migration 2 (published ports): a table of the host ports each execution holds, empty in an old data
+    dir (no execution of that release published any), and used from the first allocation on."""
+    data_dir, expected = old_data_dir
+    async with opened(ExecutionStore(data_dir / COMPUTE_STORE, durable=False)) as compute:
+        assert await compute.db.read(lambda conn: conn.execute("SELECT count(*) FROM ports").fetchone()[0]) == 0
+        execution_id = expected["compute"]["executions"][0]["ID"]
+        await compute.transact(lambda tx: tx.hold_port(20000, execution_id))
+        assert await compute.db.read(lambda conn: ComputeTx(conn).held_ports(execution_id)) == [20000]
+        await compute.release_ports()  # that release's executions have all ended
+        assert await compute.db.read(lambda conn: ComputeTx(conn).all_held_ports()) == set()

@@ -544,6 +544,25 @@ def _print_description(
     ]
     print_table(["ID", "Node ID", "State", "Desired", "Rev.", "Created", "Modified", "Comment"], rows, options)
 
+    published = [(e, port) for e in ordered for port in e.allocated_ports]
+    if published:  # where each execution's services listen, on its node
+        _section("Published Ports")
+        print_table(
+            ["Execution", "Node ID", "Name", "Host Port", "Target", "Host Network"],
+            [
+                [
+                    e.id if options.wide else short_id(e.id),
+                    e.node_id if options.wide else short_id(e.node_id),
+                    port.name,
+                    str(port.static),
+                    str(port.target or ""),
+                    port.host_network or "0.0.0.0",
+                ]
+                for e, port in published
+            ],
+            options,
+        )
+
     for execution in ordered:
         events = [h for h in history if h.execution_id == execution.id]
         if events:
