@@ -5,6 +5,9 @@ directory input as that directory), every result path writable at ``/<Name>``, r
 wasmtime preopens only directories, so file inputs are linked into a read-only staging root preopened as ``/``;
 directory inputs and outputs are preopened at their own paths (the guest picks the longest matching preopen).
 
+A task whose network is not None may make HTTP requests through the host module ``wasi:http/requests`` (the
+original's ABI, :mod:`wasm_http`), limited to the hosts its network allows.
+
 Each run gets its own wasmtime engine with epoch interruption, so a timeout or a stop interrupts even a module that
 spins without calling the host. Compiled modules are shared between runs through :mod:`wasm_cache`.
 """
@@ -22,6 +25,8 @@ import wasmtime
 
 from bacalhau.compute.executors.base import ExecutorError, Mount, Reporter, RunOutcome, RunRequest
 from bacalhau.compute.executors.wasm_cache import CompiledModules
+from bacalhau.compute.executors.wasm_http import MODULE as HTTP_MODULE
+from bacalhau.compute.executors.wasm_http import HttpLimits, HttpModule, offers_http
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.plugins import EngineType
 from bacalhau.models.spec import NetworkConfig, SpecConfig
@@ -56,6 +61,9 @@ class WasmExecutor:
     name = EngineType.WASM.value
     writes_output = True
 
+    def __init__(self, http: HttpLimits | None = None) -> None:
+        self.http = http or HttpLimits()
+
     def is_installed(self) -> bool:
         return True
 
@@ -72,7 +80,7 @@ class WasmExecutor:
         config = wasmtime.Config()
         config.epoch_interruption = True
         engine = wasmtime.Engine(config)
-        future = run_in_daemon_thread(f"wasm-{request.execution_id}", _run_module, engine, request, params)
+        future = run_in_daemon_thread(f"wasm-{request.execution_id}", _run_module, engine, request, params, self.http)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -84,7 +92,7 @@ class WasmExecutor:
             raise
 
 
-def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams) -> RunOutcome:
+def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams, http: HttpLimits) -> RunOutcome:
     filesystem = _Filesystem(request)
     store = wasmtime.Store(engine)
     store.set_epoch_deadline(1)
@@ -104,8 +112,11 @@ def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams
     store.set_wasi(wasi)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
+    network = HttpModule(request.network, http) if offers_http(request.network) else None
+    if network is not None:
+        network.define(linker)
     try:
-        loaded: set[str] = set()
+        loaded: set[str] = {HTTP_MODULE} if network is not None else set()
         for name in params.import_modules:
             _instantiate(engine, store, linker, filesystem, name, loaded, register=True)
         entry = _instantiate(engine, store, linker, filesystem, params.entry_module, loaded, register=False)
@@ -124,6 +135,8 @@ def _run_module(engine: wasmtime.Engine, request: RunRequest, params: WasmParams
             return RunOutcome(exit_code=1, error=str(error).splitlines()[0])
         return RunOutcome(exit_code=NO_EXIT_CODE)
     finally:
+        if network is not None:
+            network.close()
         filesystem.cleanup()
         for path in (stdout, stderr):
             path.touch(exist_ok=True)
