@@ -115,7 +115,23 @@ def task_spec() -> st.SearchStrategy[dict[str, Any]]:
                     "TotalTimeout": st.integers(0, 600),
                 },
             ),
-            "Network": st.fixed_dictionaries({"Type": st.sampled_from(["None", "Full", "HTTP", "bogus"])}),
+            "Network": st.fixed_dictionaries(
+                {"Type": st.sampled_from(["None", "Full", "HTTP", "Host", "Bridge", "bogus"])},
+                optional={
+                    "Domains": st.lists(st.sampled_from(["example.com", "*.example.org", "not a domain"]), max_size=2),
+                    "Ports": st.lists(
+                        st.fixed_dictionaries(
+                            {"Name": st.sampled_from(["WEB", "web_2", "", "1X", "A" * 240])},
+                            optional={
+                                "Static": st.sampled_from([0, 80, 1024, 20000, 65535, 65536, -1]),
+                                "Target": st.sampled_from([0, 80, 8080, -1, 70000]),
+                                "HostNetwork": st.sampled_from(["127.0.0.1", "::1", "localhost", ""]),
+                            },
+                        ),
+                        max_size=3,
+                    ),
+                },
+            ),
         },
     )
 
