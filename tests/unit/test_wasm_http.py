@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from bacalhau.compute.executors.base import ExecutorError, RunOutcome
 from bacalhau.compute.executors.wasm import WasmExecutor
-from bacalhau.compute.executors.wasm_http import HttpLimits, domain_matches, parse_headers
+from bacalhau.compute.executors.wasm_http import HttpLimits, HttpModule, domain_matches, parse_headers
 from bacalhau.models.spec import Network, NetworkConfig
 from tests.unit.test_wasm_executor import Sandbox
 
@@ -147,6 +148,15 @@ async def test_method_body_and_headers_reach_the_server(sandbox: Sandbox, server
     assert server.requests[0][2]["Host"] == f"127.0.0.1:{server.port}", "the program cannot pick the Host header"
 
 
+@pytest.mark.parametrize(
+    ("method", "verb"), [("0", "GET"), ("2", "PUT"), ("3", "DELETE"), ("5", "OPTIONS"), ("6", "PATCH"), ("42", "GET")]
+)
+async def test_the_originals_method_numbers(sandbox: Sandbox, server: Server, method: str, verb: str) -> None:
+    outcome = await call(sandbox, NetworkConfig(type=Network.HOST), method, server.url("/echo"))
+    assert outcome.exit_code == 0, sandbox.stderr()
+    assert sandbox.stdout() == f"status=201\n{verb}  -"
+
+
 async def test_a_response_larger_than_the_buffer_is_cut_to_fit(sandbox: Sandbox, server: Server) -> None:
     outcome = await call(sandbox, http_only("127.0.0.1"), "0", server.url("/big"), "100")
     assert outcome.exit_code == 0
@@ -206,6 +216,7 @@ async def test_bounded_request_inputs(sandbox: Sandbox, server: Server) -> None:
         (".example.com", "www.example.com", True),
         (".example.com", "badexample.com", False),
         ("127.0.0.1", "127.0.0.1", True),
+        ("127.0.0.*", "127.0.0.1", True),
         ("::1", "::1", True),
         ("[::1]:80", "::1", True),
         ("", "example.com", False),
@@ -222,3 +233,51 @@ def test_request_headers_in_the_originals_format() -> None:
     ]
     assert parse_headers("") == []
     assert parse_headers("Content-Length: 5\nX: y") == [("X", "y")], "the client writes its own framing headers"
+
+
+class FakeMemory:
+    """A program's linear memory, for the ABI's edge cases."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, pointer: int, length: int) -> bytes | None:
+        return bytes(self.data[pointer : pointer + length]) if pointer + length <= self.size else None
+
+    def read_u32(self, pointer: int) -> int | None:
+        raw = self.read(pointer, 4)
+        return None if raw is None else int.from_bytes(raw, "little")
+
+    def write(self, pointer: int, data: bytes) -> bool:
+        if pointer + len(data) > self.size:
+            return False
+        self.data[pointer : pointer + len(data)] = data
+        return True
+
+
+def test_the_abis_edge_cases(server: Server) -> None:
+    module = HttpModule(NetworkConfig(type=Network.HOST))
+    memory = FakeMemory(4096)
+    url = server.url("/hello").encode()
+    memory.write(0, url)
+    memory.write(100, (64).to_bytes(4, "little"))
+    memory.write(104, (64).to_bytes(4, "little"))
+
+    def request(*, url_len: int = len(url), headers_len_ptr: int = 100, body_ptr: int = 200, status: int = 108) -> int:
+        args = (0, 0, url_len, 0, 0, 0, 0, 300, headers_len_ptr, body_ptr, 104, status)
+        return module.http_request(memory, *args)  # type: ignore[arg-type]
+
+    with patch("bacalhau.compute.executors.wasm_http._Memory", lambda caller: caller):
+        assert request(body_ptr=0) == 6, "bad input: no buffer for the body"
+        assert request(headers_len_ptr=4094) == 7, "memory error: the length lies outside memory"
+        assert request(url_len=5000) == 1, "invalid URL: it lies outside memory"
+        assert server.requests == []
+        assert request() == 0
+        assert int.from_bytes(memory.data[108:112], "little") == 200
+        assert memory.read(200, int.from_bytes(memory.data[104:108], "little")) == b"hello from the server\n"
+        assert request(status=0) == 0, "no status pointer: no status written"
+    module.close()
