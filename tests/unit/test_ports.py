@@ -15,10 +15,12 @@ from bacalhau.compute.executors.base import Executor, RunOutcome, RunRequest
 from bacalhau.compute.executors.docker import port_options
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.logs import LogStore
+from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.compute.ports import PortAllocator, PortError, is_bindable, port_env
 from bacalhau.compute.runner import ExecutionRunner, RunnerConfig
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ExecutionStore
+from bacalhau.errors import ConfigurationError
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.spec import Network, NetworkConfig, Port
@@ -335,3 +337,9 @@ async def test_an_execution_whose_ports_cannot_be_given_fails_retryably(
     assert finished is not None and finished.state == ExecutionStateType.FAILED
     assert finished.compute_state.message == "allocating ports: port 40000 is in use"
     assert recorder.requests == []
+
+
+def test_a_node_with_a_bad_port_range_does_not_start(tmp_path: Path) -> None:
+    config = ComputeConfig(tmp_path, "n-1", [], port_range=(80, 2000), disabled_engines=["docker"])
+    with pytest.raises(ConfigurationError, match=r"invalid Compute\.Network port range: start port must be >= 1024"):
+        ComputeNode(config)

@@ -68,6 +68,10 @@ class ComputeNode:
     def __init__(self, config: ComputeConfig) -> None:
         self.config = config
         root = config.data_dir / "compute"
+        try:
+            ports = PortAllocator(*config.port_range)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid Compute.Network port range: {exc}") from None
         self.store = ExecutionStore(root / "executions.db", durable=config.durable)
         self.executors = default_executors(config.node_id, config.disabled_engines)
         self.inputs = default_inputs(
@@ -90,10 +94,6 @@ class ComputeNode:
         self.maximum = allocate(machine_resources(root), config.allocated)
         self.capacity = CapacityTracker(self.maximum)
         self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
-        try:
-            ports = PortAllocator(*config.port_range)
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid Compute.Network port range: {exc}") from None
         runner = ExecutionRunner(
             self.store,
             self.executors,
