@@ -343,3 +343,19 @@ def test_a_node_with_a_bad_port_range_does_not_start(tmp_path: Path) -> None:
     config = ComputeConfig(tmp_path, "n-1", [], port_range=(80, 2000), disabled_engines=["docker"])
     with pytest.raises(ConfigurationError, match=r"invalid Compute\.Network port range: start port must be >= 1024"):
         ComputeNode(config)
+
+
+def test_job_describe_shows_where_each_execution_listens(capsys: pytest.CaptureFixture[str]) -> None:
+    from bacalhau.cli.job import _print_description
+    from bacalhau.cli.output import OutputOptions
+
+    job = make_job({"Type": "Bridge", "Ports": [{"Name": "WEB", "Target": 8080}]})
+    running = Execution(id="e-0123456789", job_id="j-1", node_id="n-abcdef123", create_time=1, modify_time=1)
+    running.compute_state.state_type = ExecutionStateType.RUNNING
+    running.allocated_ports = [Port(name="WEB", static=20001, target=8080), Port(name="API", static=20002)]
+    _print_description(job, [], [running], OutputOptions(wide=True))
+    out = capsys.readouterr().out
+    section = out[out.index("Published Ports") :]
+    assert "e-0123456789" in section and "n-abcdef123" in section
+    assert any(line.split()[2:6] == ["WEB", "20001", "8080", "0.0.0.0"] for line in section.splitlines()[1:] if line)
+    assert any(line.split()[2:5] == ["API", "20002", "0.0.0.0"] for line in section.splitlines()[1:] if line)
