@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bacalhau.compute import ports
 from bacalhau.compute.executors.base import Executor, RunOutcome, RunRequest
 from bacalhau.compute.executors.docker import port_options
 from bacalhau.compute.executors.noop import NoopExecutor
@@ -134,6 +135,18 @@ def test_port_json_as_the_original() -> None:
 # --- the allocator ------------------------------------------------------------------------------------------------
 
 
+def new_process() -> None:
+    """What a process starting afresh knows of ports: nothing but its store."""
+    ports._process_held.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process() -> Iterator[None]:
+    new_process()
+    yield
+    new_process()
+
+
 class Host:
     """Which ports something else on the machine listens on: the allocator's probe."""
 
@@ -176,6 +189,7 @@ async def test_dynamic_ports_come_round_robin_from_the_range_and_never_twice(
     second = await allocate(execution_store, allocator, execution("e-2", [{"Name": "A", "Target": 80}]))
     assert statics(second) == [30003] and second[0].target == 80
     await execution_store.release_ports("e-1")
+    allocator.release("e-1")
     third = await allocate(execution_store, allocator, execution("e-3", [{"Name": "A"}, {"Name": "B"}]))
     assert statics(third) == [30004, 30000], "round robin: the next one after the last given, wrapping around"
     with pytest.raises(PortError, match=r"^no available ports in range 30000-30004$"):
@@ -220,6 +234,7 @@ async def test_a_restarted_node_keeps_the_ports_of_what_it_restarts_and_frees_th
         for item, state in ((service, service_state), (batch, ExecutionStateType.FAILED)):
             item.compute_state.state_type = state
             await store.transact(lambda tx, item=item: tx.save(item))
+    new_process()
     async with opened(ExecutionStore(path, durable=False)) as store:
         await store.release_ports()  # as a compute node does once it has recovered its executions
         allocator = PortAllocator(30000, 30003, probe=Host().bindable)  # its round robin starts again
@@ -228,6 +243,23 @@ async def test_a_restarted_node_keeps_the_ports_of_what_it_restarts_and_frees_th
         again = await store.get("e-service")
         assert again is not None
         assert statics(await allocate(store, allocator, again)) == [30000], "a restarted execution keeps its port"
+
+
+async def test_nodes_of_one_process_never_give_the_same_port(tmp_path: Path) -> None:
+    """A devstack's compute nodes have stores of their own, and a port is bound only once its container starts."""
+    async with (
+        opened(ExecutionStore(tmp_path / "a.db", durable=False)) as first,
+        opened(ExecutionStore(tmp_path / "b.db", durable=False)) as second,
+    ):
+        one = PortAllocator(30000, 30003, probe=Host().bindable)
+        other = PortAllocator(30000, 30003, probe=Host().bindable)
+        assert statics(await allocate(first, one, execution("e-1", [{"Name": "A"}]))) == [30000]
+        assert statics(await allocate(second, other, execution("e-2", [{"Name": "A"}]))) == [30001]
+        with pytest.raises(PortError, match=r"^port 30000 is already in use$"):
+            await allocate(second, other, execution("e-3", [{"Name": "A", "Static": 30000}]))
+        one.release("e-1")
+        await first.release_ports("e-1")
+        assert statics(await allocate(second, other, execution("e-4", [{"Name": "A", "Static": 30000}]))) == [30000]
 
 
 def test_the_range_is_checked_as_the_original() -> None:

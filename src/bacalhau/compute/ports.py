@@ -2,9 +2,9 @@
 
 A port without ``Static`` gets the next free one of ``Compute.Network.PortRangeStart``-``PortRangeEnd`` (round robin
 from the last one given, so a port just freed is not handed out again at once); a ``Static`` one is given as asked,
-inside the range or not, or the execution fails. A port is free when no execution of this node holds it and it can
-be bound on every interface right now. Bridge tasks without a ``Target`` listen on their host port inside the
-container too.
+inside the range or not, or the execution fails. A port is free when no execution of this node (nor of another
+compute node in this process: a devstack) holds it and it can be bound on every interface right now. Bridge tasks
+without a ``Target`` listen on their host port inside the container too.
 
 What each execution holds is in the compute store (table ``ports``), written in the same transaction as the
 execution that records it, so a restarted node gives no port twice: the long-running executions it restarts keep
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from collections.abc import Callable
 
 from bacalhau.compute.store import ComputeTx
@@ -31,6 +32,11 @@ from bacalhau.models.spec import (
 )
 
 DEFAULT_RANGE = (20000, 32000)
+
+# The ports every allocator of this process holds: a devstack runs several compute nodes in one process, with stores
+# that do not know of each other's ports, and a port bound by a container only once it starts.
+_process_lock = threading.Lock()
+_process_held: set[int] = set()
 
 
 class PortError(Exception):
@@ -95,32 +101,46 @@ class PortAllocator:
         self.start = start
         self.end = end
         self._probe = probe
-        self._last = start - 1  # touched only inside store transactions, which run one at a time
+        self._last = start - 1
+        self._by_execution: dict[str, set[int]] = {}
 
     def allocate(self, tx: ComputeTx, execution: Execution) -> list[Port]:
         """The execution's ports, held in ``tx``: the ones it already holds (a restarted execution), or new ones."""
         if not wants_ports(execution):
             return []
-        if tx.held_ports(execution.id):
-            return [port.model_copy() for port in execution.allocated_ports]
-        assert execution.job is not None
-        network = execution.job.task.network_config
-        used = tx.all_held_ports()
-        taken: set[int] = set()
-        allocated: list[Port] = []
-        for requested in network.ports:
-            port = requested.model_copy()
-            if port.static == 0:
-                port.static = self._dynamic(used | taken)
-            else:
-                self._static(port.static, used | taken)
-            taken.add(port.static)
-            if network.type == Network.BRIDGE and port.target == 0:
-                port.target = port.static
-            allocated.append(port)
-        for port in allocated:
-            tx.hold_port(port.static, execution.id)
-        return allocated
+        with _process_lock:
+            held = tx.held_ports(execution.id)
+            if held:
+                self._claim(execution.id, held)
+                return [port.model_copy() for port in execution.allocated_ports]
+            assert execution.job is not None
+            network = execution.job.task.network_config
+            used = tx.all_held_ports() | _process_held
+            allocated: list[Port] = []
+            for requested in network.ports:
+                port = requested.model_copy()
+                if port.static == 0:
+                    port.static = self._dynamic(used)
+                else:
+                    self._static(port.static, used)
+                used.add(port.static)
+                if network.type == Network.BRIDGE and port.target == 0:
+                    port.target = port.static
+                allocated.append(port)
+            for port in allocated:
+                tx.hold_port(port.static, execution.id)
+            self._claim(execution.id, [port.static for port in allocated])
+            return allocated
+
+    def release(self, execution_id: str) -> None:
+        """Forget the execution's ports in this process (the store frees them in its own write)."""
+        with _process_lock:
+            for port in self._by_execution.pop(execution_id, set()):
+                _process_held.discard(port)
+
+    def _claim(self, execution_id: str, ports: list[int]) -> None:
+        self._by_execution.setdefault(execution_id, set()).update(ports)
+        _process_held.update(ports)
 
     def _static(self, port: int, used: set[int]) -> None:
         if port < MINIMUM_PORT or port > MAXIMUM_PORT:  # refused at submission; checked again for whoever sent it

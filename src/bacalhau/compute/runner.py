@@ -149,6 +149,7 @@ class ExecutionRunner:
         finally:
             if wants_ports(execution):  # the engine has stopped: its ports are free again
                 await self._store.release_ports(execution.id)
+                self._config.ports.release(execution.id)
             await workspace.clean_up(execution.id, self._config.logs)
 
     async def _execute(
