@@ -12,10 +12,10 @@ import pytest
 
 import docker
 from bacalhau.compute.executors.base import ExecutorError, Mount, RunOutcome, RunRequest
-from bacalhau.compute.executors.docker import DockerExecutor
+from bacalhau.compute.executors.docker import DockerExecutor, DockerParams
 from bacalhau.models.history import Event
 from bacalhau.models.resources import Resources
-from bacalhau.models.spec import Network, NetworkConfig, ResultPath, SpecConfig
+from bacalhau.models.spec import Network, NetworkConfig, Port, ResultPath, SpecConfig
 from tests.docker.conftest import IMAGE, containers_labelled
 
 
@@ -165,3 +165,26 @@ def test_leftover_containers_of_this_node_are_removed(executor: DockerExecutor, 
     engine.containers.create(IMAGE, ["true"], labels={"bacalhau-executor": executor.node_id})
     assert executor.remove_leftovers() == 1
     assert containers_labelled(engine, f"bacalhau-executor={executor.node_id}") == []
+
+
+def test_published_ports_are_bound_on_a_bridge_network(executor: DockerExecutor, tmp_path: Path) -> None:
+    """The container as the engine made it: each Target published on its host port, at HostNetwork."""
+    ports = [Port(name="WEB", static=20001, target=8080), Port(name="API", static=20002, host_network="127.0.0.1")]
+    req = request(tmp_path, "true", network=NetworkConfig(type=Network.BRIDGE, ports=ports))
+    container = executor._create(req, DockerParams(req.engine))
+    try:
+        bindings = container.attrs["HostConfig"]["PortBindings"]
+        assert {key: [(b["HostIp"], b["HostPort"]) for b in value] for key, value in bindings.items()} == {
+            "8080/tcp": [("0.0.0.0", "20001")],
+            "20002/tcp": [("127.0.0.1", "20002")],
+        }
+        assert container.attrs["HostConfig"]["NetworkMode"] == "bridge"
+    finally:
+        container.remove(force=True)
+    host = request(tmp_path, "true", network=NetworkConfig(type=Network.HOST, ports=ports))
+    container = executor._create(host, DockerParams(host.engine))
+    try:
+        assert not container.attrs["HostConfig"].get("PortBindings")
+        assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    finally:
+        container.remove(force=True)
