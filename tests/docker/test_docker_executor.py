@@ -175,7 +175,7 @@ def test_published_ports_are_bound_on_a_bridge_network(executor: DockerExecutor,
     try:
         bindings = container.attrs["HostConfig"]["PortBindings"]
         assert {key: [(b["HostIp"], b["HostPort"]) for b in value] for key, value in bindings.items()} == {
-            "8080/tcp": [("0.0.0.0", "20001")],
+            "8080/tcp": [("", "20001")],  # every interface
             "20002/tcp": [("127.0.0.1", "20002")],
         }
         assert container.attrs["HostConfig"]["NetworkMode"] == "bridge"

@@ -306,7 +306,7 @@ def test_the_task_is_told_its_ports_as_the_original() -> None:
 def test_docker_publishes_bridge_ports_only() -> None:
     ports = [Port(name="WEB", static=20001, target=80), Port(name="API", static=20002, host_network="127.0.0.1")]
     bridge = NetworkConfig(type=Network.BRIDGE, ports=ports)
-    assert port_options(bridge) == {"ports": {"80/tcp": ("0.0.0.0", 20001), "20002/tcp": ("127.0.0.1", 20002)}}
+    assert port_options(bridge) == {"ports": {"80/tcp": 20001, "20002/tcp": ("127.0.0.1", 20002)}}
     assert port_options(NetworkConfig(type=Network.HOST, ports=ports)) == {}
     assert port_options(NetworkConfig(type=Network.NONE)) == {}
     assert port_options(NetworkConfig(type=Network.BRIDGE)) == {}

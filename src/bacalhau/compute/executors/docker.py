@@ -89,11 +89,12 @@ def network_mode(network: Network) -> str:
 def port_options(network: NetworkConfig) -> dict[str, Any]:
     """The container options that publish the task's ports (as the compute node allocated them): on a bridge network,
     each ``Target`` inside the container on its host port (``Static``) at ``HostNetwork`` (every interface when
-    empty). On the host network the task listens on its host ports itself; with no network it has none."""
+    empty: no address given, which Docker and Podman both take as every one, where Podman's explicit 0.0.0.0 forwards
+    nothing). On the host network the task listens on its host ports itself; with no network it has none."""
     if network_mode(network.type) != "bridge":
         return {}
-    published = {
-        f"{port.target or port.static}/tcp": (port.host_network or "0.0.0.0", port.static)
+    published: dict[str, int | tuple[str, int]] = {
+        f"{port.target or port.static}/tcp": (port.host_network, port.static) if port.host_network else port.static
         for port in network.ports
         if port.static
     }
