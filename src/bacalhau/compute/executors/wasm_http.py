@@ -65,7 +65,9 @@ _U32 = struct.Struct("<I")
 
 @dataclass(frozen=True)
 class HttpLimits:
-    timeout: float = 30.0  # the whole call: connecting, redirects, sending and reading (the original's default)
+    # The whole call: connecting, redirects, sending and reading (the original's default). It is checked between the
+    # reads of a body, and each wait is bounded by it too, so a call that trickles ends within twice this at most.
+    timeout: float = 30.0
     max_response_bytes: int = 16 * 1024 * 1024
     max_request_body_bytes: int = 16 * 1024 * 1024
     max_url_bytes: int = 8 * 1024
