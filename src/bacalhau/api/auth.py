@@ -69,6 +69,7 @@ ROUTES: dict[str, str] = {
     "/openapi.json": OPEN,
     "/docs": OPEN,
     "/redoc": OPEN,
+    "/api/v1/ui": JOB,  # the web UI's reads of jobs (api/routes/ui.py)
 }
 ROOT = "/"  # the v1.4 version document (a redirect to /api/v1/agent/version in v1.7+): open, like what it shows
 
@@ -392,8 +393,41 @@ class _RefusedHandshakes(logging.Filter):
 _REFUSED_HANDSHAKES = _RefusedHandshakes()
 
 
+# Browsers cannot put an Authorization header on a WebSocket handshake, and credentials in a URL end up in logs. So a
+# WebSocket client may instead offer, among its subprotocols (the Sec-WebSocket-Protocol header), the value of an
+# Authorization header in base64url without padding after this prefix (all token characters, as the header needs),
+# beside WS_PROTOCOL, which the server then echoes as the protocol it chose (never the credentials).
+WS_PROTOCOL = "bacalhau.v1"
+WS_CREDENTIALS_PREFIX = b"bacalhau.auth."
+MAX_WS_CREDENTIALS = 4 * -(-(len("Bearer ") + API_KEY_MAX_LENGTH + MAX_BASIC_CREDENTIALS) // 3)
+
+
+def websocket_credentials(scope: Scope) -> list[bytes]:
+    """The Authorization values a WebSocket handshake offers as subprotocols (see WS_PROTOCOL); one that cannot be
+    read is an empty value, refused as an unsupported method."""
+    found = []
+    for name, value in scope["headers"]:
+        if name != b"sec-websocket-protocol":
+            continue
+        for offered in value.split(b","):
+            offered = offered.strip()
+            if not offered.startswith(WS_CREDENTIALS_PREFIX):
+                continue
+            encoded = offered[len(WS_CREDENTIALS_PREFIX) :]
+            try:
+                if len(encoded) > MAX_WS_CREDENTIALS:
+                    raise ValueError("too long")
+                found.append(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+            except ValueError:  # (binascii.Error is one)
+                found.append(b"")
+    return found
+
+
 def _authorization(scope: Scope) -> list[bytes]:
-    return [value for name, value in scope["headers"] if name == b"authorization"]
+    headers = [value for name, value in scope["headers"] if name == b"authorization"]
+    if scope["type"] == "websocket":
+        headers += websocket_credentials(scope)  # both ways at once: "more than one Authorization header"
+    return headers
 
 
 def _log_refusal(refusals: Throttle, scope: Scope, refusal: Unauthorized | Forbidden) -> None:
