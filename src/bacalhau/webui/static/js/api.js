@@ -102,7 +102,9 @@ async function request(method, path, { query, body } = {}) {
     data = null;
   }
   if (!response.ok) {
-    const message = (data && typeof data.Message === 'string' && data.Message) || (data && typeof data.message === 'string' && data.message) || text.slice(0, 500) || response.statusText;
+    let message = (data && typeof data.Message === 'string' && data.Message) || text.slice(0, 500) || response.statusText;
+    const reason = data && data.Details && data.Details.reason;
+    if (typeof reason === 'string' && reason) message = `${message}: ${reason}`;
     const error = new ApiError(response.status, message);
     if (response.status === 401) {
       window.dispatchEvent(new CustomEvent('bacalhau:unauthorized', { detail: { message, hadCredentials: !!auth } }));

@@ -88,10 +88,11 @@ class OutputPanel {
   }
 
   append(kind, text) {
+    // Follow the end of the log, unless the reader scrolled up to read something.
+    const atBottom = this.pre.scrollHeight - this.pre.scrollTop - this.pre.clientHeight < 40;
     if (this.lines >= MAX_LOG_LINES) this.pre.firstChild?.remove();
     else this.lines += 1;
     this.pre.append(h('span', { class: kind === 2 ? 'stderr' : 'stdout' }, text));
-    const atBottom = this.pre.scrollHeight - this.pre.scrollTop - this.pre.clientHeight < 40;
     if (atBottom) this.pre.scrollTop = this.pre.scrollHeight;
   }
 
@@ -144,7 +145,7 @@ function executionsTable(executions, panel) {
     ['Desired', (e) => desiredState(e.DesiredState.StateType), 'narrow-hide'],
     ['Message', (e) => h('span', { class: 'message' }, e.ComputeState.Message || e.DesiredState.Message || ''), 'narrow-hide wide'],
     ['Version', (e) => String(e.JobVersion ?? ''), 'narrow-hide'],
-    ['Updated', (e) => ago(e.ModifyTime)],
+    ['Updated', (e) => ago(e.ModifyTime), 'narrow-hide'],
     ['', (e) => h('button', { type: 'button', class: 'button small', onclick: () => panel.choose(e), dataset: { execution: e.ID } }, 'Output')],
   ], executions, { empty: 'No executions yet.' });
 }
