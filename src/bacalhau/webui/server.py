@@ -154,6 +154,9 @@ def load_assets() -> tuple[str, dict[str, Asset]]:
 
 
 def content_security_policy(api: str) -> str:
+    """The page's policy, with the API's origin (a source with a path would allow that one path alone)."""
+    parts = urlsplit(api)
+    api = f"{parts.scheme}://{parts.netloc}"
     websocket = "ws" + api.removeprefix("http")  # http -> ws, https -> wss
     return "; ".join(
         [

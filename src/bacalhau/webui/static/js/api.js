@@ -126,8 +126,9 @@ export const rerunJob = (id) => request('PUT', job(id) + '/rerun', { body: { Rea
 export const listNodes = () => request('GET', '/api/v1/orchestrator/nodes');
 export const getNode = (id) => request('GET', node(id));
 export const nodeAction = (id, action) => request('PUT', node(id), { body: { Action: action, NodeID: id } });
-// Any read that needs credentials when the API wants them: how the login form checks what it was given.
-export const checkAccess = () => request('GET', '/api/v1/ui/summary');
+// A read that needs credentials when the API wants them (one the original's API has too): how the login form checks
+// what it was given.
+export const checkAccess = () => request('GET', '/api/v1/orchestrator/jobs', { query: { limit: 1 } });
 
 // An execution's output over the WebSocket log stream. Browsers cannot set an Authorization header on a WebSocket,
 // and a URL with a secret in it ends up in logs: the credentials go as a subprotocol the server reads (and never

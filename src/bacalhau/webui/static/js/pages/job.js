@@ -53,6 +53,7 @@ class OutputPanel {
       execution = pool.reduce((a, b) => (b.ModifyTime > a.ModifyTime ? b : a), pool[0]);
     }
     if (execution) this.show(execution, false);
+    else this.status.textContent = 'No execution yet.';
   }
 
   show(execution, force) {
