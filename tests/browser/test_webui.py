@@ -3,6 +3,7 @@ approved as the orchestrator itself is) and a second compute node left waiting f
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,3 +166,37 @@ def test_screenshots_were_written(screenshots: Path) -> None:
     written = {path.name for path in screenshots.glob("*.png")}
     for page in ("dashboard", "jobs", "job-finished", "job-running", "nodes", "node"):
         assert {f"{page}-desktop.png", f"{page}-phone.png"} <= written, page
+
+
+YAML_CASES: list[object] = [
+    {"Name": "plain", "Count": 3, "Priority": -1, "Ratio": 0.5, "On": True, "Off": False, "Nothing": None},
+    {"colon": "a: b", "hash": "a #b", "lead": " x", "trail": "x ", "quote": "'\"", "empty": "", "dash": "- x"},
+    {"yes": "yes", "no": "No", "null": "null", "tilde": "~", "number": "123", "float": "1e3", "octal": "0o17"},
+    {"hex": "0x1F", "date": "2026-12-02", "star": "*ref", "amp": "&anchor", "bang": "!tag", "pct": "%x", "at": "@x"},
+    {"script": "echo hello\nexit 0\n", "no-newline": "a\nb", "blank-lines": "a\n\nb\n", "trailing-blank": "a\n\n"},
+    {"crlf": "a\r\nb", "tab": "a\tb", "control": "a\u0007b", "unicode": "żółw 🐢", "line-sep": "a\u2028b"},
+    {"key: with colon": 1, "": "empty key", "- dash": 2, "nested": {"deeper": {"list": [1, "two", None, [], {}]}}},
+    {"Tasks": [{"Name": "main", "Env": {"A": "1"}, "Args": ["-c", "x: y"]}, {"Name": "second", "Args": []}]},
+    [[1, 2], [], [{"a": [{"b": "c"}]}]],
+    {"Labels": {"<b>x</b>": "\"'><img src=x onerror=alert(1)>"}, "Meta": {}},
+]
+
+
+def test_the_yaml_of_a_spec_reads_back_as_the_spec(browser: Browser, ui: UiNode, finished_job: str) -> None:
+    """The spec view's YAML (js/yaml.js), read back by a real YAML parser, is the value it was made from."""
+    import yaml
+
+    browser.open(ui.ui + "/#/")
+    browser.wait_text("#job-stats", "Completed")
+    module = browser.driver.execute_script(
+        "return document.querySelector('script[type=module]').getAttribute('src').replace('main.js', 'yaml.js')"
+    )
+    job = get_job(ui.api, finished_job)["Job"]
+    script = (
+        "const [module, value, done] = arguments;"
+        "import(module).then((m) => done([m.toYaml(value), JSON.stringify(value)]));"
+    )
+    for value in [*YAML_CASES, job, "a\nb\n", "yes", 1.5, None, [], {}]:
+        text, seen = browser.driver.execute_async_script(script, module, value)
+        # (as JavaScript holds it: nanosecond times lose their last digits in a double, here as in the page)
+        assert yaml.safe_load(text) == json.loads(seen), text

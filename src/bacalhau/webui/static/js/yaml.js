@@ -1,21 +1,30 @@
 // A small YAML emitter for showing a job spec: maps, lists and scalars from JSON, quoted wherever a plain scalar
 // could be read as something else.
 
-const RESERVED = /^(?:~|null|true|false|yes|no|on|off|y|n)$/i;
-const NUMBER_LIKE = /^[-+]?(?:\.?\d[\d_]*(?:\.\d*)?(?:e[-+]?\d+)?|\.inf|\.nan|0x[0-9a-f]+|0o[0-7]+)$/i;
-const PLAIN = /^[A-Za-z0-9_./$@(][^\n\r\t#:]*$/;
+// YAML 1.1 (PyYAML, Go's yaml.v2) reads these plain scalars as something other than a string.
+const RESERVED = /^(?:~|null|true|false|yes|no|on|off|y|n|=|<<)$/i;
+const NUMBER_LIKE = /^[-+]?(?:\.?\d[\d_]*(?:\.\d*)?(?:e[-+]?\d+)?|\.inf|\.nan|0x[0-9a-f_]+|0o?[0-7_]+|0b[01_]+)$/i;
+const DATE_LIKE = /^\d{4}-\d\d?-\d\d?/;
+const PLAIN = /^[A-Za-z0-9_./$(][^\n\r\t#:]*$/;
+// Characters a YAML reader refuses raw, or takes for line breaks: always escaped.
+const SPECIAL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/;
+
+function quoted(text) {
+  // A JSON string is a YAML double-quoted scalar, once what JSON leaves raw but YAML would not read is escaped.
+  return JSON.stringify(text).replace(new RegExp(SPECIAL.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 function scalar(text) {
   const plain =
-    text !== '' && PLAIN.test(text) && !RESERVED.test(text) && !NUMBER_LIKE.test(text) && text.trim() === text &&
-    !/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(text);
-  // A double-quoted JSON string is a valid YAML double-quoted scalar.
-  return plain ? text : JSON.stringify(text);
+    text !== '' && PLAIN.test(text) && !RESERVED.test(text) && !NUMBER_LIKE.test(text) && !DATE_LIKE.test(text) &&
+    text.trim() === text && !SPECIAL.test(text) && !/[\u0085\u00a0]/.test(text);
+  return plain ? text : quoted(text);
 }
 
 function block(text, indent) {
   // A literal block keeps multi-line text (scripts, inline data) readable.
-  if (!text.includes('\n') || /[\r\u0000-\u0008\u000b-\u001f\u007f]/.test(text) || /^\s/.test(text) || /\n\n$/.test(text) || /[ \t]\n/.test(text)) {
+  if (!text.includes('\n') || text.includes('\r') || text.includes('\t') || SPECIAL.test(text) || /\u0085/.test(text) ||
+    /^\s/.test(text) || /\n\n$/.test(text) || /[ \t\u00a0]\n/.test(text) || /[ \u00a0]$/.test(text)) {
     return null;
   }
   const chomp = text.endsWith('\n') ? '' : '-';
@@ -64,7 +73,7 @@ function emit(value, indent, lines) {
 }
 
 export function toYaml(value) {
-  if (value === null || typeof value !== 'object' || isEmptyContainer(value)) return inline(value, 0) + '\n';
+  if (value === null || typeof value !== 'object' || isEmptyContainer(value)) return inline(value, 2) + '\n';
   const lines = [];
   emit(value, 0, lines);
   return lines.join('\n') + '\n';
