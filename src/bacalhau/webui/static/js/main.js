@@ -53,7 +53,10 @@ function render() {
   const { path, query } = parseHash();
   const found = ROUTES.map(([pattern, page, nav]) => [pattern.exec(path), page, nav]).find(([match]) => match);
   for (const link of document.querySelectorAll('[data-nav]')) {
-    link.classList.toggle('active', !!found && link.dataset.nav === found[2]);
+    const active = !!found && link.dataset.nav === found[2];
+    link.classList.toggle('active', active);
+    if (active) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
   }
   if (!found) {
     replace(main, h('h1', null, 'Not found'), h('p', null, h('a', { href: '#/' }, 'Back to the dashboard')));
