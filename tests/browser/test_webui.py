@@ -146,10 +146,15 @@ def test_a_finished_job_can_be_rerun(browser: Browser, ui: UiNode, wasm: Callabl
 
 
 def test_a_node_is_approved_from_its_page(browser: Browser, site: tuple[UiNode, ServeProcess]) -> None:
+    from selenium.webdriver.support.select import Select
+
     ui, _ = site
     browser.open(ui.ui + "/#/nodes")
     browser.wait_text("#nodes-table", "PENDING")
     browser.screenshot("nodes", lambda _: "waiting" in browser.text("#nodes-table"))
+    Select(browser.driver.find_element("css selector", "#filter-approval")).select_by_value("PENDING")
+    browser.wait(lambda d: len(d.find_elements("css selector", "#nodes-table tr[data-node-id]")) == 1)
+    assert "approval=PENDING" in browser.driver.current_url
     browser.driver.find_element("css selector", "#nodes-table tr[data-node-id=waiting] a").click()
     browser.wait_text("#node-name", "waiting")
     browser.wait_text("#node-state", "PENDING")

@@ -123,7 +123,9 @@ export const getJob = (id) => request('GET', job(id), { query: { include: 'histo
 export const jobResults = (id) => request('GET', job(id) + '/results');
 export const stopJob = (id, reason) => request('DELETE', job(id), { body: { reason } });
 export const rerunJob = (id) => request('PUT', job(id) + '/rerun', { body: { Reason: 'rerun from the web UI' } });
-export const listNodes = () => request('GET', '/api/v1/orchestrator/nodes');
+export const listNodes = (filters = {}) => request('GET', '/api/v1/orchestrator/nodes', {
+  query: { 'filter-approval': filters.approval, 'filter-status': filters.status },
+});
 export const getNode = (id) => request('GET', node(id));
 export const nodeAction = (id, action) => request('PUT', node(id), { body: { Action: action, NodeID: id } });
 // A read that needs credentials when the API wants them (one the original's API has too): how the login form checks

@@ -64,11 +64,11 @@ function nodeStats(list) {
   const count = (test) => list.filter(test).length;
   return h('div', { class: 'stats', id: 'node-stats' },
     stat('All nodes', list.length, 'total', '#/nodes'),
-    stat('Connected', count((n) => n.Connection === 'CONNECTED'), 'ok', '#/nodes'),
-    stat('Disconnected', count((n) => n.Connection !== 'CONNECTED'), 'bad', '#/nodes'),
-    stat('Approved', count((n) => n.Membership === 'APPROVED'), 'ok', '#/nodes'),
-    stat('Pending approval', count((n) => n.Membership === 'PENDING'), 'wait', '#/nodes'),
-    stat('Rejected', count((n) => n.Membership === 'REJECTED'), 'off', '#/nodes'));
+    stat('Connected', count((n) => n.Connection === 'CONNECTED'), 'ok', '#/nodes?status=CONNECTED'),
+    stat('Disconnected', count((n) => n.Connection !== 'CONNECTED'), 'bad', '#/nodes?status=DISCONNECTED'),
+    stat('Approved', count((n) => n.Membership === 'APPROVED'), 'ok', '#/nodes?approval=APPROVED'),
+    stat('Pending approval', count((n) => n.Membership === 'PENDING'), 'wait', '#/nodes?approval=PENDING'),
+    stat('Rejected', count((n) => n.Membership === 'REJECTED'), 'off', '#/nodes?approval=REJECTED'));
 }
 
 function recentJobs(items) {
