@@ -104,11 +104,19 @@ export function section(title, ...children) {
 }
 
 let toastTimer = null;
-export function toast(message, kind = 'info') {
+// A short message in the corner. It is gone at the next page, unless `keep` (for a message about leaving this one).
+export function toast(message, kind = 'info', { keep = false } = {}) {
   const element = document.getElementById('toast');
   element.className = `toast ${kind}`;
+  element.dataset.keep = keep ? 'once' : '';
   element.textContent = message;
   element.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { element.hidden = true; }, 5000);
+}
+
+export function pageChanged() {
+  const element = document.getElementById('toast');
+  if (element.dataset.keep === 'once') element.dataset.keep = '';
+  else element.hidden = true;
 }

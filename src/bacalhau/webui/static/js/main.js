@@ -2,7 +2,7 @@
 // params, context) draws into root and returns a function that stops what it started (polling, log streams).
 
 import * as api from './api.js';
-import { errorBox, h, replace } from './dom.js';
+import { errorBox, h, pageChanged, replace } from './dom.js';
 import * as dashboard from './pages/dashboard.js';
 import * as job from './pages/job.js';
 import * as jobs from './pages/jobs.js';
@@ -48,6 +48,7 @@ function showSession() {
 
 function render() {
   stopPage();
+  pageChanged();
   loginShown = false;
   showSession();
   const { path, query } = parseHash();

@@ -40,7 +40,7 @@ export function mount(root, [nodeId]) {
   async function act(action) {
     try {
       await api.nodeAction(nodeId, action);
-      toast(`Node ${action === 'delete' ? 'deleted' : action + 'd'}.`, 'ok');
+      toast(`Node ${action === 'delete' ? 'deleted' : action + 'd'}.`, 'ok', { keep: action === 'delete' });
       if (action === 'delete') {
         location.hash = '#/nodes';
         return;

@@ -78,7 +78,7 @@ export function mount(root, _params, { query }) {
           : null]],
         ['Connection', (n) => badge(n.Connection)],
         ['Labels', (n) => labelChips(n.Info.Labels, 4), 'narrow-hide'],
-        ['Capacity in use', capacity],
+        ['Capacity in use', capacity, 'narrow-hide'],
         ['Executions', (n) => {
           const info = n.Info.ComputeNodeInfo;
           return info && n.Info.NodeType === 'Compute' ? `${info.RunningExecutions || 0} running, ${info.EnqueuedExecutions || 0} queued` : '—';
