@@ -166,6 +166,20 @@ def test_a_node_is_approved_from_its_page(browser: Browser, site: tuple[UiNode, 
     assert browser.errors() == []
 
 
+def test_a_node_is_rejected_and_deleted_from_its_page(browser: Browser, site: tuple[UiNode, ServeProcess]) -> None:
+    ui, _ = site
+    browser.open(ui.ui + "/#/nodes/waiting")
+    browser.wait_text("#node-name", "waiting")
+    browser.click("#reject-node")
+    browser.wait_text("#node-state", "REJECTED")
+    assert node_ids(ui.api)["waiting"] == "REJECTED"
+    browser.click("#delete-node")
+    browser.click("#delete-confirm")
+    browser.wait(lambda d: d.current_url.endswith("#/nodes"), message="back to the list")
+    browser.wait_text("#toast", "Node deleted.")
+    assert browser.errors() == []
+
+
 def test_screenshots_were_written(screenshots: Path) -> None:
     """(Run last in this module: the pages above wrote theirs.)"""
     written = {path.name for path in screenshots.glob("*.png")}
