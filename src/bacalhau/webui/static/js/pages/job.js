@@ -250,6 +250,7 @@ export function mount(root, [jobId]) {
     const previousState = job && job.State.StateType;
     const previousVersion = job && job.Version;
     job = found.Job;
+    panel.jobId = job.ID; // (the address may name the job by its name or an ID prefix)
     const executions = (found.Executions && found.Executions.Items) || [];
     const history = (found.History && found.History.Items) || [];
     document.title = `${job.Name || job.ID} · Bacalhau`;
