@@ -14,6 +14,7 @@ from tests.helpers import wasm_job
 pytestmark = pytest.mark.timeout(300)
 
 READER = ("reader", "readerpassword")
+JOBS_ONLY = ("jobsonly", "jobsonlypassword")
 WRITER_KEY = "P7D4CBB284634DD081FAC33868436ECCL"
 USERS = {
     "API": {
@@ -21,6 +22,7 @@ USERS = {
             "Users": [
                 {"Username": READER[0], "Password": READER[1], "Capabilities": [{"Actions": ["read:*"]}]},
                 {"Alias": "writer", "APIKey": WRITER_KEY, "Capabilities": [{"Actions": ["*"]}]},
+                {"Username": JOBS_ONLY[0], "Password": JOBS_ONLY[1], "Capabilities": [{"Actions": ["read:job"]}]},
             ]
         }
     }
@@ -119,4 +121,16 @@ def test_an_api_key_streams_a_running_job_and_stops_it(
     browser.click("#stop-confirm")
     browser.wait_text("#job-state", "Stopped")
     assert job_state(ui, job_id) == "Stopped"
+    sign_out(browser)
+
+
+def test_what_a_user_may_not_read_is_shown_as_forbidden(browser: Browser, ui: UiNode) -> None:
+    browser.open(ui.ui + "/#/")
+    browser.wait(lambda d: d.find_elements("css selector", "#login-submit"), message="the login form")
+    sign_in(browser, *JOBS_ONLY)
+    browser.wait_text("#job-stats", "All jobs")  # jobs it may read
+    browser.wait_text("main", "Forbidden (403)")  # nodes it may not
+    assert "read:node" in browser.text("main")
+    browser.open(ui.ui + "/#/nodes")
+    browser.wait_text("#nodes-table", "Forbidden (403)")
     sign_out(browser)
