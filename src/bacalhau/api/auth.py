@@ -6,6 +6,9 @@ from its path and method, by the one table ``ROUTES``: the longest listed path p
 agent) or an open route; GET reads and every other method writes; a path under no listed prefix needs write:node.
 
 With no users configured there is no authorizer at all, and the API is open, as in the original.
+
+A WebSocket handshake (the log stream) may carry its credentials as a subprotocol instead, since browsers cannot set
+its Authorization header (see ``WS_PROTOCOL``): ours, not the original's.
 """
 
 from __future__ import annotations
