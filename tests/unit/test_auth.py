@@ -96,15 +96,15 @@ def test_every_route_of_the_api_needs_what_the_table_says() -> None:
         ("PATCH", "/api/v1/orchestrator/nodes/n-1", WN),
         ("GET", "/api/v1/nope", WN),  # under no listed prefix: write:node
         ("GET", "/metrics", WN),
-        ("GET", "/api/v1/agentx", WN),
-        ("PUT", "/api/v1/ui/summary", WJ),  # the web UI's routes only read
-        ("GET", "/api/v1/uix", WN),  # prefixes end at a "/": this is not under /api/v1/agent
+        ("GET", "/api/v1/agentx", WN),  # prefixes end at a "/": this is not under /api/v1/agent
         ("GET", "/api/v1/agent/alive/", None),
         ("GET", "/api/v1/agent/alive/more", None),
         ("GET", "/api/v1/auth/ClientKey", None),
         ("POST", "/api/v1/auth", None),
         ("GET", "//api/v1/agent/node", WN),
         ("GET", "/api/v1/orchestrator/jobs/../nodes", RJ),  # the router does not resolve "..", so nor does this
+        ("PUT", "/api/v1/ui/summary", WJ),  # the web UI's routes only read
+        ("GET", "/api/v1/uix", WN),
     ],
 )
 def test_paths_outside_the_routes(method: str, path: str, needed: str | None) -> None:

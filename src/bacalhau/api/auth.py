@@ -62,6 +62,8 @@ ROUTES: dict[str, str] = {
     "/api/v1/agent/authconfig": OPEN,
     "/api/v1/orchestrator/jobs": JOB,
     "/api/v1/orchestrator/nodes": NODE,
+    # Ours: the web UI's reads of jobs (api/routes/ui.py).
+    "/api/v1/ui": JOB,
     # Ours. The v1.4 routes: liveness is open as /agent/alive is, the node's identity and state are the agent's, and
     # the retired requester API only ever answers 410. The API's description is public (the same on every node).
     "/api/v1/livez": OPEN,
@@ -72,7 +74,6 @@ ROUTES: dict[str, str] = {
     "/openapi.json": OPEN,
     "/docs": OPEN,
     "/redoc": OPEN,
-    "/api/v1/ui": JOB,  # the web UI's reads of jobs (api/routes/ui.py)
 }
 ROOT = "/"  # the v1.4 version document (a redirect to /api/v1/agent/version in v1.7+): open, like what it shows
 
