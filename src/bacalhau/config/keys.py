@@ -285,14 +285,13 @@ KEYS: tuple[ConfigKey, ...] = (
         "How often a compute node logs its internal state for debugging.",
         UNSUPPORTED,
     ),
-    ConfigKey("WebUI.Enabled", BOOL, False, "Serve the web UI.", UNSUPPORTED),
-    ConfigKey("WebUI.Listen", TEXT, "0.0.0.0:8438", "The address and port the web UI listens on.", UNSUPPORTED),
+    ConfigKey("WebUI.Enabled", BOOL, False, "Serve the web UI (on an orchestrator)."),
+    ConfigKey("WebUI.Listen", TEXT, "0.0.0.0:8438", "The address and port the web UI listens on."),
     ConfigKey(
         "WebUI.Backend",
         TEXT,
         "",
-        "The API the web UI talks to (empty: this node's own API).",
-        UNSUPPORTED,
+        "The API the web UI talks to, as a browser reaches it (empty: this node's own API).",
     ),
     # ---- the orchestrator
     ConfigKey(

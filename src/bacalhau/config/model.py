@@ -337,6 +337,13 @@ class LoggingSection(Section):
     mode = Setting[str]()
 
 
+class WebUiSection(Section):
+    __slots__ = ()
+    enabled = Setting[bool]()
+    listen = Setting[str]()
+    backend = Setting[str]()
+
+
 class BacalhauConfig(Section):
     """The whole config. Build one with ``load.load_config`` (or ``defaults()`` and ``with_settings``)."""
 
@@ -352,6 +359,7 @@ class BacalhauConfig(Section):
     engines = Part(EnginesSection)
     job_defaults = Part(JobDefaultsSection)
     logging = Part(LoggingSection)
+    web_ui = Part(WebUiSection)
 
     @classmethod
     def defaults(cls) -> BacalhauConfig:
