@@ -39,7 +39,7 @@ class Bidder:
         self._executors = executors
         self._inputs = inputs
         self._publishers = publishers
-        self._maximum = maximum
+        self.maximum = maximum  # the node sets it again once it has found its GPUs
 
     def decide(self, execution: Execution) -> BidDecision:
         job = execution.job
@@ -70,12 +70,14 @@ class Bidder:
         requested, errors = task.resources_config.parse()
         reasons += errors
         usage = task_usage(requested)
-        if not errors and not usage.fits_in(self._maximum):
-            too_much = ", ".join(usage.exceeded_dimensions(self._maximum))
+        if not errors and not usage.fits_in(self.maximum):
+            too_much = ", ".join(usage.exceeded_dimensions(self.maximum))
             reasons.append(
                 f"not enough capacity to run job: it needs more {too_much} than this node offers "
-                f"(needs {usage.describe()}, node has {self._maximum.describe()})"
+                f"(needs {usage.describe()}, node has {self.maximum.describe()})"
             )
+        if usage.gpu and executor is not None and not getattr(executor, "supports_gpus", False):
+            reasons.append(f"the {engine} engine cannot give GPUs to a task, and the job asks for {usage.gpu}")
         if reasons:
             return BidDecision(False, "; ".join(reasons))
         return BidDecision(True, usage=usage)

@@ -23,6 +23,7 @@ from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
+from bacalhau.models.resources import GPU
 from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig, go_duration
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
@@ -77,6 +78,13 @@ def system_env(execution: Execution, job: Job) -> dict[str, str]:
         "BACALHAU_PARTITION_INDEX": str(execution.partition_index),
         "BACALHAU_PARTITION_COUNT": str(job.desired_count),
     }
+
+
+def held_gpus(execution: Execution) -> list[GPU]:
+    """The node's GPUs the executor buffer gave the execution."""
+    assert execution.job is not None
+    held = execution.allocated_resources.tasks.get(execution.job.task.name)
+    return list(held.gpus) if held is not None else []
 
 
 def summarize(path: Path) -> tuple[str, bool]:
@@ -157,6 +165,7 @@ class ExecutionRunner:
         results_dir = await workspace.make_results() if executor.writes_output or publisher_spec.type else None
         mounts = await self._prepare_inputs(job, workspace)
         resources, _ = task.resources_config.parse()
+        resources.gpus = held_gpus(execution)
         try:
             task_env = self._config.env.resolve(task.env)
         except ValueError as exc:
@@ -235,8 +244,11 @@ class ExecutionRunner:
                 raise ExecutionGone(execution.id)
             current.compute_state.state_type = state
             current.compute_state.message = ""
+            current.allocated_resources = execution.allocated_resources  # with the GPUs it holds
             tx.save(current)
             progress = messages.ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=state)
+            if execution.job is not None and held_gpus(execution):
+                progress.allocated = execution.allocated_resources.tasks[execution.job.task.name]
             tx.report(messages.wrap(progress))
 
         await self._store.transact(change)

@@ -504,7 +504,8 @@ KEYS: tuple[ConfigKey, ...] = (
         "Compute.AllocatedCapacity.GPU",
         TEXT,
         "100%",
-        "GPUs given to jobs: a percentage (rounded up to whole GPUs) or a count.",
+        "GPUs given to jobs: a percentage of those found (truncated to whole GPUs, but at least one when there is "
+        "any, as the original) or a count.",
     ),
     ConfigKey("Compute.AllowListedLocalPaths", LIST, [], "Local paths jobs may mount (append ':rw' to allow writing)."),
     ConfigKey(
