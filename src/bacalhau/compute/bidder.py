@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bacalhau.compute.admission import JobAdmission
 from bacalhau.compute.capacity import task_usage
 from bacalhau.compute.executors.base import Executor
 from bacalhau.compute.inputs.base import InputProvider
@@ -34,8 +35,10 @@ class Bidder:
         publishers: dict[str, Publisher],
         maximum: Resources,
         env: EnvResolver,
+        admission: JobAdmission | None = None,
     ) -> None:
         self._env = env
+        self.admission = admission
         self._executors = executors
         self._inputs = inputs
         self._publishers = publishers
@@ -48,7 +51,8 @@ class Bidder:
         if not is_plain_name(execution.id):  # it names the execution's folder on this node
             return BidDecision(False, f"invalid execution ID {execution.id!r}")
         task = job.task
-        reasons = [
+        reasons = self.admission.reasons_now(job) if self.admission is not None else []
+        reasons += [
             f"result name {result.name!r} {RESULT_NAME_RULE}"
             for result in task.result_paths
             if not is_result_name(result.name)

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bacalhau.compute.admission import AdmissionConfig, JobAdmission
 from bacalhau.compute.bidder import Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.capacity import AllocatedCapacity, CapacityTracker, allocate, machine_resources
@@ -61,6 +62,7 @@ class ComputeConfig:
     tls: ClientTls = field(default_factory=ClientTls)
     durable: bool = True
     find_gpus: bool = True  # ask the GPU vendors' tools at start
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
 class ComputeNode:
@@ -95,11 +97,21 @@ class ComputeNode:
             self.executors,
             self.inputs,
             self.publishers,
-            RunnerConfig(root / "executions", self.logs, EnvResolver(config.env_allow_list)),
+            RunnerConfig(
+                root / "executions",
+                self.logs,
+                EnvResolver(config.env_allow_list),
+                networked=not config.admission.reject_networked_jobs,
+            ),
         )
         self.buffer = ExecutorBuffer(runner, self.capacity)
         self.bidder = Bidder(
-            self.executors, self.inputs, self.publishers, self.maximum, EnvResolver(config.env_allow_list)
+            self.executors,
+            self.inputs,
+            self.publishers,
+            self.maximum,
+            EnvResolver(config.env_allow_list),
+            JobAdmission(config.admission, self.inputs),
         )
         self.handler = OrchestratorMessageHandler(self.store, self.bidder, self.buffer)
         self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known, self.links)
@@ -143,6 +155,7 @@ class ComputeNode:
             self._janitor.cancel()
         await self.log_server.stop()
         await self.connection.stop()
+        await self.handler.stop()
         await self.buffer.stop()
         await self.local_publisher.stop()
         self.store.close()
@@ -194,6 +207,9 @@ class ComputeNode:
     async def _recover(self) -> None:
         """After a restart: batch and ops work that was running is failed (and reported); long-running work restarts."""
         for execution in await self.store.active():
+            if execution.state == ExecutionStateType.NEW:
+                self.handler.admit(execution)  # its bid waited for admission control when the node stopped
+                continue
             if not execution.state.is_executing or execution.job is None:
                 continue
             if execution.job.type in (JobType.SERVICE.value, JobType.DAEMON.value):

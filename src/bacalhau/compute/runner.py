@@ -24,7 +24,15 @@ from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
 from bacalhau.models.resources import GPU
-from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig, go_duration
+from bacalhau.models.spec import (
+    EXIT_CODE_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    Network,
+    NetworkConfig,
+    SpecConfig,
+    go_duration,
+)
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
@@ -68,6 +76,7 @@ class RunnerConfig:
     executions_dir: Path
     logs: LogStore
     env: EnvResolver
+    networked: bool = True  # False (JobAdmissionControl.RejectNetworkedJobs): a Default network means none
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -78,6 +87,12 @@ def system_env(execution: Execution, job: Job) -> dict[str, str]:
         "BACALHAU_PARTITION_INDEX": str(execution.partition_index),
         "BACALHAU_PARTITION_COUNT": str(job.desired_count),
     }
+
+
+def no_default_network(network: NetworkConfig) -> NetworkConfig:
+    """On a node that takes no networked jobs, a task that leaves its network to the node gets none (as the
+    original)."""
+    return NetworkConfig(type=Network.NONE) if network.type == Network.DEFAULT else network
 
 
 def held_gpus(execution: Execution) -> list[GPU]:
@@ -180,7 +195,7 @@ class ExecutionRunner:
             outputs=list(task.result_paths),
             env={**task_env, **system_env(execution, job)},
             resources=resources,
-            network=task.network_config,
+            network=task.network_config if self._config.networked else no_default_network(task.network_config),
         )
         try:
             await executor.prepare(request, lambda event: self._report_events(execution, event))

@@ -337,6 +337,15 @@ class LoggingSection(Section):
     mode = Setting[str]()
 
 
+class JobAdmissionControlSection(Section):
+    __slots__ = ()
+    locality = Setting[str]()
+    reject_stateless_jobs = Setting[bool]()
+    reject_networked_jobs = Setting[bool]()
+    probe_http = Setting[str]()
+    probe_exec = Setting[str]()
+
+
 class BacalhauConfig(Section):
     """The whole config. Build one with ``load.load_config`` (or ``defaults()`` and ``with_settings``)."""
 
@@ -351,6 +360,7 @@ class BacalhauConfig(Section):
     input_sources = Part(InputSourcesSection)
     engines = Part(EnginesSection)
     job_defaults = Part(JobDefaultsSection)
+    job_admission_control = Part(JobAdmissionControlSection)
     logging = Part(LoggingSection)
 
     @classmethod
