@@ -142,3 +142,53 @@ async def test_the_wasm_engine_does_not_bid_for_gpu_work(node: Node) -> None:
     stored = await node.store.get("e-wasm")
     assert stored is not None and stored.state == ExecutionStateType.ASK_FOR_BID_REJECTED
     assert "the wasm engine cannot give GPUs to a task, and the job asks for 1" in stored.compute_state.message
+
+
+# ---- a compute node that restarts
+
+
+async def test_after_a_restart_no_gpu_is_held_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Executions that held GPUs when the node stopped: the batch one is failed, the service one starts again and
+    takes a GPU like any other; new work gets the GPU left, and nothing gets one a running execution holds."""
+    from bacalhau.compute.node import RESTART_MESSAGE, ComputeConfig, ComputeNode
+    from tests.gpu_tools import fake_nvidia_smi
+
+    fake_nvidia_smi(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    stale = Resources(cpu=0.1, memory=1, gpu=1, gpus=[GPU(index=1, name="Tesla T4", vendor="NVIDIA", memory=15360)])
+
+    def was_running(execution_id: str, job_type: str) -> Execution:
+        execution = gpu_execution(execution_id, 1)
+        assert execution.job is not None
+        execution.job.type = job_type
+        execution.compute_state.state_type = ExecutionStateType.RUNNING
+        execution.allocated_resources.tasks["main"] = stale  # what it held before the restart
+        return execution
+
+    store = ExecutionStore(tmp_path / "compute" / "executions.db", durable=False)
+    await store.open()
+    previous = [was_running("e-batch", "batch"), was_running("e-service", "service")]
+    await store.transact(lambda tx: [tx.insert(e) for e in previous])
+    store.close()
+
+    node = ComputeNode(ComputeConfig(tmp_path, "n-gpu", ["nats://127.0.0.1:9"], local_publisher_port=0, durable=False))
+    engine = HeldExecutor()
+    node.executors["noop"] = engine  # the runner and the bidder share this table
+    await node.start()
+    try:
+        assert node.maximum.gpu == 2 and node.node_info().labels["GPU-1"] == "Tesla-T4"
+        batch = await node.store.get("e-batch")
+        assert batch is not None and batch.state == ExecutionStateType.FAILED
+        assert batch.compute_state.message == RESTART_MESSAGE
+        await until(lambda: "e-service" in engine.given)
+        assert engine.given["e-service"] == [0]  # the first GPU free now, whatever it held before
+        for name in ("e-new", "e-waits"):
+            body = messages.wrap(messages.AskForBid(execution=gpu_execution(name, 1), wait_for_approval=False))
+            await node.store.transact(lambda tx, body=body: node.handler.handle(tx, "", body))  # type: ignore[misc]
+        await until(lambda: "e-new" in engine.given)
+        assert engine.given["e-new"] == [1]
+        assert "e-waits" not in engine.given and node.buffer.queued_count == 1
+    finally:
+        engine.release.set()
+        await node.stop()

@@ -212,7 +212,7 @@ async def http_probe(url: str, request: bytes, timeout: float = PROBE_TIMEOUT) -
     """POST the request to the owner's endpoint; [] if it accepts, else why not."""
     try:
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client,
+            httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,  # as Go's default client
             client.stream("POST", url, content=request, headers={"Content-Type": "application/json"}) as response,
         ):
             if response.status_code >= 400:
