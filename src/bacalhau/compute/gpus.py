@@ -223,11 +223,16 @@ async def _intel(timeout: float) -> list[GPU]:
 async def detect_gpus(timeout: float = TOOL_TIMEOUT) -> list[GPU]:
     """Every GPU the vendors' tools report (NVIDIA, then AMD, then Intel); each vendor's tools are asked at once."""
     vendors = (("NVIDIA", _nvidia), ("AMD", _amd), ("Intel", _intel))
-    answers = await asyncio.gather(*(find(timeout) for _, find in vendors), return_exceptions=True)
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(find(timeout), 3 * timeout) for _, find in vendors),  # xpu-smi runs once per device too
+        return_exceptions=True,
+    )
     gpus: list[GPU] = []
     for (vendor, _), answer in zip(vendors, answers, strict=True):
         if isinstance(answer, GPUToolError):
             log.warning("cannot inspect %s GPUs, so they will not be used: %s", vendor, answer)
+        elif isinstance(answer, TimeoutError):
+            log.warning("cannot inspect %s GPUs, so they will not be used: no answer within %gs", vendor, 3 * timeout)
         elif isinstance(answer, BaseException):
             log.warning("cannot inspect %s GPUs, so they will not be used: %r", vendor, answer)
         else:
