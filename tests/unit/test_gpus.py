@@ -351,3 +351,15 @@ def test_an_engine_that_ignores_the_device_request_is_caught() -> None:
     applied = {"HostConfig": {"DeviceRequests": [{"Driver": "nvidia", "DeviceIDs": ["0"]}]}}
     assert gpu_devices.gpus_problem(options, applied) == ""
     assert gpu_devices.gpus_problem({}, {"HostConfig": {}}) == ""
+
+
+def test_what_a_tool_leaves_holding_its_output_is_killed_too(tools: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    script(tools, "nvidia-smi", f"sleep 60 & echo $! > {marker}; exit 0")  # exits, its child keeps stdout open
+    with pytest.raises(GPUToolError, match="did not finish"):
+        asyncio.run(run_tool(gpus_module.NVIDIA_COMMAND, timeout=0.5))
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        assert time.monotonic() < deadline, "the tool's child outlived the timeout"
+        time.sleep(0.05)

@@ -188,16 +188,21 @@ async def exec_probe(command: str, request: bytes, timeout: float = PROBE_TIMEOU
         _, said = await asyncio.gather(feed(), read_stderr())
         return said, await process.wait()
 
+    timed_out = False
     try:
         said, code = await asyncio.wait_for(finish(), timeout)
     except TimeoutError:
+        timed_out = True  # the command, or something it left holding its stderr, is still there
         return [rejected(f"this node does not accept jobs where external command {quote(command)} does not answer "
                          f"within {timeout:g}s")]  # fmt: skip
     finally:
-        if process.returncode is None:
+        if timed_out or process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+            with contextlib.suppress(Exception):  # what is left in the pipes, so that they close
+                stdin.close()
+                await asyncio.wait_for(stderr.read(), 5)
     if code == 0:
         return []
     reason = said.decode(errors="replace").strip()

@@ -182,15 +182,19 @@ async def run_tool(argv: Sequence[str], timeout: float = TOOL_TIMEOUT, max_bytes
             chunks.append(chunk)
         return b"".join(chunks), await process.wait()
 
+    timed_out = False
     try:
         output, code = await asyncio.wait_for(read_all(), timeout)
     except TimeoutError:
+        timed_out = True  # the tool, or something it left holding its output, is still there
         raise GPUToolError(f"{argv[0]} did not finish within {timeout:g}s") from None
     finally:
-        if process.returncode is None:
+        if timed_out or process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+            with contextlib.suppress(Exception):  # what is left in the pipe, so that it closes
+                await asyncio.wait_for(stdout.read(), 5)
     text = output.decode(errors="replace")
     if code != 0:
         raise GPUToolError(f"{argv[0]} exited with {code}: {text.strip()[:200]!r}")
