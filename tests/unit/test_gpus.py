@@ -246,6 +246,12 @@ def test_allocated_gpus(found: int, setting: str, given: int) -> None:
     assert [g.index for g in share.gpus] == list(range(given))
 
 
+@pytest.mark.parametrize("setting", ["150%", "-1%", "x%", "two", "1.5", "-1"])
+def test_a_share_that_means_nothing_is_a_configuration_error(setting: str) -> None:
+    with pytest.raises(ValueError, match=r"Compute\.AllocatedCapacity\.GPU"):
+        allocate(machine(2), AllocatedCapacity(gpu=setting))
+
+
 def test_a_count_above_the_gpus_found_adds_gpus_without_details() -> None:
     share = allocate(machine(1), AllocatedCapacity(gpu="3"))
     assert share.gpu == 3

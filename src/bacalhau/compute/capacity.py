@@ -43,9 +43,17 @@ def _percent(setting: str) -> float | None:
 def _gpu_count(machine: Resources, setting: str) -> int:
     """As the original: a percentage of the GPUs found, truncated to whole GPUs but never below one GPU when there
     is any; or a count (which may exceed the GPUs found: the rest are GPUs without details)."""
-    share = _percent(setting)
-    if share is None:
-        return int(setting)
+    text = setting.strip()
+    if not text.endswith("%"):
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(f"invalid GPU value {setting!r} for Compute.AllocatedCapacity.GPU")
+        return int(text)
+    try:
+        share = _percent(text)
+    except ValueError:
+        share = None
+    if share is None or not 0 <= share <= 1:
+        raise ValueError(f"percentage must be between 0% and 100%, got {setting} (Compute.AllocatedCapacity.GPU)")
     count = machine.gpu * share
     return 1 if count < 1 <= machine.gpu else int(count)
 
