@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from bacalhau.api.app import create_app
 from bacalhau.api.auth import authorizer_for, sso_settings
 from bacalhau.api.context import ApiContext
+from bacalhau.compute.admission import AdmissionConfig
 from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.config import BacalhauConfig, parse_duration
@@ -309,6 +310,7 @@ class Node:
     def _build_compute(self, node_id: str, orchestrators: list[str]) -> ComputeNode:
         config = self.config
         capacity = config.compute.allocated_capacity
+        admission = config.job_admission_control
         return ComputeNode(
             ComputeConfig(
                 data_dir=self.data_dir,
@@ -330,6 +332,13 @@ class Node:
                 ipfs_endpoint=config.input_sources.types.ipfs.endpoint,
                 token=config.compute.auth.token or config.orchestrator.auth.token,
                 tls=self._compute_tls(),
+                admission=AdmissionConfig(
+                    reject_stateless_jobs=admission.reject_stateless_jobs,
+                    reject_networked_jobs=admission.reject_networked_jobs,
+                    locality=admission.locality,
+                    probe_http=admission.probe_http,
+                    probe_exec=admission.probe_exec,
+                ),
             )
         )
 

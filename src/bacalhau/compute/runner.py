@@ -23,7 +23,16 @@ from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
-from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, SpecConfig, go_duration
+from bacalhau.models.resources import GPU
+from bacalhau.models.spec import (
+    EXIT_CODE_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    Network,
+    NetworkConfig,
+    SpecConfig,
+    go_duration,
+)
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
@@ -67,6 +76,7 @@ class RunnerConfig:
     executions_dir: Path
     logs: LogStore
     env: EnvResolver
+    networked: bool = True  # False (JobAdmissionControl.RejectNetworkedJobs): a Default network means none
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -77,6 +87,19 @@ def system_env(execution: Execution, job: Job) -> dict[str, str]:
         "BACALHAU_PARTITION_INDEX": str(execution.partition_index),
         "BACALHAU_PARTITION_COUNT": str(job.desired_count),
     }
+
+
+def no_default_network(network: NetworkConfig) -> NetworkConfig:
+    """On a node that takes no networked jobs, a task that leaves its network to the node gets none (as the
+    original)."""
+    return NetworkConfig(type=Network.NONE) if network.type == Network.DEFAULT else network
+
+
+def held_gpus(execution: Execution) -> list[GPU]:
+    """The node's GPUs the executor buffer gave the execution."""
+    assert execution.job is not None
+    held = execution.allocated_resources.tasks.get(execution.job.task.name)
+    return list(held.gpus) if held is not None else []
 
 
 def summarize(path: Path) -> tuple[str, bool]:
@@ -157,6 +180,7 @@ class ExecutionRunner:
         results_dir = await workspace.make_results() if executor.writes_output or publisher_spec.type else None
         mounts = await self._prepare_inputs(job, workspace)
         resources, _ = task.resources_config.parse()
+        resources.gpus = held_gpus(execution)
         try:
             task_env = self._config.env.resolve(task.env)
         except ValueError as exc:
@@ -171,7 +195,7 @@ class ExecutionRunner:
             outputs=list(task.result_paths),
             env={**task_env, **system_env(execution, job)},
             resources=resources,
-            network=task.network_config,
+            network=task.network_config if self._config.networked else no_default_network(task.network_config),
         )
         try:
             await executor.prepare(request, lambda event: self._report_events(execution, event))
@@ -235,8 +259,11 @@ class ExecutionRunner:
                 raise ExecutionGone(execution.id)
             current.compute_state.state_type = state
             current.compute_state.message = ""
+            current.allocated_resources = execution.allocated_resources  # with the GPUs it holds
             tx.save(current)
             progress = messages.ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=state)
+            if execution.job is not None and held_gpus(execution):
+                progress.allocated = execution.allocated_resources.tasks[execution.job.task.name]
             tx.report(messages.wrap(progress))
 
         await self._store.transact(change)

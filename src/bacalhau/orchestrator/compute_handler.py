@@ -110,6 +110,9 @@ class ComputeMessageHandler:
         def apply(e: Execution) -> None:
             e.compute_state.state_type = report.state
             e.compute_state.message = ""
+            if report.allocated.gpus:  # the GPUs the node gave the execution
+                task = next(iter(e.allocated_resources.tasks), "main")
+                e.allocated_resources.tasks[task] = report.allocated
 
         tx.update_execution(
             execution,

@@ -57,6 +57,7 @@ class ExecutionProgress(ComputeReport):
     """The node started running or publishing (the original sends nothing for these; users want to see them)."""
 
     state: ExecutionStateField = ExecutionStateType.RUNNING
+    allocated: Annotated[Resources, OMIT_EMPTY] = Field(default_factory=Resources)  # with the GPUs it holds
 
 
 class RunResult(ComputeReport):
