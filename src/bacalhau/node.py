@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from bacalhau.api.app import create_app
 from bacalhau.api.auth import authorizer_for, sso_settings
 from bacalhau.api.context import ApiContext
+from bacalhau.compute.admission import AdmissionConfig
 from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.config import BacalhauConfig, parse_duration
@@ -38,6 +39,7 @@ from bacalhau.orchestrator.service import Orchestrator, OrchestratorConfig
 from bacalhau.transport.natsserver import EmbeddedNatsServer
 from bacalhau.transport.tls import ClientTls, ServerTls, compute_tls, server_tls
 from bacalhau.version import build_info, goarch, goos
+from bacalhau.webui.server import ApiLocation, WebUiApp, check_backend, parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class Node:
         self.orchestrator: Orchestrator | None = None
         self.compute: ComputeNode | None = None
         self.api: HttpServer | None = None
+        self.web_ui: HttpServer | None = None
         self._lock = DataDirLock(self.data_dir)
         self._wants_compute_process = compute_process and self.is_orchestrator and self.is_compute
         self._compute_process: ComputeProcess | None = None
@@ -178,6 +181,7 @@ class Node:
         if ignored:
             log.warning("ignoring settings for features this node does not have: %s", ", ".join(ignored))
         tls = self.api_tls()  # before anything starts: a bad certificate is a configuration error
+        web_ui = self._web_ui_settings()
         self.node_id, warning = node_identity(self.data_dir, self._requested_name, config.name_provider)
         if warning:
             log.warning(warning)
@@ -230,6 +234,8 @@ class Node:
         self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, tls=tls, ws_ping_interval=None)
         await self.api.start()
         self._log_access(self.api.port)
+        if web_ui is not None:
+            await self._start_web_ui(*web_ui, tls)
         self._write_run_file()
         roles = " and ".join(
             r for r, on in (("orchestrator", self.is_orchestrator), ("compute", self.is_compute)) if on
@@ -267,6 +273,33 @@ class Node:
         self.self_signed_cert = cert
         return server_context(str(cert), str(key), "the self-signed certificate", "its key")
 
+    def _web_ui_settings(self) -> tuple[str, int, str] | None:
+        """Where the web UI listens and the API it names (WebUI.*), checked before anything starts; None when this
+        node serves no UI (it is served by orchestrators, as in the original)."""
+        web_ui = self.config.web_ui
+        if not web_ui.enabled:
+            return None
+        if not self.is_orchestrator:
+            log.warning("WebUI.Enabled is set, but only an orchestrator serves the web UI: this node does not")
+            return None
+        host, port = parse_listen(web_ui.listen)
+        return host, port, check_backend(web_ui.backend)
+
+    async def _start_web_ui(self, host: str, port: int, backend: str, tls: ssl.SSLContext | None) -> None:
+        assert self.api is not None
+        api = ApiLocation("https" if tls else "http", self.config.api.host, self.api.port, backend)
+        sock = bind(host, port, "web UI", "choose another address and port with WebUI.Listen")
+        self.web_ui = HttpServer(WebUiApp(api), sock, "web UI", API_DEADLINES, tls=tls)
+        await self.web_ui.start()
+        shown = "localhost" if host in ("0.0.0.0", "::", "") else (f"[{host}]" if ":" in host else host)
+        log.info(
+            "web UI on %s://%s:%d (API: %s)",
+            "https" if tls else "http",
+            shown,
+            self.web_ui.port,
+            backend or "this node's",
+        )
+
     def _log_access(self, port: int) -> None:
         if self.authorizer is None:
             log.warning("no API users (API.Auth.Users): anyone who can reach port %d may use the whole API", port)
@@ -277,6 +310,7 @@ class Node:
     def _build_compute(self, node_id: str, orchestrators: list[str]) -> ComputeNode:
         config = self.config
         capacity = config.compute.allocated_capacity
+        admission = config.job_admission_control
         return ComputeNode(
             ComputeConfig(
                 data_dir=self.data_dir,
@@ -299,6 +333,13 @@ class Node:
                 token=config.compute.auth.token or config.orchestrator.auth.token,
                 tls=self._compute_tls(),
                 port_range=(config.compute.network.port_range_start, config.compute.network.port_range_end),
+                admission=AdmissionConfig(
+                    reject_stateless_jobs=admission.reject_stateless_jobs,
+                    reject_networked_jobs=admission.reject_networked_jobs,
+                    locality=admission.locality,
+                    probe_http=admission.probe_http,
+                    probe_exec=admission.probe_exec,
+                ),
             )
         )
 
@@ -329,7 +370,7 @@ class Node:
         return ClientTls()
 
     async def stop(self) -> None:
-        for step in (self._stop_api, self._stop_compute, self._stop_orchestrator, self._stop_nats):
+        for step in (self._stop_web_ui, self._stop_api, self._stop_compute, self._stop_orchestrator, self._stop_nats):
             try:
                 await step()
             except Exception:
@@ -337,6 +378,11 @@ class Node:
         with contextlib.suppress(OSError):
             (self.data_dir / RUN_FILE).unlink()
         self._lock.release()
+
+    async def _stop_web_ui(self) -> None:
+        if self.web_ui is not None:
+            await self.web_ui.stop()
+            self.web_ui = None
 
     async def _stop_api(self) -> None:
         if self.api is not None:

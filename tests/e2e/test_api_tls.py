@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -185,3 +186,30 @@ def test_bad_tls_settings_stop_serve_with_a_clear_message(
     for path in files.values():
         if path.suffix == ".key":
             assert path.read_text().splitlines()[1] not in result.stderr
+
+
+def test_the_web_ui_is_served_with_the_api_certificate(tmp_path: Path, test_ca: TestCA, server_cert: CertFiles) -> None:
+    """With API.TLS, the web UI is HTTPS too (the same certificate), and names the API with https."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        ui_port = probe.getsockname()[1]
+    serving = ServeProcess(tmp_path / "node", "--orchestrator", "--webui")
+    serving.config = [
+        "-c", f"API.TLS.CertFile={server_cert.cert}", "-c", f"API.TLS.KeyFile={server_cert.key}",
+        "-c", f"WebUI.Listen=127.0.0.1:{ui_port}",
+    ]  # fmt: skip
+    serving.ca_file = test_ca.cert
+    serving.start()
+    try:
+        trusted = ssl.create_default_context(cafile=str(test_ca.cert))
+        config = httpx.get(f"https://127.0.0.1:{ui_port}/config.json", verify=trusted, timeout=10)
+        assert config.json() == {"api": f"https://127.0.0.1:{serving.port}"}
+        page = httpx.get(f"https://127.0.0.1:{ui_port}/", verify=trusted, timeout=10)
+        assert (
+            f"connect-src 'self' https://127.0.0.1:{serving.port} wss://127.0.0.1:{serving.port};"
+            in page.headers["content-security-policy"]
+        )
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10)  # plain HTTP never reaches it
+    finally:
+        serving.stop()

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from tests.conftest import ServeProcess, wait_until
 from tests.helpers import wasm_job
@@ -269,6 +270,34 @@ def test_the_log_stream_needs_credentials(node: ServeProcess, hello_job: str) ->
     with connect(url, additional_headers=authorization(READER), open_timeout=10) as socket:
         assert "Hello, world! auth" in json.loads(socket.recv(timeout=10))["value"]["Line"]
     assert "ASGI callable returned without completing handshake" not in node.log()
+
+
+def test_browsers_stream_logs_with_credentials_offered_as_a_subprotocol(node: ServeProcess, hello_job: str) -> None:
+    """A browser cannot set Authorization on a WebSocket: the web UI offers it as a subprotocol beside ours, and the
+    server answers with ours alone (never echoing the credentials)."""
+    url = node.url.replace("http", "ws", 1) + f"/api/v1/orchestrator/jobs/{hello_job}/logs"
+
+    def offered(env: dict[str, str]) -> list[Subprotocol]:
+        encoded = base64.urlsafe_b64encode(authorization(env)["Authorization"].encode()).rstrip(b"=").decode()
+        return [Subprotocol("bacalhau.v1"), Subprotocol(f"bacalhau.auth.{encoded}")]
+
+    with connect(url, subprotocols=offered(READER), open_timeout=10) as socket:
+        assert socket.subprotocol == "bacalhau.v1"
+        assert "Hello, world! auth" in json.loads(socket.recv(timeout=10))["value"]["Line"]
+    refusals = (
+        (offered({**SNOOPY, "BACALHAU_API_PASSWORD": "nope"}), {}, "invalid basic auth credentials"),
+        (offered(READER), authorization(READER), "more than one Authorization header"),  # both ways: ambiguous
+        ([Subprotocol("bacalhau.v1"), Subprotocol("bacalhau.auth.***")], {}, "unsupported authentication method"),
+    )
+    for protocols, headers, reason in refusals:
+        with (
+            pytest.raises(InvalidStatus) as raised,
+            connect(url, subprotocols=protocols, additional_headers=headers, open_timeout=10),
+        ):
+            pass
+        assert raised.value.response.status_code == 401
+        assert json.loads(raised.value.response.body)["Details"]["reason"] == reason
+    assert "snoopypassword" not in node.log() and "readonlyuserpassword" not in node.log()
 
 
 def test_the_node_config_shows_no_secret(node: ServeProcess) -> None:

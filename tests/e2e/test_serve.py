@@ -116,3 +116,21 @@ def test_the_run_file_tells_clients_where_the_api_is(hybrid: ServeProcess) -> No
     lines = (hybrid.data_dir / "bacalhau.run").read_text().splitlines()
     assert "export BACALHAU_API_HOST=127.0.0.1" in lines
     assert f"export BACALHAU_API_PORT={hybrid.port}" in lines
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("WebUI.Listen=8438", "invalid WebUI.Listen '8438': expected host:port"),
+        ("WebUI.Backend=ftp://api.example", "invalid WebUI.Backend 'ftp://api.example'"),
+        ("WebUI.Backend=http://admin:secret@api.example", "a URL with credentials in it would show them"),
+        ("WebUI.Listen=127.0.0.1:{taken}", "cannot start the web UI on 127.0.0.1:{taken}"),
+    ],
+)
+def test_web_ui_settings_are_clear_errors(tmp_path: Path, taken_port: int, setting: str, message: str) -> None:
+    result = serve_once(
+        tmp_path / "node", "Orchestrator.Port=0", "WebUI.Enabled=true", setting.format(taken=taken_port)
+    )
+    assert result.returncode == 1
+    assert message.format(taken=taken_port) in result.stderr
+    assert "Traceback" not in result.stderr and "secret" not in result.stderr

@@ -86,6 +86,12 @@ def ours(*names: str) -> tuple[str, ...]:
         ),
         ("bacalhau.lib", ours(*PARTS[:-3], "node", "hybrid"), ("bacalhau.lib",), "lib is plumbing under everything"),
         (
+            "bacalhau.webui",
+            ours(*(part for part in PARTS if part != "lib"), "config"),
+            (),
+            "the web UI's server only serves its files: the browser reads jobs and nodes through the API",
+        ),
+        (
             "bacalhau.config",
             ours(*(part for part in PARTS if part != "lib"), "logs"),
             (),

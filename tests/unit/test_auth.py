@@ -51,6 +51,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", JOB + "/results"): RJ,
     ("GET", JOB + "/logs"): RJ,
     ("WEBSOCKET", JOB + "/logs"): RJ,
+    ("GET", "/api/v1/ui/summary"): RJ,  # ours: the web UI's dashboard
+    ("GET", "/api/v1/ui/jobs"): RJ,  # ours: the web UI's filtered job list
     ("GET", "/api/v1/orchestrator/nodes"): RN,
     ("POST", "/api/v1/orchestrator/nodes"): WN,
     ("GET", NODE): RN,
@@ -101,6 +103,8 @@ def test_every_route_of_the_api_needs_what_the_table_says() -> None:
         ("POST", "/api/v1/auth", None),
         ("GET", "//api/v1/agent/node", WN),
         ("GET", "/api/v1/orchestrator/jobs/../nodes", RJ),  # the router does not resolve "..", so nor does this
+        ("PUT", "/api/v1/ui/summary", WJ),  # the web UI's routes only read
+        ("GET", "/api/v1/uix", WN),
     ],
 )
 def test_paths_outside_the_routes(method: str, path: str, needed: str | None) -> None:
@@ -426,6 +430,57 @@ def test_the_cache_keeps_the_most_recently_used(monkeypatch: pytest.MonkeyPatch)
     asyncio.run(scenario())
     remembered = [authorizer._digest(name.encode() + b"\0" + HASHED_PASSWORD.encode()) for name in ("alpha", "gamma")]
     assert list(authorizer._verified) == remembered
+
+
+# ---- WebSocket handshakes: credentials offered as a subprotocol (browsers cannot set Authorization)
+
+
+def protocol(credentials: bytes) -> bytes:
+    return b"bacalhau.auth." + base64.urlsafe_b64encode(credentials).rstrip(b"=")
+
+
+def handshake(*headers: tuple[bytes, bytes], kind: str = "websocket") -> dict[str, Any]:
+    return {"type": kind, "path": "/api/v1/orchestrator/jobs/j-1/logs", "headers": list(headers)}
+
+
+@pytest.mark.parametrize(
+    ("headers", "found"),
+    [
+        ([], []),
+        ([(b"sec-websocket-protocol", b"bacalhau.v1")], []),
+        (
+            [(b"sec-websocket-protocol", b"bacalhau.v1, " + protocol(b"Bearer " + KEY.encode()))],
+            [b"Bearer " + KEY.encode()],
+        ),
+        # Any base64url length (no padding), and the header repeated.
+        (
+            [
+                (b"sec-websocket-protocol", protocol(b"Basic YQ==")),
+                (b"sec-websocket-protocol", protocol(b"Basic YWI=")),
+            ],
+            [b"Basic YQ==", b"Basic YWI="],
+        ),
+        ([(b"sec-websocket-protocol", b"bacalhau.auth.!!!")], [b""]),  # unreadable: refused as no method at all
+        ([(b"sec-websocket-protocol", b"bacalhau.auth." + b"A" * 5000)], [b""]),  # longer than any credentials
+        ([(b"sec-websocket-protocol", b"other.auth." + protocol(b"Bearer x")[14:])], []),
+    ],
+)
+def test_websocket_credentials_are_read_from_the_offered_protocols(
+    headers: list[tuple[bytes, bytes]], found: list[bytes]
+) -> None:
+    assert auth.websocket_credentials(handshake(*headers)) == found
+
+
+def test_websocket_credentials_count_as_an_authorization_header(authorizer: Authorizer) -> None:
+    key = b"Bearer " + KEY.encode()
+    offered = (b"sec-websocket-protocol", b"bacalhau.v1," + protocol(key))
+    assert run(authorizer, auth._authorization(handshake(offered))) == "API key ending in ...6ECCL"
+    # Both ways at once is ambiguous, as two headers are; plain HTTP requests never read the protocol header.
+    both = auth._authorization(handshake(offered, (b"authorization", key)))
+    assert refusal(authorizer, both) == ("Unauthorized", "more than one Authorization header")
+    assert auth._authorization(handshake(offered, kind="http")) == []
+    unreadable = auth._authorization(handshake((b"sec-websocket-protocol", b"bacalhau.auth.%%%")))
+    assert refusal(authorizer, unreadable) == ("Unauthorized", "unsupported authentication method")
 
 
 # ---- the refusal log

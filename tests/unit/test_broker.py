@@ -140,6 +140,33 @@ async def test_the_blocked_queue_is_read_in_order_past_any_number_of_replaced_en
         requeued.append(again)
         broker.settle([again])
     assert [e.job_id for e in broker.blocked_in_order(5)] == [f"job-{i}" for i in range(30, 35)]
-    assert broker.blocked_in_order(40) == blocked[30:] + requeued
+    assert list(broker.blocked_in_order(40)) == blocked[30:] + requeued
     broker.settle([e.model_copy(update={"status": EvalStatus.COMPLETE.value}) for e in blocked[30:]])
-    assert broker.blocked_in_order(40) == requeued  # placed in full: no longer held
+    assert list(broker.blocked_in_order(40)) == requeued  # placed in full: no longer held
+
+
+async def test_the_blocked_queue_gives_each_evaluation_once_and_as_asked() -> None:
+    """An evaluation blocked again keeps its earlier heap entry too: it is given once; and one released while the
+    queue is being read is not given (the queue is read as the caller asks for the next)."""
+    broker = EvaluationBroker()
+    first, second, third = (evaluation(f"job-{i}", created=i, status=EvalStatus.BLOCKED.value) for i in range(3))
+    broker.enqueue_all([first, second, third])
+    broker.release(first)
+    broker.enqueue(first)  # blocked again, the same evaluation: a second heap entry
+    reading = broker.blocked_in_order(10)
+    assert next(reading) is first
+    broker.release(second)
+    assert list(reading) == [third]
+
+
+async def test_released_evaluations_leave_no_entries_at_the_front_of_the_blocked_queue() -> None:
+    """Each reading of the queue would step over every released entry before the first still blocked (once per
+    report from a compute node): those at the front are dropped when released."""
+    broker = EvaluationBroker()
+    blocked = [evaluation(f"job-{i}", created=i, status=EvalStatus.BLOCKED.value) for i in range(100)]
+    broker.enqueue_all(blocked)
+    for waiting in blocked[:60]:  # the first in order take freed room
+        broker.release(waiting)
+    await asyncio.wait_for(broker.dequeue_batch(30), 1)  # and a scheduling round takes some of them
+    assert len(broker._blocked_order) == broker.blocked_count == 40
+    assert next(broker.blocked_in_order(1)) is blocked[60]

@@ -311,11 +311,11 @@ def test_null_values_set_nothing(tmp_path: Path) -> None:
 def test_the_node_names_what_it_ignores_in_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """At start, before anything else: one WARN line naming every key it ignores."""
     config = load_files(tmp_path, "orchestrator_reverse_proxy.yaml").with_settings(
-        {"DataDir": str(tmp_path), "WebUI.Enabled": True, "API.TLS.AutoCert": "api.example"}
+        {"DataDir": str(tmp_path), "StrictVersionMatch": True, "API.TLS.AutoCert": "api.example"}
     )
     with caplog.at_level(logging.WARNING, logger="bacalhau.node"), pytest.raises(BacalhauError, match="AutoCert"):
         asyncio.run(Node(config).start())  # AutoCert stops it, after the warning
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert warnings == [
-        "ignoring settings for features this node does not have: WebUI.Enabled, Orchestrator.SupportReverseProxy"
+        "ignoring settings for features this node does not have: StrictVersionMatch, Orchestrator.SupportReverseProxy"
     ]

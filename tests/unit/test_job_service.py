@@ -12,6 +12,7 @@ from bacalhau.models.history import Event
 from bacalhau.models.job import Job
 from bacalhau.models.paging import PagingToken
 from bacalhau.models.state import JobStateType
+from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator.jobs import HistoryQuery, JobService, TaskDefaults
 from bacalhau.orchestrator.store import JobStore, Tx
 
@@ -165,3 +166,61 @@ async def test_history_numbers_stay_contiguous_when_a_part_fails(service: JobSer
     await store.transact(work)
     history = await store.history(job_id)
     assert [(h.seq_num, h.event.message) for h in history] == [(1, "Job submitted"), (2, "first"), (3, "second")]
+
+
+# ---- the web UI's reads
+
+
+MINUTE = 60 * 1_000_000_000
+
+
+async def test_the_summary_counts_jobs_by_state_and_those_that_ended_per_minute(
+    service: JobService, store: JobStore
+) -> None:
+    ids = [(await service.submit(spec())).job_id for _ in range(7)]
+    now = now_ns()
+    # (state, ended this long ago): two in the last minute, one 59.5 minutes ago, one beyond the hour.
+    ended = [
+        ("Completed", 1),
+        ("Failed", MINUTE // 2),
+        ("Completed", 5 * MINUTE + 1),
+        ("Completed", 59 * MINUTE + MINUTE // 2),
+    ]
+    ended += [("Completed", 61 * MINUTE), ("Running", 0)]
+
+    def arrange(tx: Tx) -> None:
+        for job_id, (state, age) in zip(ids, ended, strict=False):
+            tx.conn.execute("UPDATE jobs SET state = ?, modify_time = ? WHERE id = ?", (state, now - age, job_id))
+
+    await store.transact(arrange)
+    summary = await service.summary()
+    assert summary.by_state == {"Completed": 4, "Failed": 1, "Running": 1, "Pending": 1}
+    assert summary.interval == MINUTE and len(summary.completed) == len(summary.failed) == 60
+    assert summary.now >= now
+    # Oldest first: what ended within the last minute is the last interval (the clock moved on a little since).
+    assert sum(summary.completed) == 3 and sum(summary.failed) == 1
+    assert summary.completed[-1] == 1 and summary.failed[-1] == 1
+    assert summary.completed[-6] == 1 and summary.completed[0] == 1
+
+
+async def test_the_ui_list_filters_by_state_type_and_name_newest_first(service: JobService, store: JobStore) -> None:
+    first = (await service.submit(spec(Name="nightly-Report"))).job_id
+    second = (await service.submit(spec(Name="other"))).job_id
+    third = (await service.submit(spec(Name="report-2", Type="ops"))).job_id
+    await store.transact(lambda tx: tx.update_job_state(second, JobStateType.RUNNING))
+
+    async def listed(**filters: Any) -> list[str]:
+        jobs, _ = await service.list_jobs(namespace="*", reverse=True, **filters)
+        return [job.id for job in jobs]
+
+    assert await listed() == [third, second, first]
+    assert await listed(states=["Running"]) == [second]
+    assert await listed(states=["Pending", "Running"]) == [third, second, first]
+    assert await listed(job_type="ops") == [third]
+    assert await listed(name="REPORT") == [third, first]  # any case, any part of the name
+    assert await listed(name=second[2:10]) == [second]  # or of the ID
+    assert await listed(name="report", job_type="batch") == [first]
+    assert await listed(name="%") == []  # the text is no pattern
+    page, token = await service.list_jobs(namespace="*", reverse=True, limit=1, name="report")
+    rest, last = await service.list_jobs(namespace="*", next_token=token, name="report")
+    assert [job.id for job in page + rest] == [third, first] and last == ""

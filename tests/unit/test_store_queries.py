@@ -49,3 +49,15 @@ async def test_the_jobs_live_on_a_node_are_found_through_the_live_executions_ind
     assert await store.live_job_ids_on("n-3") == []
     plans = await query_plans(store, lambda tx: tx.live_job_ids_on("n-1"))
     assert any("USING INDEX executions_live_by_node" in plan for plan in plans), plans
+
+
+async def test_the_web_ui_summary_reads_the_state_index_only(store: JobStore) -> None:
+    """The dashboard asks every few seconds, whatever the store holds: the counts by state come from the state index
+    alone (never a job's body), and the jobs that ended in the last hour are found by state and time in it."""
+    by_state = await query_plans(store, lambda tx: tx.jobs_by_state())
+    assert by_state == ["SCAN jobs USING COVERING INDEX jobs_by_state"], by_state
+    ended = await query_plans(store, lambda tx: tx.ended_jobs_per_interval(("Completed", "Failed"), 10**18, 60, 60))
+    assert any(
+        "SEARCH jobs USING COVERING INDEX jobs_by_state (state=? AND modify_time>? AND modify_time<?)" in plan
+        for plan in ended
+    ), ended

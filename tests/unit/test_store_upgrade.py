@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.lib.sqlite import Migration
 from bacalhau.models.history import Event
 from bacalhau.orchestrator import store as orchestrator_store
-from bacalhau.orchestrator.store import JobStore
+from bacalhau.orchestrator.store import JobStore, Tx
 from tests.fixtures.stores.make_fixture import COMPUTE_NODE, COMPUTE_STORE, EXPECTED, ORCHESTRATOR_STORE, snapshot
 from tests.unit.conftest import opened
 
@@ -118,3 +119,11 @@ async def test_an_upgraded_compute_store_holds_no_ports_and_gives_them(
         assert await compute.db.read(lambda conn: ComputeTx(conn).held_ports(execution_id)) == [20000]
         await compute.release_ports()  # that release's executions have all ended
         assert await compute.db.read(lambda conn: ComputeTx(conn).all_held_ports()) == set()
+
+
+async def test_an_upgraded_store_counts_its_jobs_by_state(old_data_dir: tuple[Path, dict[str, Any]]) -> None:
+    """The web UI's state index (jobs_by_state) covers the jobs made before it: the dashboard counts them all."""
+    data_dir, expected = old_data_dir
+    async with opened(JobStore(data_dir / ORCHESTRATOR_STORE, durable=False)) as jobs:
+        states = Counter(item["job"]["State"]["StateType"] for item in expected["orchestrator"]["jobs"])
+        assert await jobs.read(lambda conn: Tx(conn).jobs_by_state()) == dict(states)

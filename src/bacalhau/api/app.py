@@ -17,7 +17,7 @@ from bacalhau.api import errors
 from bacalhau.api.auth import AuthMiddleware, document_security
 from bacalhau.api.context import ApiContext
 from bacalhau.api.middleware import ApiMiddleware
-from bacalhau.api.routes import agent, jobs, legacy, logs, nodes
+from bacalhau.api.routes import agent, jobs, legacy, logs, nodes, ui
 from bacalhau.api.schemas import REQUEST_MODELS
 from bacalhau.errors import BacalhauError
 
@@ -44,6 +44,7 @@ def create_app(context: ApiContext) -> FastAPI:
     if context.jobs is not None and context.logs is not None:
         app.include_router(jobs.router(context.jobs))
         app.include_router(logs.router(context.jobs, context.logs))
+        app.include_router(ui.router(context.jobs))
     if context.nodes is not None:
         app.include_router(nodes.router(context.nodes))
     app.include_router(agent.router(context))

@@ -6,6 +6,9 @@ from its path and method, by the one table ``ROUTES``: the longest listed path p
 agent) or an open route; GET reads and every other method writes; a path under no listed prefix needs write:node.
 
 With no users configured there is no authorizer at all, and the API is open, as in the original.
+
+A WebSocket handshake (the log stream) may carry its credentials as a subprotocol instead, since browsers cannot set
+its Authorization header (see ``WS_PROTOCOL``): ours, not the original's.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ ROUTES: dict[str, str] = {
     "/api/v1/agent/authconfig": OPEN,
     "/api/v1/orchestrator/jobs": JOB,
     "/api/v1/orchestrator/nodes": NODE,
+    # Ours: the web UI's reads of jobs (api/routes/ui.py).
+    "/api/v1/ui": JOB,
     # Ours. The v1.4 routes: liveness is open as /agent/alive is, the node's identity and state are the agent's, and
     # the retired requester API only ever answers 410. The API's description is public (the same on every node).
     "/api/v1/livez": OPEN,
@@ -392,8 +397,41 @@ class _RefusedHandshakes(logging.Filter):
 _REFUSED_HANDSHAKES = _RefusedHandshakes()
 
 
+# Browsers cannot put an Authorization header on a WebSocket handshake, and credentials in a URL end up in logs. So a
+# WebSocket client may instead offer, among its subprotocols (the Sec-WebSocket-Protocol header), the value of an
+# Authorization header in base64url without padding after this prefix (all token characters, as the header needs),
+# beside WS_PROTOCOL, which the server then echoes as the protocol it chose (never the credentials).
+WS_PROTOCOL = "bacalhau.v1"
+WS_CREDENTIALS_PREFIX = b"bacalhau.auth."
+MAX_WS_CREDENTIALS = 4 * -(-(len("Bearer ") + API_KEY_MAX_LENGTH + MAX_BASIC_CREDENTIALS) // 3)
+
+
+def websocket_credentials(scope: Scope) -> list[bytes]:
+    """The Authorization values a WebSocket handshake offers as subprotocols (see WS_PROTOCOL); one that cannot be
+    read is an empty value, refused as an unsupported method."""
+    found = []
+    for name, value in scope["headers"]:
+        if name != b"sec-websocket-protocol":
+            continue
+        for offered in value.split(b","):
+            offered = offered.strip()
+            if not offered.startswith(WS_CREDENTIALS_PREFIX):
+                continue
+            encoded = offered[len(WS_CREDENTIALS_PREFIX) :]
+            try:
+                if len(encoded) > MAX_WS_CREDENTIALS:
+                    raise ValueError("too long")
+                found.append(base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)))
+            except ValueError:  # (binascii.Error is one)
+                found.append(b"")
+    return found
+
+
 def _authorization(scope: Scope) -> list[bytes]:
-    return [value for name, value in scope["headers"] if name == b"authorization"]
+    headers = [value for name, value in scope["headers"] if name == b"authorization"]
+    if scope["type"] == "websocket":
+        headers += websocket_credentials(scope)  # both ways at once: "more than one Authorization header"
+    return headers
 
 
 def _log_refusal(refusals: Throttle, scope: Scope, refusal: Unauthorized | Forbidden) -> None:

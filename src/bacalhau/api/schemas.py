@@ -153,6 +153,23 @@ class LegacyVersionResponse(WireModel):
     build_version_info: BuildVersionInfo = Field(alias="build_version_info")
 
 
+class JobsPerInterval(WireModel):
+    """How many jobs ended in each interval before ``Now``, oldest first."""
+
+    now: int = Field(description="Unix nanoseconds: the end of the last interval")
+    interval_seconds: int
+    completed: list[int]
+    failed: list[int]
+
+
+class UiSummaryResponse(WireModel):
+    """The web UI's dashboard: every job counted by state, and those that ended in each minute of the last hour."""
+
+    jobs_by_state: dict[str, int]
+    total_jobs: int
+    ended: JobsPerInterval
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ApiError, "description": "Bad request: malformed input or a failed validation"},
     404: {"model": ApiError, "description": "Not found"},

@@ -20,8 +20,14 @@ log = logging.getLogger("bacalhau.serve")
 @click.option("--name", default="", help="The node's name (used on first start, then kept in the data dir).")
 @click.option("--labels", default=None, help="Node labels, key=value,... (for job constraints).")
 @click.option("--orchestrators", default=None, help="Orchestrator NATS URLs a compute node connects to.")
+@click.option("--webui", is_flag=True, default=None, help="Serve the web UI (WebUI.Enabled; on WebUI.Listen).")
 def serve_command(
-    orchestrator: bool | None, compute: bool | None, name: str, labels: str | None, orchestrators: str | None
+    orchestrator: bool | None,
+    compute: bool | None,
+    name: str,
+    labels: str | None,
+    orchestrators: str | None,
+    webui: bool | None,
 ) -> None:
     context = cli_context()
     flags: dict[str, Any] = {}
@@ -29,6 +35,8 @@ def serve_command(
         flags["Orchestrator.Enabled"] = True
     if compute:
         flags["Compute.Enabled"] = True
+    if webui:
+        flags["WebUI.Enabled"] = True
     if labels is not None:
         flags["Labels"] = dict(item.partition("=")[::2] for item in labels.split(",") if item)
     if orchestrators is not None:

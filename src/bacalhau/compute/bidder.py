@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bacalhau.compute.admission import JobAdmission
 from bacalhau.compute.capacity import task_usage
 from bacalhau.compute.executors.base import Executor
 from bacalhau.compute.inputs.base import InputProvider
@@ -34,12 +35,14 @@ class Bidder:
         publishers: dict[str, Publisher],
         maximum: Resources,
         env: EnvResolver,
+        admission: JobAdmission | None = None,
     ) -> None:
         self._env = env
+        self.admission = admission
         self._executors = executors
         self._inputs = inputs
         self._publishers = publishers
-        self._maximum = maximum
+        self.maximum = maximum  # the node sets it again once it has found its GPUs
 
     def decide(self, execution: Execution) -> BidDecision:
         job = execution.job
@@ -48,7 +51,8 @@ class Bidder:
         if not is_plain_name(execution.id):  # it names the execution's folder on this node
             return BidDecision(False, f"invalid execution ID {execution.id!r}")
         task = job.task
-        reasons = [
+        reasons = self.admission.reasons_now(job) if self.admission is not None else []
+        reasons += [
             f"result name {result.name!r} {RESULT_NAME_RULE}"
             for result in task.result_paths
             if not is_result_name(result.name)
@@ -70,12 +74,14 @@ class Bidder:
         requested, errors = task.resources_config.parse()
         reasons += errors
         usage = task_usage(requested)
-        if not errors and not usage.fits_in(self._maximum):
-            too_much = ", ".join(usage.exceeded_dimensions(self._maximum))
+        if not errors and not usage.fits_in(self.maximum):
+            too_much = ", ".join(usage.exceeded_dimensions(self.maximum))
             reasons.append(
                 f"not enough capacity to run job: it needs more {too_much} than this node offers "
-                f"(needs {usage.describe()}, node has {self._maximum.describe()})"
+                f"(needs {usage.describe()}, node has {self.maximum.describe()})"
             )
+        if usage.gpu and executor is not None and not getattr(executor, "supports_gpus", False):
+            reasons.append(f"the {engine} engine cannot give GPUs to a task, and the job asks for {usage.gpu}")
         if reasons:
             return BidDecision(False, "; ".join(reasons))
         return BidDecision(True, usage=usage)

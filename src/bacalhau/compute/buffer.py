@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from bacalhau.compute.capacity import CapacityTracker, task_usage
 from bacalhau.compute.runner import ExecutionRunner
 from bacalhau.models.execution import Execution
-from bacalhau.models.resources import Resources
+from bacalhau.models.resources import GPU, Resources
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class ExecutorBuffer:
             execution_id = queued.execution.id
             if self._capacity.try_reserve(execution_id, queued.usage):
                 self._capacity.queued.pop(execution_id, None)
+                _hold_gpus(queued, self._capacity.gpus_of(execution_id))
                 task = asyncio.get_running_loop().create_task(
                     self._runner.run(queued.execution), name=f"execution-{execution_id}"
                 )
@@ -96,3 +97,12 @@ class ExecutorBuffer:
         self._running.pop(execution_id, None)
         self._capacity.release(execution_id)
         self._dispatch()
+
+
+def _hold_gpus(queued: _Queued, gpus: list[GPU]) -> None:
+    """Record on the execution which of the node's GPUs it holds: the runner gives them to the engine."""
+    execution = queued.execution
+    assert execution.job is not None
+    name = execution.job.task.name
+    held = execution.allocated_resources.tasks.get(name) or queued.usage
+    execution.allocated_resources.tasks[name] = held.model_copy(update={"gpus": gpus})

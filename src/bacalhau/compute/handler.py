@@ -6,13 +6,14 @@ and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
-from bacalhau.compute.bidder import Bidder
+from bacalhau.compute.bidder import BidDecision, Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.store import ComputeEffects, ComputeTx, ExecutionStore
-from bacalhau.models.execution import AllocatedResources
+from bacalhau.models.execution import AllocatedResources, Execution
 from bacalhau.models.history import Event
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.transport import messages
@@ -26,6 +27,8 @@ class OrchestratorMessageHandler:
     def __init__(self, store: ExecutionStore, bidder: Bidder, buffer: ExecutorBuffer) -> None:
         self._bidder = bidder
         self._buffer = buffer
+        self._store = store
+        self._admitting: dict[str, asyncio.Task[None]] = {}
         store.on_commit(self._after_commit)
 
     def handle(self, tx: ComputeTx, _peer: str, body: dict[str, Any]) -> None:
@@ -47,17 +50,74 @@ class OrchestratorMessageHandler:
             self._buffer.enqueue(execution)
         for execution_id in effects.to_cancel:
             self._buffer.cancel(execution_id)
+        for execution in effects.to_admit:
+            self.admit(execution)
+
+    def admit(self, execution: Execution) -> None:
+        """Let admission control finish deciding a bid that waits for it (in the background; at start, for those a
+        restart interrupted)."""
+        if execution.id in self._admitting or execution.job is None or self._bidder.admission is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._admit(execution), name=f"admit-{execution.id}")
+        self._admitting[execution.id] = task
+        task.add_done_callback(lambda _: self._admitting.pop(execution.id, None))
+
+    async def _admit(self, execution: Execution) -> None:
+        assert execution.job is not None and self._bidder.admission is not None
+        reasons = await self._bidder.admission.ask(execution.job)
+
+        def decide(tx: ComputeTx) -> None:
+            current = tx.get(execution.id)
+            if current is None or current.state != ExecutionStateType.NEW:
+                return  # stopped meanwhile, or decided already
+            pending = current.desired_state.state_type == ExecutionDesiredStateType.PENDING
+            self._decided(tx, current, BidDecision(not reasons, "; ".join(reasons)), pending, stored=True)
+
+        try:
+            await self._store.transact(decide)
+        except Exception:
+            log.exception("could not record the bid decision for execution %s", execution.id)
+
+    async def stop(self) -> None:
+        """Stop asking: a bid left undecided is decided again at the next start."""
+        tasks = list(self._admitting.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _ask_for_bid(self, tx: ComputeTx, request: messages.AskForBid) -> None:
         execution = request.execution
         if tx.get(execution.id) is not None:
             return
         decision = self._bidder.decide(execution)
+        admission = self._bidder.admission
+        if (
+            decision.accepted
+            and execution.job is not None
+            and admission is not None
+            and admission.must_ask(execution.job)
+        ):
+            execution.compute_state.state_type = ExecutionStateType.NEW
+            if not request.wait_for_approval:
+                execution.desired_state.state_type = ExecutionDesiredStateType.RUNNING
+            if decision.usage is not None:
+                execution.allocated_resources = AllocatedResources(tasks={execution.job.task.name: decision.usage})
+            tx.insert(execution)
+            tx.admit_after_commit(execution)
+            return
+        self._decided(tx, execution, decision, request.wait_for_approval, stored=False)
+
+    @staticmethod
+    def _decided(
+        tx: ComputeTx, execution: Execution, decision: BidDecision, wait_for_approval: bool, *, stored: bool
+    ) -> None:
+        """Record the bid decision (and report it, or run the execution at once when it was not a bid request)."""
+        write = tx.save if stored else tx.insert
         job_id = execution.job_id
         if not decision.accepted:
             execution.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_REJECTED
             execution.compute_state.message = decision.reason
-            tx.insert(execution)
+            write(execution)
             event = Event.error(TOPIC_SCANNING, decision.reason)
             tx.report(
                 messages.wrap(
@@ -69,14 +129,14 @@ class OrchestratorMessageHandler:
             return
         if decision.usage is not None and execution.job is not None:
             execution.allocated_resources = AllocatedResources(tasks={execution.job.task.name: decision.usage})
-        if request.wait_for_approval:
+        if wait_for_approval:
             execution.compute_state.state_type = ExecutionStateType.ASK_FOR_BID_ACCEPTED
-            tx.insert(execution)
+            write(execution)
             tx.report(messages.wrap(messages.BidResult(execution_id=execution.id, job_id=job_id, accepted=True)))
         else:
             execution.compute_state.state_type = ExecutionStateType.BID_ACCEPTED
             execution.desired_state.state_type = ExecutionDesiredStateType.RUNNING
-            tx.insert(execution)
+            write(execution)
             tx.run_after_commit(execution)
 
     @staticmethod

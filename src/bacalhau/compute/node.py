@@ -7,12 +7,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bacalhau.compute.admission import AdmissionConfig, JobAdmission
 from bacalhau.compute.bidder import Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.capacity import AllocatedCapacity, CapacityTracker, allocate, machine_resources
 from bacalhau.compute.connection import ConnectionConfig, OrchestratorConnection
 from bacalhau.compute.executors import default_executors
 from bacalhau.compute.executors.docker import DockerExecutor
+from bacalhau.compute.gpus import detect_gpus, gpu_labels
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs import default_inputs
 from bacalhau.compute.logs import LogServer, LogStore
@@ -62,6 +64,8 @@ class ComputeConfig:
     tls: ClientTls = field(default_factory=ClientTls)
     durable: bool = True
     port_range: tuple[int, int] = DEFAULT_RANGE  # Compute.Network.PortRangeStart/End
+    find_gpus: bool = True  # ask the GPU vendors' tools at start
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
 
 
 class ComputeNode:
@@ -91,7 +95,8 @@ class ComputeNode:
         off = {name.lower() for name in config.disabled_publishers}
         publishers: list[Publisher] = [NoopPublisher(), self.local_publisher, S3Publisher(config.node_id)]
         self.publishers = {p.name: p for p in publishers if p.name.lower() not in off}
-        self.maximum = allocate(machine_resources(root), config.allocated)
+        self._machine = machine_resources(root)  # and the GPUs, found at start
+        self.maximum = allocate(self._machine, config.allocated)
         self.capacity = CapacityTracker(self.maximum)
         self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
         runner = ExecutionRunner(
@@ -99,14 +104,24 @@ class ComputeNode:
             self.executors,
             self.inputs,
             self.publishers,
-            RunnerConfig(root / "executions", self.logs, EnvResolver(config.env_allow_list), ports),
+            RunnerConfig(
+                root / "executions",
+                self.logs,
+                EnvResolver(config.env_allow_list),
+                networked=not config.admission.reject_networked_jobs,
+                ports=ports,
+            ),
         )
         self.buffer = ExecutorBuffer(runner, self.capacity)
-        self.handler = OrchestratorMessageHandler(
-            self.store,
-            Bidder(self.executors, self.inputs, self.publishers, self.maximum, EnvResolver(config.env_allow_list)),
-            self.buffer,
+        self.bidder = Bidder(
+            self.executors,
+            self.inputs,
+            self.publishers,
+            self.maximum,
+            EnvResolver(config.env_allow_list),
+            JobAdmission(config.admission, self.inputs),
         )
+        self.handler = OrchestratorMessageHandler(self.store, self.bidder, self.buffer)
         self.log_server = LogServer(lambda: self.connection.nats, self.logs, self._finished, self._known, self.links)
         self.connection = OrchestratorConnection(
             ConnectionConfig(config.orchestrators, config.heartbeat_interval, config.token, config.tls),
@@ -128,22 +143,34 @@ class ComputeNode:
                 log.info("removed %d containers left by an earlier run of this node", removed)
         if self.local_publisher.name in self.publishers:
             await self.local_publisher.start()
+        if self.config.find_gpus:
+            await self._find_gpus()
         await self._recover()
         await self.store.release_ports()  # of executions that ended while the node was down
         self.connection.start()
         self._janitor = spawn(self._prune_logs(), "prune-logs")
+
+    async def _find_gpus(self) -> None:
+        """The machine's GPUs, before any execution may hold one (their tools can take seconds: not in __init__,
+        which may run on a loop that serves an orchestrator)."""
+        gpus = await detect_gpus()
+        if gpus:
+            machine = self._machine.model_copy(update={"gpu": len(gpus), "gpus": gpus})
+            self.maximum = allocate(machine, self.config.allocated)
+            self.capacity.maximum = self.bidder.maximum = self.maximum
 
     async def stop(self) -> None:
         if self._janitor is not None:
             self._janitor.cancel()
         await self.log_server.stop()
         await self.connection.stop()
+        await self.handler.stop()
         await self.buffer.stop()
         await self.local_publisher.stop()
         self.store.close()
 
     def node_info(self) -> NodeInfo:
-        labels = {"os_type": goos(), "os_arch": goarch(), **self.config.labels}
+        labels = {"os_type": goos(), "os_arch": goarch(), **gpu_labels(self.maximum.gpus), **self.config.labels}
         return NodeInfo(
             node_id=self.config.node_id,
             node_type=NodeType.COMPUTE.value,
@@ -189,6 +216,9 @@ class ComputeNode:
     async def _recover(self) -> None:
         """After a restart: batch and ops work that was running is failed (and reported); long-running work restarts."""
         for execution in await self.store.active():
+            if execution.state == ExecutionStateType.NEW:
+                self.handler.admit(execution)  # its bid waited for admission control when the node stopped
+                continue
             if not execution.state.is_executing or execution.job is None:
                 continue
             if execution.job.type in (JobType.SERVICE.value, JobType.DAEMON.value):

@@ -24,7 +24,17 @@ from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
 from bacalhau.models.job import Job
-from bacalhau.models.spec import EXIT_CODE_FILE, STDERR_FILE, STDOUT_FILE, Port, SpecConfig, go_duration
+from bacalhau.models.resources import GPU
+from bacalhau.models.spec import (
+    EXIT_CODE_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    Network,
+    NetworkConfig,
+    Port,
+    SpecConfig,
+    go_duration,
+)
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
@@ -69,6 +79,7 @@ class RunnerConfig:
     logs: LogStore
     env: EnvResolver
     ports: PortAllocator = field(default_factory=PortAllocator)
+    networked: bool = True  # False (JobAdmissionControl.RejectNetworkedJobs): a Default network means none
 
 
 def system_env(execution: Execution, job: Job) -> dict[str, str]:
@@ -80,6 +91,19 @@ def system_env(execution: Execution, job: Job) -> dict[str, str]:
         "BACALHAU_PARTITION_COUNT": str(job.desired_count),
         **port_env(execution.allocated_ports),
     }
+
+
+def no_default_network(network: NetworkConfig) -> NetworkConfig:
+    """On a node that takes no networked jobs, a task that leaves its network to the node gets none (as the
+    original)."""
+    return NetworkConfig(type=Network.NONE) if network.type == Network.DEFAULT else network
+
+
+def held_gpus(execution: Execution) -> list[GPU]:
+    """The node's GPUs the executor buffer gave the execution."""
+    assert execution.job is not None
+    held = execution.allocated_resources.tasks.get(execution.job.task.name)
+    return list(held.gpus) if held is not None else []
 
 
 def summarize(path: Path) -> tuple[str, bool]:
@@ -163,6 +187,7 @@ class ExecutionRunner:
         results_dir = await workspace.make_results() if executor.writes_output or publisher_spec.type else None
         mounts = await self._prepare_inputs(job, workspace)
         resources, _ = task.resources_config.parse()
+        resources.gpus = held_gpus(execution)
         try:
             task_env = self._config.env.resolve(task.env)
         except ValueError as exc:
@@ -178,7 +203,9 @@ class ExecutionRunner:
             outputs=list(task.result_paths),
             env={**task_env, **system_env(execution, job)},
             resources=resources,
-            network=task.network_config.model_copy(update={"ports": execution.allocated_ports}),
+            network=(
+                task.network_config if self._config.networked else no_default_network(task.network_config)
+            ).model_copy(update={"ports": execution.allocated_ports}),
         )
         try:
             await executor.prepare(request, lambda event: self._report_events(execution, event))
@@ -242,8 +269,11 @@ class ExecutionRunner:
                 raise ExecutionGone(execution.id)
             current.compute_state.state_type = state
             current.compute_state.message = ""
+            current.allocated_resources = execution.allocated_resources  # with the GPUs it holds
             tx.save(current)
             progress = messages.ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=state)
+            if execution.job is not None and held_gpus(execution):
+                progress.allocated = execution.allocated_resources.tasks[execution.job.task.name]
             tx.report(messages.wrap(progress))
 
         await self._store.transact(change)

@@ -60,6 +60,7 @@ class ComputeEffects:
     outbox: list[tuple[int, str]] = field(default_factory=list)  # (number, body) of reports committed
     to_run: list[Execution] = field(default_factory=list)
     to_cancel: list[str] = field(default_factory=list)
+    to_admit: list[Execution] = field(default_factory=list)  # bids waiting for admission control's probes
 
 
 class ComputeTx(Transaction[ComputeEffects]):
@@ -101,6 +102,10 @@ class ComputeTx(Transaction[ComputeEffects]):
 
     def run_after_commit(self, execution: Execution) -> None:
         self.effects.to_run.append(execution)
+
+    def admit_after_commit(self, execution: Execution) -> None:
+        """Ask admission control about the execution once its request is durable (its bid waits for the answer)."""
+        self.effects.to_admit.append(execution)
 
     def cancel_after_commit(self, execution_id: str) -> None:
         """Stop the execution's run, if one is in progress, once its cancellation is durable."""

@@ -285,14 +285,13 @@ KEYS: tuple[ConfigKey, ...] = (
         "How often a compute node logs its internal state for debugging.",
         UNSUPPORTED,
     ),
-    ConfigKey("WebUI.Enabled", BOOL, False, "Serve the web UI.", UNSUPPORTED),
-    ConfigKey("WebUI.Listen", TEXT, "0.0.0.0:8438", "The address and port the web UI listens on.", UNSUPPORTED),
+    ConfigKey("WebUI.Enabled", BOOL, False, "Serve the web UI (on an orchestrator)."),
+    ConfigKey("WebUI.Listen", TEXT, "0.0.0.0:8438", "The address and port the web UI listens on."),
     ConfigKey(
         "WebUI.Backend",
         TEXT,
         "",
-        "The API the web UI talks to (empty: this node's own API).",
-        UNSUPPORTED,
+        "The API the web UI talks to, as a browser reaches it (empty: this node's own API).",
     ),
     # ---- the orchestrator
     ConfigKey(
@@ -504,7 +503,8 @@ KEYS: tuple[ConfigKey, ...] = (
         "Compute.AllocatedCapacity.GPU",
         TEXT,
         "100%",
-        "GPUs given to jobs: a percentage (rounded up to whole GPUs) or a count.",
+        "GPUs given to jobs: a percentage of those found (truncated to whole GPUs, but at least one when there is "
+        "any, as the original) or a count.",
     ),
     ConfigKey("Compute.AllowListedLocalPaths", LIST, [], "Local paths jobs may mount (append ':rw' to allow writing)."),
     ConfigKey(
@@ -532,36 +532,34 @@ KEYS: tuple[ConfigKey, ...] = (
         "JobAdmissionControl.Locality",
         Choice("local", "anywhere"),
         "anywhere",
-        "Which jobs a compute node takes by where their inputs are: local (only those it holds) or anywhere.",
-        UNSUPPORTED,
+        "Which jobs a compute node takes by where their inputs are: local (only those whose inputs it already holds) "
+        "or anywhere.",
     ),
     ConfigKey(
         "JobAdmissionControl.RejectStatelessJobs",
         BOOL,
         False,
         "Compute nodes refuse jobs without inputs.",
-        UNSUPPORTED,
     ),
     ConfigKey(
         "JobAdmissionControl.RejectNetworkedJobs",
         BOOL,
         False,
         "Compute nodes refuse jobs that ask for network access.",
-        UNSUPPORTED,
     ),
     ConfigKey(
         "JobAdmissionControl.ProbeHTTP",
         TEXT,
         "",
-        "An HTTP endpoint asked whether a compute node should take each job.",
-        UNSUPPORTED,
+        'A URL each job is POSTed to ({"Job": ...}) before the compute node bids: a status of 400 or more, or a JSON '
+        "answer with ShouldBid false, refuses it.",
     ),
     ConfigKey(
         "JobAdmissionControl.ProbeExec",
         TEXT,
         "",
-        "A command run to decide whether a compute node should take each job.",
-        UNSUPPORTED,
+        "A command (run by bash -c) given each job as JSON on its standard input before the compute node bids: exit "
+        "code 0 accepts it, any other refuses it (its standard error says why).",
     ),
     # ---- engines, inputs, publishers, downloads
     ConfigKey("Engines.Disabled", LIST, [], "Execution engines this node does not offer (e.g. docker, wasm)."),

@@ -344,6 +344,22 @@ class LoggingSection(Section):
     mode = Setting[str]()
 
 
+class WebUiSection(Section):
+    __slots__ = ()
+    enabled = Setting[bool]()
+    listen = Setting[str]()
+    backend = Setting[str]()
+
+
+class JobAdmissionControlSection(Section):
+    __slots__ = ()
+    locality = Setting[str]()
+    reject_stateless_jobs = Setting[bool]()
+    reject_networked_jobs = Setting[bool]()
+    probe_http = Setting[str]()
+    probe_exec = Setting[str]()
+
+
 class BacalhauConfig(Section):
     """The whole config. Build one with ``load.load_config`` (or ``defaults()`` and ``with_settings``)."""
 
@@ -358,7 +374,9 @@ class BacalhauConfig(Section):
     input_sources = Part(InputSourcesSection)
     engines = Part(EnginesSection)
     job_defaults = Part(JobDefaultsSection)
+    job_admission_control = Part(JobAdmissionControlSection)
     logging = Part(LoggingSection)
+    web_ui = Part(WebUiSection)
 
     @classmethod
     def defaults(cls) -> BacalhauConfig:

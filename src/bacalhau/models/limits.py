@@ -40,3 +40,8 @@ MAX_ADDRESS_LENGTH = 64  # an IP address as text (a port's HostNetwork)
 MAX_ENV_ENTRIES = 256
 MAX_INPUTS = 256
 MAX_PARAMS_DEPTH = 32  # nesting of a plugin's free-form parameters (objects and arrays)
+
+# The web UI's own routes (api/routes/ui.py): a page of jobs, and the text of a filter (a label selector, a part of a
+# name) in a query string.
+MAX_UI_PAGE = 100
+MAX_FILTER_LENGTH = 1024

@@ -84,6 +84,10 @@ def _units(value: int) -> int:
     return min(value, UINT64_MAX)
 
 
+# The makers of GPUs, as the original names them (models.GPUVendor).
+GPU_VENDOR_NVIDIA, GPU_VENDOR_AMD, GPU_VENDOR_INTEL = "NVIDIA", "AMD/ATI", "Intel"
+
+
 class GPU(WireModel):
     """A GPU on a compute node. Go leaves these keys untagged, so they are the plain field names."""
 

@@ -15,6 +15,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from bacalhau.models.evaluation import EvalStatus, EvalTrigger, Evaluation
@@ -98,25 +99,26 @@ class EvaluationBroker:
             released += 1
         return released
 
-    def blocked_in_order(self, limit: int) -> list[Evaluation]:
-        """The first ``limit`` blocked evaluations in release order, left blocked.
+    def blocked_in_order(self, limit: int) -> Iterator[Evaluation]:
+        """Up to ``limit`` blocked evaluations in release order, left blocked, found as the caller asks for the next:
+        one that stops after the first few pays for those few, not for ``limit``.
 
         Safe to call from the store's writer thread: it copies the heap in one step (a list copy, atomic under the
         GIL) and only reads the rest, so what the event loop changes meanwhile shows as a slightly older picture.
         The heap keeps entries no longer blocked until they are popped or compacted away: however many come first,
-        they are stepped over."""
+        they are stepped over, and an evaluation blocked twice is given once."""
         entries = list(self._blocked_order)
-        current: list[Evaluation] = []
-        while entries and len(current) < limit:  # popped from the copy, in order, past entries no longer blocked
+        given: set[int] = set()
+        while entries and len(given) < limit:  # popped from the copy, in order, past entries no longer blocked
             evaluation = heapq.heappop(entries)[2]
-            if self._blocked.get(evaluation.job_id) is evaluation:
-                current.append(evaluation)
-        return current
+            if self._blocked.get(evaluation.job_id) is evaluation and id(evaluation) not in given:
+                given.add(id(evaluation))
+                yield evaluation
 
     def release(self, evaluation: Evaluation) -> None:
         """Make this blocked evaluation ready (room that may fit its job appeared), if it is still blocked."""
         if self._blocked.get(evaluation.job_id) is evaluation:
-            del self._blocked[evaluation.job_id]
+            self._unhold(evaluation.job_id)
             self._make_ready(evaluation)
 
     def settle(self, evaluations: list[Evaluation]) -> None:
@@ -127,7 +129,7 @@ class EvaluationBroker:
             held = self._blocked.get(evaluation.job_id)
             if held is None or held.id != evaluation.id:
                 continue  # released meanwhile: its run will find the job as it is now
-            del self._blocked[evaluation.job_id]
+            self._unhold(evaluation.job_id)
             if evaluation.status == EvalStatus.BLOCKED.value:
                 self._block(evaluation)
 
@@ -151,7 +153,7 @@ class EvaluationBroker:
         job_id = evaluation.job_id
         self._ready_jobs.discard(job_id)
         superseded = self._waiting.pop(job_id, [])
-        blocked = self._blocked.pop(job_id, None)
+        blocked = self._unhold(job_id)
         if blocked is not None and blocked.id != evaluation.id:
             superseded.append(blocked)
         delivery = Delivery(evaluation, superseded, self._attempts.get(evaluation.id, 0) + 1)
@@ -213,6 +215,16 @@ class EvaluationBroker:
         if evaluation.wait_until:
             self._later(evaluation, evaluation.wait_until, while_blocked=True)
 
+    def _unhold(self, job_id: str) -> Evaluation | None:
+        """Stop holding the job's blocked evaluation (if any). Its heap entry stays, skipped when met; those at the
+        front of the heap are dropped now, as released evaluations are mostly the first in order: otherwise every
+        reading of the queue (:meth:`blocked_in_order`, once per report) would step over all of them again."""
+        evaluation = self._blocked.pop(job_id, None)
+        order = self._blocked_order
+        while order and self._blocked.get(order[0][2].job_id) is not order[0][2]:
+            heapq.heappop(order)
+        return evaluation
+
     def _promote_waiting(self, job_id: str) -> None:
         waiting = self._waiting.get(job_id)
         if waiting and job_id not in self._ready_jobs:
@@ -232,7 +244,7 @@ class EvaluationBroker:
             if not while_blocked:
                 self._make_ready(evaluation)
             elif self._blocked.get(evaluation.job_id) is evaluation:
-                self._blocked.pop(evaluation.job_id)
+                self._unhold(evaluation.job_id)
                 self._make_ready(evaluation)
 
         handle = loop.call_later(delay, fire)

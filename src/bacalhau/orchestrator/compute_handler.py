@@ -112,6 +112,9 @@ class ComputeMessageHandler:
             e.compute_state.message = ""
             if report.ports:  # where the task's published ports listen on its node
                 e.allocated_ports = report.ports
+            if report.allocated.gpus:  # the GPUs the node gave the execution
+                task = next(iter(e.allocated_resources.tasks), "main")
+                e.allocated_resources.tasks[task] = report.allocated
 
         tx.update_execution(
             execution,

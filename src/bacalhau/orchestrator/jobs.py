@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -102,6 +103,19 @@ class HistoryQuery:
 class HistoryPage:
     items: list[JobHistory] = field(default_factory=list)
     next_token: str = ""
+
+
+SUMMARY_INTERVAL = 60 * 1_000_000_000  # the dashboard counts the jobs that ended per minute
+SUMMARY_INTERVALS = 60  # over the last hour
+
+
+@dataclass
+class JobSummary:
+    by_state: dict[str, int]
+    now: int  # Unix nanoseconds: the end of the last interval
+    interval: int  # nanoseconds
+    completed: list[int]  # jobs completed in each interval, oldest first
+    failed: list[int]
 
 
 MAX_CANDIDATES = 10  # the jobs an ambiguous reference names
@@ -389,7 +403,12 @@ class JobService:
         limit: int = 0,
         next_token: str = "",
         keep: Callable[[Job], bool] | None = None,
+        states: Sequence[str] = (),
+        job_type: str = "",
+        name: str = "",
     ) -> tuple[list[Job], str]:
+        """A page of jobs and the next page's token. ``keep`` (a label selector), ``states``, ``job_type`` and ``name``
+        (part of the name or ID) filter; a token is valid only with the same filters."""
         if next_token:
             token = _paging_token(next_token)
             order_by, reverse, limit, offset = token.sort_by, token.reverse, token.limit, token.offset
@@ -414,6 +433,9 @@ class JobService:
             limit=limit,
             after=after,
             keep=keep,
+            states=states,
+            job_type=job_type,
+            name=name,
         )
         token_out = ""
         if more:
@@ -421,6 +443,19 @@ class JobService:
             position = (last.modify_time if column == "modify_time" else last.create_time, last.id)
             token_out = PagingToken(order_by or "created_at", reverse, limit, offset + limit, position).encode()
         return jobs, token_out
+
+    async def summary(self) -> JobSummary:
+        """What the web UI's dashboard shows: jobs by state, and the jobs that completed or failed in each minute of
+        the last hour. Two indexed queries, whatever the store holds."""
+        now = now_ns()
+        ended = (JobStateType.COMPLETED.value, JobStateType.FAILED.value)
+
+        def read(conn: sqlite3.Connection) -> JobSummary:
+            tx = Tx(conn)
+            completed, failed = tx.ended_jobs_per_interval(ended, now, SUMMARY_INTERVAL, SUMMARY_INTERVALS)
+            return JobSummary(tx.jobs_by_state(), now, SUMMARY_INTERVAL, completed, failed)
+
+        return await self._store.read(read)
 
     async def executions(
         self,

@@ -8,7 +8,7 @@ node, executions that ended) is announced to listeners only after the commit, so
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,6 +113,11 @@ MIGRATIONS: list[Migration] = [
     """
     DROP INDEX jobs_by_name;
     CREATE INDEX jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'), create_time);
+    """,
+    # 4: the web UI's summary (JobService.summary): jobs counted by state from this index alone, and the jobs that
+    # ended in the last hour found by state and time, whatever the store holds.
+    """
+    CREATE INDEX jobs_by_state ON jobs (state, modify_time);
     """,
 ]
 
@@ -265,6 +270,29 @@ class Tx(Transaction[CommitEffects]):
         job.state.details = details or {}
         self.save_job(job)
         return job
+
+    def jobs_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (read from the state index alone)."""
+        return {
+            str(state): int(count)
+            for state, count in self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        }
+
+    def ended_jobs_per_interval(
+        self, states: Sequence[str], now: int, interval: int, intervals: int
+    ) -> list[list[int]]:
+        """For each of ``states``, how many jobs last changed (ended, for a terminal state) in each of the
+        ``intervals`` intervals of ``interval`` nanoseconds before ``now``, oldest first."""
+        counts = [[0] * intervals for _ in states]
+        marks = ",".join("?" * len(states))
+        rows = self.conn.execute(
+            f"SELECT state, (? - modify_time) / ?, COUNT(*) FROM jobs "
+            f"WHERE state IN ({marks}) AND modify_time > ? AND modify_time <= ? GROUP BY 1, 2",
+            (now, interval, *states, now - interval * intervals, now),
+        )
+        for state, age, count in rows:
+            counts[states.index(state)][intervals - 1 - int(age)] = int(count)
+        return counts
 
     # ---- executions
     def insert_execution(self, execution: Execution) -> None:
@@ -518,9 +546,13 @@ class JobStore:
         limit: int = 0,
         after: tuple[int, str] | None = None,
         keep: Callable[[Job], bool] | None = None,
+        states: Sequence[str] = (),
+        job_type: str = "",
+        name: str = "",
     ) -> tuple[list[Job], bool]:
         """A page of jobs and whether more follow: those after the ``after`` (sort key, ID) position when given,
-        else from ``offset``. ``keep`` filters in order (used for label selectors)."""
+        else from ``offset``. ``keep`` filters in order (used for label selectors); ``states``, ``job_type`` and
+        ``name`` (part of the name or of the ID, any case) filter in the query."""
         column = "modify_time" if order_by == "modify_time" else "create_time"
         direction = "DESC" if reverse else "ASC"
         conditions: list[str] = []
@@ -528,6 +560,15 @@ class JobStore:
         if namespace:
             conditions.append("namespace = ?")
             args.append(namespace)
+        if states:
+            conditions.append(f"state IN ({','.join('?' * len(states))})")
+            args += list(states)
+        if job_type:
+            conditions.append("type = ?")
+            args.append(job_type)
+        if name:
+            conditions.append("(instr(lower(json_extract(body, '$.Name')), ?) > 0 OR instr(id, ?) > 0)")
+            args += [name.lower(), name.lower()]
         if after is not None:
             conditions.append(f"({column}, id) {'<' if reverse else '>'} (?, ?)")
             args += list(after)

@@ -59,6 +59,7 @@ class ExecutionProgress(ComputeReport):
 
     state: ExecutionStateField = ExecutionStateType.RUNNING
     ports: Annotated[list[Port], OMIT_EMPTY, Field(max_length=MAX_PORTS)] = Field(default_factory=list)  # given to it
+    allocated: Annotated[Resources, OMIT_EMPTY] = Field(default_factory=Resources)  # with the GPUs it holds
 
 
 class RunResult(ComputeReport):

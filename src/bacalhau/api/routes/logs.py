@@ -14,6 +14,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from bacalhau.api.auth import WS_PROTOCOL
 from bacalhau.api.query import get_bool, get_str, get_uint
 from bacalhau.api.schemas import query
 from bacalhau.errors import BacalhauError
@@ -45,7 +46,9 @@ def router(jobs: JobService, logs: LogProxy) -> APIRouter:
 
     @api.websocket(PATH)
     async def stream_logs(websocket: WebSocket, job_id: str) -> None:
-        await websocket.accept()
+        # A browser offers our protocol beside its credentials (api/auth.py): it must hear the one chosen.
+        offered = websocket.scope.get("subprotocols") or []
+        await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
         pump = asyncio.ensure_future(_pump(websocket, jobs, logs, job_id))
         hangup = asyncio.ensure_future(_wait_for_hangup(websocket))
         done, pending = await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)

@@ -26,6 +26,7 @@ from docker.models.containers import Container
 
 import docker
 from bacalhau.compute.executors.base import ExecutorError, RunOutcome, RunRequest
+from bacalhau.compute.executors.gpu_devices import add_gpus, gpus_problem
 from bacalhau.lib.threads import run_in_daemon_thread
 from bacalhau.models.history import Event
 from bacalhau.models.plugins import EngineType
@@ -110,6 +111,7 @@ def _client(timeout: float | None) -> docker.DockerClient:
 class DockerExecutor:
     name = EngineType.DOCKER.value
     writes_output = True
+    supports_gpus = True
 
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id
@@ -242,12 +244,18 @@ class DockerExecutor:
             options["mem_limit"] = request.resources.memory
         if request.resources.cpu:
             options["nano_cpus"] = int(request.resources.cpu * 1e9)
+        add_gpus(options, request.resources.gpus)
         try:
-            return self.client.containers.create(params.image, **options)
+            container = self.client.containers.create(params.image, **options)
         except ImageNotFound:
             raise ExecutorError(f"image {params.image} not found") from None
         except (APIError, DockerException) as exc:
             raise ExecutorError(f"docker could not create the container: {_reason(exc)}") from None
+        problem = gpus_problem(options, container.attrs)
+        if problem:
+            _remove(container)
+            raise ExecutorError(problem)
+        return container
 
     @staticmethod
     def _outcome(container: Container, status: Mapping[str, Any], *, limited: bool) -> RunOutcome:

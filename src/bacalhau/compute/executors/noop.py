@@ -10,6 +10,7 @@ from bacalhau.models.spec import NetworkConfig, SpecConfig
 class NoopExecutor:
     name = EngineType.NOOP.value
     writes_output = False
+    supports_gpus = True  # it runs nothing: a GPU it holds is simply not used
 
     def is_installed(self) -> bool:
         return True

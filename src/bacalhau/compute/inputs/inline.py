@@ -48,6 +48,10 @@ class InlineInput:
     def is_installed(self) -> bool:
         return True
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """The data travels with the job (admission control's ``Locality: local``)."""
+        return True
+
     async def prepare(self, source: InputSource, dest: Path) -> Mount:
         spec = source.source
         url = str(spec.param("URL", "") if spec else "")

@@ -47,6 +47,16 @@ class IpfsInput:
     def is_installed(self) -> bool:
         return bool(self._base)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """Admission control's ``Locality: local``: the IPFS node holds the CID without fetching it (asked
+        offline, as the original asks)."""
+        cid = str(source.source.param("CID", "") if source.source else "").strip().split("/")[0]
+        if not self._base or not _CID.match(cid):
+            return False
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.post(f"{self._base}/api/v0/block/stat", params={"arg": cid, "offline": "true"})
+        return answer.status_code == 200
+
     async def prepare(self, source: InputSource, dest: Path) -> Mount:
         cid = str(source.source.param("CID", "") if source.source else "").strip()
         if not _CID.match(cid):

@@ -64,6 +64,22 @@ class LocalDirectoryInput:
     def is_installed(self) -> bool:
         return bool(self._allowed)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """Admission control's ``Locality: local``, as the original: the path is allowed and exists, or may be
+        created."""
+        return await asyncio.to_thread(self._has_locally, source)
+
+    def _has_locally(self, source: InputSource) -> bool:
+        spec = source.source
+        raw = str(spec.param("SourcePath", "") if spec else "")
+        if not raw or spec is None:
+            return False
+        path = Path(raw).expanduser().resolve()
+        if not any(entry.covers(path) for entry in self._allowed):
+            return False
+        create_as = str(spec.param("CreateAs", "noCreate") or "noCreate")
+        return path.exists() or (_flag(spec.param("ReadWrite", False)) and create_as in ("dir", "file"))
+
     async def prepare(self, source: InputSource, dest: Path) -> Mount:
         return await asyncio.to_thread(self._prepare, source)
 
