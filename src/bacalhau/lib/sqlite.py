@@ -24,6 +24,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ class Database:
         self._reader_connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        # Told how long each COMMIT took, in seconds, on the writer thread (the metrics' SQLite commit latency).
+        self.observe_commit: Callable[[float], None] | None = None
 
     def _connect(self, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -174,8 +177,15 @@ class Database:
                 break
         return items
 
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
+    def info(self) -> dict[str, Any]:
+        """The file's size on disk (with its write-ahead log) and its schema version, for ``/agent/debug``."""
+        size = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):
+                size += path.stat().st_size
+        return {"Path": str(self.path), "SizeBytes": size, "SchemaVersion": len(self._migrations)}
+
+    def _apply(self, conn: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         alone = len(batch) == 1  # savepoints keep one write's failure from undoing the others; alone, none needed
         try:
@@ -188,7 +198,13 @@ class Database:
                     outcomes.append((future, None, exc))
                 else:
                     outcomes.append((future, result, None))
-            conn.execute("ROLLBACK" if alone and outcomes[0][2] is not None else "COMMIT")
+            if alone and outcomes[0][2] is not None:
+                conn.execute("ROLLBACK")
+            else:
+                started = time.perf_counter()
+                conn.execute("COMMIT")
+                if self.observe_commit is not None:
+                    self.observe_commit(time.perf_counter() - started)
         except sqlite3.Error as exc:
             log.error("sqlite transaction failed: %s", exc)
             if conn.in_transaction:

@@ -141,6 +141,23 @@ class EvaluationBroker:
     def ready_count(self) -> int:
         return len(self._ready)
 
+    def counts(self) -> dict[str, int]:
+        """How many evaluations the broker holds in each state (for metrics and ``/agent/debug``): ready to run,
+        in flight (a worker has it), blocked (its job is queued for capacity), waiting behind another of the same job,
+        and timers (a retry or a ``WaitUntil`` due later, or a blocked evaluation's deadline)."""
+        return {
+            "ready": len(self._ready),
+            "inflight": len(self._inflight),
+            "blocked": len(self._blocked),
+            "waiting": sum(len(waiting) for waiting in self._waiting.values()),
+            "timers": len(self._timers),
+        }
+
+    def oldest_blocked_time(self) -> int:
+        """When the longest-waiting blocked evaluation was created (Unix ns), 0 with none blocked: a pass over the
+        blocked evaluations (the queue, not every job)."""
+        return min((evaluation.create_time for evaluation in self._blocked.values()), default=0)
+
     # ---- consuming
     async def dequeue_batch(self, limit: int) -> list[Delivery]:
         """Up to ``limit`` ready evaluations (at least one: waits for it), each of a different job."""

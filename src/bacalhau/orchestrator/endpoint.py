@@ -55,6 +55,11 @@ class ComputeEndpoint:
         await asyncio.gather(*(sender.stop() for sender in self._senders.values()))
         self._senders.clear()
 
+    def senders(self) -> dict[str, tuple[int, bool]]:
+        """Each node's stream as its sender knows it now: the last message the node acknowledged, and whether the
+        sender runs (the store's acknowledged position is written only now and then)."""
+        return {node_id: (sender.acked, sender.running) for node_id, sender in self._senders.items()}
+
     # ---- outbound
     def _on_commit(self, effects: CommitEffects) -> None:
         by_node: dict[str, list[tuple[int, str]]] = {}

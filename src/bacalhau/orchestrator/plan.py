@@ -105,6 +105,8 @@ class Plan:
 
 def apply_plan(tx: Tx, plan: Plan) -> None:
     job = plan.job
+    if plan.new_executions:
+        tx.effects.placements.append(plan.evaluation.create_time or tx.now)
     for execution in plan.new_executions:
         tx.insert_execution(execution)
         wait = execution.desired == ExecutionDesiredStateType.PENDING

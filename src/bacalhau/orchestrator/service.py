@@ -7,21 +7,25 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
 from bacalhau.lib.links import KEY_FILE, LinkSigner, load_or_create_key
+from bacalhau.lib.metrics import MAX_NODE_SERIES, NodeMetrics
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.job import JobType
 from bacalhau.models.limits import DEFAULT_MAX_COUNT
 from bacalhau.models.node import NodeInfo
+from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.drain import QueueDrain
 from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.logs import LogProxy
+from bacalhau.orchestrator.metrics import OrchestratorMetrics, stream_positions
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
 from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
@@ -97,6 +101,27 @@ class Orchestrator:
         await self.nodes.stop()
         self.broker.close()
         self.store.close()
+
+    def register_metrics(self, metrics: NodeMetrics) -> None:
+        """Export this orchestrator's metrics in ``metrics`` (see :mod:`bacalhau.orchestrator.metrics`)."""
+        OrchestratorMetrics(metrics, self.store, self.broker, self.nodes, self._senders)
+
+    def _senders(self) -> dict[str, tuple[int, bool]]:
+        return self._endpoint.senders() if self._endpoint is not None else {}
+
+    async def debug_info(self) -> dict[str, Any]:
+        """What ``/agent/debug`` shows of the orchestrator: the broker's queues, each node's stream, the store."""
+        streams = stream_positions(await self.store.streams(MAX_NODE_SERIES), self._senders())
+        oldest = self.broker.oldest_blocked_time()
+        return {
+            "Broker": {
+                **{state.capitalize(): count for state, count in self.broker.counts().items()},
+                "OldestBlockedAgeSeconds": max(0, now_ns() - oldest) / 1e9 if oldest else 0.0,
+            },
+            "Streams": streams,
+            "Store": await asyncio.to_thread(self.store.db.info),
+            "Workers": self.config.workers,
+        }
 
     def _on_commit(self, effects: CommitEffects) -> None:
         self.tracker.on_commit(effects)

@@ -154,6 +154,11 @@ class CommitEffects:
     # new status, and how many executions that planning placed.
     drained: list[Evaluation] = field(default_factory=list)
     drained_placements: int = 0
+    # For the metrics: the types of the jobs submitted (a new job or a new version), each job that ended as (type,
+    # final state, its create time), and the create time of each evaluation whose plan placed executions.
+    submitted_jobs: list[str] = field(default_factory=list)
+    ended_jobs: list[tuple[str, str, int]] = field(default_factory=list)
+    placements: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -194,6 +199,7 @@ class Tx(Transaction[CommitEffects]):
         if cursor.rowcount == 0:
             raise Conflict(f"job already exists: {job.id}", component="JobStore")
         self._keep_version(job)
+        self.effects.submitted_jobs.append(job.type)
 
     def _keep_version(self, job: Job) -> None:
         self.conn.execute(
@@ -221,6 +227,7 @@ class Tx(Transaction[CommitEffects]):
         updated.normalize()
         self.save_job(updated)
         self._keep_version(updated)
+        self.effects.submitted_jobs.append(updated.type)
         return updated
 
     def version_of(self, job: Job, version: int) -> Job | None:
@@ -269,6 +276,8 @@ class Tx(Transaction[CommitEffects]):
         job.state.message = message
         job.state.details = details or {}
         self.save_job(job)
+        if new_state.is_terminal:
+            self.effects.ended_jobs.append((job.type, new_state.value, job.create_time))
         return job
 
     def jobs_by_state(self) -> dict[str, int]:
@@ -673,6 +682,18 @@ class JobStore:
 
     async def stream(self, node_id: str) -> StreamState:
         return await self.db.read(lambda conn: Tx(conn).stream(node_id))
+
+    async def streams(self, limit: int) -> list[StreamState]:
+        """The message streams to nodes, ``limit`` at most, in node order."""
+
+        def query(conn: sqlite3.Connection) -> list[StreamState]:
+            rows = conn.execute(
+                "SELECT node_id, next_seq, acked_seq, applied_seq, peer_epoch FROM streams ORDER BY node_id LIMIT ?",
+                (limit,),
+            )
+            return [StreamState(*row) for row in rows]
+
+        return await self.db.read(query)
 
     async def outbox(self, node_id: str, after_seq: int, limit: int, max_bytes: int) -> list[tuple[int, str]]:
         sql = "SELECT seq, body FROM outbox WHERE node_id = ? AND seq > ? ORDER BY seq LIMIT ?"
