@@ -86,6 +86,11 @@ class OrchestratorConnection:
     def nats(self) -> NATS | None:
         return self._nc
 
+    def stream_position(self) -> dict[str, Any]:
+        """The stream to the orchestrator as its sender knows it (for ``/agent/debug``)."""
+        sender = self._sender
+        return {"Acked": sender.acked if sender else 0, "Sending": bool(sender and sender.running)}
+
     @property
     def connected(self) -> bool:
         return self._connected.is_set()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bacalhau.compute.admission import AdmissionConfig, JobAdmission
 from bacalhau.compute.bidder import Bidder
@@ -18,6 +19,7 @@ from bacalhau.compute.gpus import detect_gpus, gpu_labels
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.inputs import default_inputs
 from bacalhau.compute.logs import LogServer, LogStore
+from bacalhau.compute.metrics import ComputeMetrics
 from bacalhau.compute.ports import DEFAULT_RANGE, PortAllocator
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.publishers.local import LocalPublisher
@@ -28,6 +30,7 @@ from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.errors import ConfigurationError
 from bacalhau.lib.links import LinkVerifier
+from bacalhau.lib.metrics import NodeMetrics
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.job import JobType
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType
@@ -99,7 +102,7 @@ class ComputeNode:
         self.maximum = allocate(self._machine, config.allocated)
         self.capacity = CapacityTracker(self.maximum)
         self.logs = LogStore(root / "executions", root / "logs", config.log_retention)
-        runner = ExecutionRunner(
+        self.runner = runner = ExecutionRunner(
             self.store,
             self.executors,
             self.inputs,
@@ -168,6 +171,33 @@ class ComputeNode:
         await self.buffer.stop()
         await self.local_publisher.stop()
         self.store.close()
+
+    def register_metrics(self, metrics: NodeMetrics) -> None:
+        """Export this compute node's metrics in ``metrics`` (see :mod:`bacalhau.compute.metrics`)."""
+        exported = ComputeMetrics(
+            metrics,
+            engines=self.executors,
+            sources=self.inputs,
+            capacity=lambda: (self.maximum, self.capacity.used(), self.capacity.queued_total()),
+            executions=lambda: (self.buffer.running_count, self.buffer.queued_count),
+        )
+        self.runner.metrics = exported
+        self.store.db.observe_commit = exported.commit.observe
+
+    async def debug_info(self) -> dict[str, Any]:
+        """What ``/agent/debug`` shows of the compute node: its executions, capacity, link and store."""
+        return {
+            "Connected": self.connection.connected,
+            "Running": self.buffer.running_count,
+            "Queued": self.buffer.queued_count,
+            "Capacity": {
+                "Total": self.maximum.to_wire(),
+                "Used": self.capacity.used().to_wire(),
+                "Queued": self.capacity.queued_total().to_wire(),
+            },
+            "Stream": self.connection.stream_position(),
+            "Store": await asyncio.to_thread(self.store.db.info),
+        }
 
     def node_info(self) -> NodeInfo:
         labels = {"os_type": goos(), "os_arch": goarch(), **gpu_labels(self.maximum.gpus), **self.config.labels}

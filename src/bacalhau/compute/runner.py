@@ -15,6 +15,7 @@ from pathlib import Path
 from bacalhau.compute.executors.base import Executor, ExecutorError, Mount, RunOutcome, RunRequest
 from bacalhau.compute.inputs.base import InputError, InputProvider
 from bacalhau.compute.logs import LogStore
+from bacalhau.compute.metrics import CANCELLED, COMPLETED, FAILED, ComputeMetrics, folder_size
 from bacalhau.compute.ports import PortAllocator, PortError, port_env, wants_ports
 from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.secrets import EnvResolver
@@ -151,29 +152,36 @@ class ExecutionRunner:
         self._inputs = inputs
         self._publishers = publishers
         self._config = config
+        self.metrics: ComputeMetrics | None = None  # set when the node exports metrics
 
     async def run(self, execution: Execution) -> None:
         job = execution.job
         assert job is not None
         workspace = Workspace(child(self._config.executions_dir, execution.id))
+        outcome = CANCELLED
         try:
             await self._set_state(execution, ExecutionStateType.RUNNING)
             run_output, published = await self._execute(execution, job, workspace)
             await self._complete(execution, run_output, published)
+            outcome = COMPLETED
         except ExecutionGone:
             log.debug("execution %s ended while it ran", execution.id)
         except asyncio.CancelledError:
             await asyncio.shield(self._cancelled(execution))
             raise
         except ExecutionFailed as failure:
+            outcome = FAILED
             await self._fail(execution, failure)
         except Exception as exc:
+            outcome = FAILED
             log.exception("execution %s failed unexpectedly", execution.id)
             await self._fail(execution, ExecutionFailed(f"internal error: {exc}", TOPIC_RUNNING, retryable=True))
         finally:
             if wants_ports(execution):  # the engine has stopped: its ports are free again
                 await self._store.release_ports(execution.id)
                 self._config.ports.release(execution.id)
+            if self.metrics is not None:
+                self.metrics.ended(job.task.engine_spec.type, outcome)
             await workspace.clean_up(execution.id, self._config.logs)
 
     async def _execute(
@@ -253,11 +261,14 @@ class ExecutionRunner:
                 )
             dest = await workspace.make_input(index)
             try:
-                return await provider.prepare(source, dest)
+                mount = await provider.prepare(source, dest)
             except InputError as exc:
                 raise ExecutionFailed(
                     f"failed to prepare input {name} ({kind}): {exc}", TOPIC_INPUTS, retryable=exc.retryable
                 ) from None
+            if self.metrics is not None:  # what the source fetched into the folder (a local path is mounted: 0)
+                self.metrics.downloaded(kind, await asyncio.to_thread(folder_size, dest))
+            return mount
 
         return list(await asyncio.gather(*(prepare(i) for i in range(len(job.task.input_sources)))))
 
