@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import sys
@@ -59,11 +60,65 @@ def _not_tls_eof_notice(record: logging.LogRecord) -> bool:
     return "eof_received() has no effect" not in record.getMessage()
 
 
+RECENT_ERRORS = 50  # records kept
+RECENT_ERROR_LENGTH = 1000  # characters kept of each message
+
+
+class RecentErrors(logging.Handler):
+    """The last ``RECENT_ERRORS`` ERROR (and worse) records of the process, each message cut to
+    ``RECENT_ERROR_LENGTH`` characters, without tracebacks: what ``/agent/debug`` shows. Bounded whatever fails how
+    often."""
+
+    def __init__(self, size: int = RECENT_ERRORS, length: int = RECENT_ERROR_LENGTH) -> None:
+        super().__init__(logging.ERROR)
+        self._length = length
+        self._records: collections.deque[dict[str, str]] = collections.deque(maxlen=size)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                message += f" ({type(error).__name__}: {error})"
+        except Exception:  # a record whose arguments do not format
+            message = str(record.msg)
+        self._records.append(
+            {
+                "Time": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+                "Level": record.levelname,
+                "Logger": record.name[:200],
+                "Message": message[: self._length],
+            }
+        )
+
+    def records(self) -> list[dict[str, str]]:
+        """The kept records, oldest first (copies)."""
+        return [dict(entry) for entry in list(self._records)]
+
+    def clear(self) -> None:
+        self._records.clear()
+
+
+_recent_errors: RecentErrors | None = None
+
+
+def recent_errors() -> RecentErrors:
+    """The process's one :class:`RecentErrors`, attached to the root logger on first use (``setup_logging`` keeps
+    it)."""
+    global _recent_errors
+    if _recent_errors is None:
+        _recent_errors = RecentErrors()
+    root = logging.getLogger()
+    if _recent_errors not in root.handlers:
+        root.addHandler(_recent_errors)
+    return _recent_errors
+
+
 def setup_logging(level: str = "info", mode: str = "default") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if mode == "json" else _TextFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler, *(kept for kept in root.handlers if isinstance(kept, RecentErrors))]
     numeric = _LEVELS.get(level.lower(), logging.INFO)
     root.setLevel(logging.WARNING)
     logging.getLogger("bacalhau").setLevel(numeric)

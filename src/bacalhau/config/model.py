@@ -405,11 +405,42 @@ class BacalhauConfig(Section):
         """The config as ``/agent/config`` and ``config list`` show it: every secret masked."""
         return nested((key.path, key.kind.shown(self._values[key.name])) for key in KEYS)
 
+    def summary(self) -> dict[str, Any]:
+        """The keys set to something other than their defaults, secrets masked: what ``/agent/debug`` shows."""
+        return nested(
+            (key.path, key.kind.shown(self._values[key.name]))
+            for key in KEYS
+            if self._values[key.name] != key.kind.check(key.default)
+        )
+
+    def secret_strings(self) -> list[str]:
+        """Every secret the config holds (a token, a password, an API key): what is masked where it is shown, found
+        by comparing each value with how it is shown. For scrubbing text that may quote one."""
+        found: list[str] = []
+        for key in KEYS:
+            value = self._values[key.name]
+            if value:
+                _masked_parts(value, key.kind.shown(value), found)
+        return sorted(set(found), key=len, reverse=True)
+
     def unsupported_settings(self) -> list[str]:
         """The keys set for features this node does not have (they change nothing)."""
         return [
             key.name for key in KEYS if key.support is Support.UNSUPPORTED and self._values[key.name] != key.default
         ]
+
+
+def _masked_parts(value: Any, shown: Any, found: list[str]) -> None:
+    """Collect the strings of ``value`` that ``shown`` (the same shape, secrets masked) does not show as they are."""
+    if isinstance(value, str):
+        if value and shown != value:
+            found.append(value)
+    elif isinstance(value, dict) and isinstance(shown, dict):
+        for name, part in value.items():
+            _masked_parts(part, shown.get(name), found)
+    elif isinstance(value, list | tuple) and isinstance(shown, list | tuple):
+        for part, shown_part in zip(value, shown, strict=False):
+            _masked_parts(part, shown_part, found)
 
 
 def checked(key: ConfigKey, value: object, source: str) -> Any:
