@@ -8,7 +8,18 @@ shares the memory of the code already imported.
 The two ends talk over a socket pair, one JSON object per line:
 
 - parent to child: ``{"start": {"node_id": ..., "orchestrators": [...]}}``, later ``{"stop": true}``;
-- child to parent: ``{"ready": true}`` once connected to the orchestrator, or ``{"error": ..., "hint": ...}``.
+- child to parent: ``{"ready": true}`` once connected to the orchestrator, or ``{"error": ..., "hint": ...}``;
+- once ready, the parent may ask ``{"ask": "metrics" | "debug", "id": N}``, and the child answers
+  ``{"id": N, "answer": ...}``: its Prometheus exposition text, or its part of ``/agent/debug``.
+
+Why the compute half's metrics travel this way: a scrape of the node's ``/metrics`` asks the child for its own
+exposition (rendered from its own registry, read from its live state) and appends it to the parent's, whose metric
+names differ (``bacalhau_compute_...``). prometheus_client's multiprocess mode was the other way: it is switched on
+for the whole process by an environment variable, keeps every value in memory-mapped files that must be cleaned up
+after each dead process, and has no room for the collectors that read live state at scrape time, which most of ours
+are; it would also reach every node of a devstack sharing the process. The socket is already there, the answer is
+as fresh as the scrape, and a child that is slow or gone only leaves its part out (the scrape waits a few seconds
+at most).
 
 The parent alone decides when the child stops: signals sent to the whole process group (Ctrl-C in a terminal, a
 service manager's SIGTERM) are left to the parent, which stops the compute half before the orchestrator. If the
@@ -20,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -34,7 +46,9 @@ import uvloop
 
 from bacalhau.compute.node import ComputeNode
 from bacalhau.errors import BacalhauError, Unavailable
+from bacalhau.lib.metrics import NodeMetrics
 from bacalhau.lib.tasks import spawn
+from bacalhau.logs import recent_errors
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +67,19 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
+MAX_LINE = 16 * 1024 * 1024  # bytes of one line on the socket (a metrics answer is a few kB)
+ASK_TIMEOUT = 5.0  # seconds the parent waits for an answer to a question
+
+
 @dataclass
 class _Link:
-    """The parent's end of the socket once in use: where to write, the child's one reply, and its exit code."""
+    """The parent's end of the socket once in use: where to write, the child's one reply, its exit code, and the
+    questions asked and not yet answered."""
 
     writer: asyncio.StreamWriter
     reply: asyncio.Future[dict[str, Any] | None]
     exited: asyncio.Task[int]
+    asked: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
 
 
 class ComputeProcess:
@@ -71,6 +91,8 @@ class ComputeProcess:
         self._link: _Link | None = None
         self._stopping = False
         self._exit_told = False  # the exit was already reported (by start or failure): stop need not
+        self._ready = False
+        self._questions = itertools.count(1)
 
     @classmethod
     def fork(cls, build: BuildCompute, connect_timeout: float) -> ComputeProcess:
@@ -100,6 +122,24 @@ class ComputeProcess:
             )
         if "error" in reply:
             raise BacalhauError(str(reply["error"]), hint=str(reply.get("hint", "")))
+        self._ready = True
+
+    async def ask(self, question: str, timeout: float = ASK_TIMEOUT) -> Any:
+        """The running child's answer to ``question`` ("metrics" or "debug"); an :class:`Unavailable` error when it
+        is not running or does not answer within ``timeout`` seconds."""
+        link = self._link
+        if link is None or not self._ready or self._stopping or link.exited.done():
+            raise Unavailable("the compute process of this hybrid node is not running")
+        number = next(self._questions)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        link.asked[number] = answer
+        try:
+            link.writer.write(_line({"ask": question, "id": number}))
+            return await asyncio.wait_for(answer, timeout)
+        except (TimeoutError, ConnectionError):
+            raise Unavailable(f"the compute process of this hybrid node did not answer ({question})") from None
+        finally:
+            link.asked.pop(number, None)
 
     async def failure(self) -> str:
         """Wait until the child exits without having been asked to; what happened, in words."""
@@ -130,21 +170,37 @@ class ComputeProcess:
 
     async def _connect(self) -> _Link:
         if self._link is None:
-            reader, writer = await asyncio.open_unix_connection(sock=self._sock)
+            reader, writer = await asyncio.open_unix_connection(sock=self._sock, limit=MAX_LINE)
             reply: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-            self._link = _Link(writer, reply, spawn(self._follow(reader, reply), "compute-process"))
+            asked: dict[int, asyncio.Future[Any]] = {}
+            self._link = _Link(writer, reply, spawn(self._follow(reader, reply, asked), "compute-process"), asked)
         return self._link
 
-    async def _follow(self, reader: asyncio.StreamReader, reply: asyncio.Future[dict[str, Any] | None]) -> int:
-        """Deliver the child's one reply, then wait for its end of the socket to close and collect its exit code."""
+    async def _follow(
+        self,
+        reader: asyncio.StreamReader,
+        reply: asyncio.Future[dict[str, Any] | None],
+        asked: dict[int, asyncio.Future[Any]],
+    ) -> int:
+        """Deliver the child's reply to "start", then its answers to questions, until its end of the socket closes
+        (it exited); then collect its exit code."""
         try:
             line = await reader.readline()
             reply.set_result(json.loads(line) if line else None)
-            await reader.read()  # nothing more is sent: this returns when the child has exited
-        except ConnectionError:  # its end closed with our "stop" unread (a failed start; reset or broken pipe, by
-            # timing): it exited all the same
+            while line := await reader.readline():
+                message = json.loads(line)
+                answer = asked.get(message.get("id", 0)) if isinstance(message, dict) else None
+                if answer is not None and not answer.done():
+                    answer.set_result(message.get("answer"))
+        except (ConnectionError, ValueError):  # its end closed with our "stop" unread (a failed start; reset or
+            # broken pipe, by timing), or a line beyond MAX_LINE: it exited, or will, all the same
             if not reply.done():
                 reply.set_result(None)
+            with contextlib.suppress(ConnectionError):
+                await reader.read()
+        for answer in asked.values():  # questions the child will never answer
+            if not answer.done():
+                answer.set_exception(ConnectionError("the compute process exited"))
         _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
         return os.waitstatus_to_exitcode(status)
 
@@ -174,7 +230,7 @@ def _child_main(sock: socket.socket, build: BuildCompute, connect_timeout: float
 
 
 async def _serve_compute(sock: socket.socket, build: BuildCompute, connect_timeout: float) -> None:
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE)
     line = await reader.readline()
     message = json.loads(line) if line else {}
     if "start" not in message:
@@ -186,9 +242,11 @@ async def _serve_compute(sock: socket.socket, build: BuildCompute, connect_timeo
         await compute.start()
         if not await compute.connection.wait_connected(connect_timeout):
             raise Unavailable(UNREACHABLE)
+        metrics = NodeMetrics()
+        compute.register_metrics(metrics)
         gc.freeze()
         writer.write(_line({"ready": True}))
-        await reader.readline()  # "stop", or the parent's end closing
+        await _answer_questions(reader, writer, compute, metrics)  # until "stop", or the parent's end closing
     except BacalhauError as exc:
         writer.write(_line({"error": exc.message, "hint": exc.hint}))
     except ValueError as exc:  # a setting that parsed as a string but means nothing (a duration, a size)
@@ -199,3 +257,23 @@ async def _serve_compute(sock: socket.socket, build: BuildCompute, connect_timeo
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()
+
+
+async def _answer_questions(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, compute: ComputeNode, metrics: NodeMetrics
+) -> None:
+    """Answer the parent's questions until it says "stop" (or its end closes)."""
+    while line := await reader.readline():
+        message = json.loads(line)
+        question = message.get("ask")
+        if question is None:
+            return  # "stop"
+        answer: Any = None
+        try:
+            if question == "metrics":
+                answer = (await metrics.exposition()).decode()
+            elif question == "debug":
+                answer = {**await compute.debug_info(), "RecentErrors": recent_errors().records()}
+        except Exception:
+            log.exception("the compute process could not answer %r", question)
+        writer.write(_line({"id": message.get("id"), "answer": answer}))
