@@ -28,6 +28,7 @@ from bacalhau.api.context import ApiContext
 from bacalhau.config import AuthUserSection, BacalhauConfig
 from bacalhau.config.keys import AUTH_USER
 from bacalhau.errors import ConfigurationError, Forbidden, Unauthorized
+from bacalhau.lib.metrics import NodeMetrics
 from bacalhau.lib.throttle import Throttle
 from tests.conftest import eventually
 
@@ -67,6 +68,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/id"): RA,
     ("GET", "/api/v1/node_info"): RA,
     ("GET", "/api/v1/healthz"): RA,
+    ("GET", "/metrics"): RA,  # Prometheus' scrape: what the node does, as /agent/debug
     ("POST", "/api/v1/version"): None,
     ("GET", "/"): None,
     **{(m, "/api/v1/requester/{rest:path}"): None for m in ("GET", "POST", "PUT", "DELETE")},
@@ -78,7 +80,10 @@ def concrete(path: str) -> str:
 
 
 def test_every_route_of_the_api_needs_what_the_table_says() -> None:
-    app = create_app(ApiContext(node_info=dict, node_state=dict, jobs=object(), nodes=object(), logs=object()))
+    context = ApiContext(
+        node_info=dict, node_state=dict, jobs=object(), nodes=object(), logs=object(), metrics=NodeMetrics()
+    )
+    app = create_app(context)
     routes = {
         (method, route.path) for route in iter_route_contexts(app.routes) for method in route.methods or ["WEBSOCKET"]
     }
@@ -95,7 +100,7 @@ def test_every_route_of_the_api_needs_what_the_table_says() -> None:
         ("OPTIONS", "/api/v1/agent/node", "write:agent"),
         ("PATCH", "/api/v1/orchestrator/nodes/n-1", WN),
         ("GET", "/api/v1/nope", WN),  # under no listed prefix: write:node
-        ("GET", "/metrics", WN),
+        ("GET", "/metrics/more", RA),  # under /metrics: read:agent, like /metrics itself
         ("GET", "/api/v1/agentx", WN),  # prefixes end at a "/": this is not under /api/v1/agent
         ("GET", "/api/v1/agent/alive/", None),
         ("GET", "/api/v1/agent/alive/more", None),

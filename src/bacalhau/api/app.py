@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
 from pydantic.json_schema import models_json_schema
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from bacalhau import __version__
-from bacalhau.api import errors
+from bacalhau.api import errors, metrics
 from bacalhau.api.auth import AuthMiddleware, document_security
 from bacalhau.api.context import ApiContext
 from bacalhau.api.middleware import ApiMiddleware
@@ -49,6 +50,8 @@ def create_app(context: ApiContext) -> FastAPI:
         app.include_router(nodes.router(context.nodes))
     app.include_router(agent.router(context))
     app.include_router(legacy.router(context))
+    if context.metrics is not None:
+        app.include_router(metrics.router(context.metrics))
     # The last added runs first: the request ID and headers, then CORS (preflights pass), then the users' rights.
     if context.authorizer is not None:
         app.add_middleware(AuthMiddleware, authorizer=context.authorizer)
@@ -59,8 +62,15 @@ def create_app(context: ApiContext) -> FastAPI:
         allow_headers=["*"],
     )
     app.add_middleware(ApiMiddleware)
+    if context.metrics is not None:  # outermost: every answer is timed, refusals too
+        app.add_middleware(metrics.RequestMetrics, metrics=context.metrics, templates=lambda: _templates(app))
     app.openapi = lambda: _openapi(app, secured=context.authorizer is not None)  # type: ignore[method-assign]
     return app
+
+
+def _templates(app: FastAPI) -> list[str]:
+    """Every route's path template, in the order the router tries them."""
+    return [route.path for route in iter_route_contexts(app.routes) if isinstance(route.path, str)]
 
 
 def _openapi(app: FastAPI, *, secured: bool) -> dict[str, Any]:

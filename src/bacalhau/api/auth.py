@@ -74,6 +74,7 @@ ROUTES: dict[str, str] = {
     "/openapi.json": OPEN,
     "/docs": OPEN,
     "/redoc": OPEN,
+    "/metrics": AGENT,  # Prometheus' scrape: what the node is doing, as /api/v1/agent/debug
 }
 ROOT = "/"  # the v1.4 version document (a redirect to /api/v1/agent/version in v1.7+): open, like what it shows
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bacalhau.api.auth import Authorizer
+from bacalhau.lib.metrics import NodeMetrics
 from bacalhau.models.node import NodeInfo, NodeState
 from bacalhau.orchestrator.jobs import JobService
 from bacalhau.orchestrator.logs import LogProxy
@@ -23,3 +24,5 @@ class ApiContext:
     logs: LogProxy | None = None
     authorizer: Authorizer | None = None  # None: no users configured, the API is open
     oauth2: dict[str, Any] = field(default_factory=dict)  # the SSO settings offered to clients (API.Auth.Oauth2)
+    metrics: NodeMetrics | None = None  # served at /metrics, with the API's request latency
+    debug: Callable[[], Awaitable[dict[str, Any]]] | None = None  # what /agent/debug shows

@@ -41,11 +41,11 @@ def router(context: ApiContext) -> APIRouter:
 
     @api.get(
         PREFIX + "/debug",
-        summary="Debug information",
+        summary="Debug information: what the node is doing (queues, streams, store, uptime, config, recent errors)",
         responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
     )
     async def debug(request: Request) -> Response:
-        return json_response(request, {})
+        return json_response(request, await context.debug() if context.debug is not None else {})
 
     @api.get(
         PREFIX + "/config",
