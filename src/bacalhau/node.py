@@ -11,9 +11,11 @@ import shlex
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import uvloop
 from nats.aio.client import Client as NATS
@@ -25,11 +27,14 @@ from bacalhau.compute.admission import AdmissionConfig
 from bacalhau.compute.capacity import AllocatedCapacity
 from bacalhau.compute.node import ComputeConfig, ComputeNode
 from bacalhau.config import BacalhauConfig, parse_duration
+from bacalhau.config.kinds import MASK
 from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
 from bacalhau.lib.certs import self_signed, server_context
 from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
+from bacalhau.lib.metrics import NodeMetrics
+from bacalhau.logs import recent_errors
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
 from bacalhau.models.resources import parse_bytes
 from bacalhau.orchestrator.jobs import TaskDefaults
@@ -117,6 +122,9 @@ class Node:
         self._compute_process: ComputeProcess | None = None
         self.self_signed_cert: Path | None = None  # the certificate made for the API, for clients to trust
         self.authorizer = authorizer_for(config.api.auth)  # a bad list of users stops the node before it starts
+        self.metrics = NodeMetrics()  # this node's own registry (see bacalhau.lib.metrics)
+        self._errors = recent_errors()  # before a fork: the compute process keeps its own
+        self._started = 0.0  # time.time() at start, for the uptime /agent/debug shows
 
     @property
     def is_orchestrator(self) -> bool:
@@ -212,11 +220,14 @@ class Node:
             )
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)
+            self.orchestrator.register_metrics(self.metrics)
             orchestrators = [self.nats_server.client_url]
         if self._compute_process is not None:
             await self._compute_process.start(self.node_id, orchestrators, COMPUTE_CONNECT_TIMEOUT)
+            self.metrics.add_remote(self._compute_process_metrics)
         elif self.is_compute:
             self.compute = self._build_compute(self.node_id, orchestrators)
+            self.compute.register_metrics(self.metrics)
             await self.compute.start()
             if self.is_orchestrator and not await self.compute.connection.wait_connected(COMPUTE_CONNECT_TIMEOUT):
                 raise Unavailable(UNREACHABLE)
@@ -229,6 +240,8 @@ class Node:
             logs=self.orchestrator.logs if self.orchestrator else None,
             authorizer=self.authorizer,
             oauth2=sso_settings(config.api.auth),
+            metrics=self.metrics,
+            debug=self.debug_info,
         )
         sock = bind(config.api.host, config.api.port, "API server", "choose another port with --api-port")
         self.api = HttpServer(create_app(context), sock, "API server", API_DEADLINES, tls=tls, ws_ping_interval=None)
@@ -241,7 +254,45 @@ class Node:
             r for r, on in (("orchestrator", self.is_orchestrator), ("compute", self.is_compute)) if on
         )
         address = f"{'https' if tls else 'http'}://{config.api.host}:{self.api.port}"
+        self._started = time.time()
         log.info("node %s started as %s; API listening on %s", self.node_id, roles, address)
+
+    async def _compute_process_metrics(self) -> bytes:
+        if self._compute_process is None:
+            return b""
+        return str(await self._compute_process.ask("metrics") or "").encode()
+
+    async def debug_info(self) -> dict[str, Any]:
+        """What ``/agent/debug`` shows, by component as the original's map of debug providers: this node (uptime, roles,
+        version), the orchestrator's broker queues, streams and store, the compute node's (asked of the compute
+        process in a hybrid node), a summary of the config (the keys set, secrets masked) and the process's recent
+        errors (any configured secret they quote is masked too)."""
+        started = self._started or time.time()
+        info: dict[str, Any] = {
+            "Node": {
+                "NodeID": self.node_id,
+                "Orchestrator": self.is_orchestrator,
+                "Compute": self.is_compute,
+                "StartTime": datetime.fromtimestamp(started, UTC).isoformat().replace("+00:00", "Z"),
+                "UptimeSeconds": round(time.time() - started, 3),
+                "Version": build_info().git_version,
+            },
+        }
+        if self.orchestrator is not None:
+            info["Orchestrator"] = await self.orchestrator.debug_info()
+        errors = self._errors.records()
+        if self.compute is not None:
+            info["Compute"] = await self.compute.debug_info()
+        elif self._compute_process is not None:
+            try:
+                compute = dict(await self._compute_process.ask("debug") or {})
+            except BacalhauError as exc:
+                compute = {"Error": exc.message}
+            errors += [{**entry, "Process": "compute"} for entry in compute.pop("RecentErrors", [])]
+            info["Compute"] = compute
+        info["Config"] = self.config.summary()
+        info["RecentErrors"] = _scrubbed(sorted(errors, key=lambda entry: entry["Time"]), self.config.secret_strings())
+        return info
 
     def api_tls(self) -> ssl.SSLContext | None:
         """The API's TLS context from API.TLS, or None to serve plain HTTP. As in the original, a certificate and key
@@ -434,6 +485,18 @@ class Node:
         partial = self.data_dir / f".{RUN_FILE}.tmp"  # renamed once whole: a reader never sees half of it
         partial.write_text(shell_exports(variables))
         partial.replace(self.data_dir / RUN_FILE)
+
+
+def _scrubbed(entries: list[dict[str, str]], secrets: list[str]) -> list[dict[str, str]]:
+    """``entries`` with every secret they quote masked."""
+    if not secrets:
+        return entries
+    for entry in entries:
+        message = entry["Message"]
+        for secret in secrets:
+            message = message.replace(secret, MASK)
+        entry["Message"] = message
+    return entries
 
 
 def shell_exports(variables: dict[str, str]) -> str:

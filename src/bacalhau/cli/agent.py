@@ -1,4 +1,4 @@
-"""``bacalhau agent ...`` and ``bacalhau version``: the node's liveness, version, info and config."""
+"""``bacalhau agent ...`` and ``bacalhau version``: the node's liveness, version, info, config and debug state."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def agent_node(**kwargs: Any) -> None:
 def agent_config(**kwargs: Any) -> None:
     body = cli_context().client().agent_config()
     print_data(body.get("config", body), options_from(kwargs))
+
+
+@agent_group.command("debug", help="What the node is doing: queues, streams, store, uptime, config, recent errors.")
+@output_flags(default="yaml", choices=("json", "yaml"))
+def agent_debug(**kwargs: Any) -> None:
+    print_data(cli_context().client().agent_debug(), options_from(kwargs))
 
 
 SERVER_VERSION_TIMEOUT = 3.0  # seconds: an unreachable server must not hold up the client's own version

@@ -302,6 +302,10 @@ class ApiClient:
         result: dict[str, Any] = self.request("GET", "/api/v1/agent/config")
         return result
 
+    def agent_debug(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/v1/agent/debug")
+        return result
+
     def auth_config(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/api/v1/agent/authconfig")
         return result
