@@ -47,6 +47,11 @@ def test_devstack_runs_an_orchestrator_and_compute_nodes(devstack: tuple[subproc
     assert wait_for_state(url, job_id)["State"]["StateType"] == "Completed"
     executions = httpx.get(f"{url}/api/v1/orchestrator/jobs/{job_id}/executions").json()["Items"]
     assert sorted(e["NodeID"] for e in executions) == ["node-1", "node-2"]
+    # Each node has its own metrics registry, though the nodes share a process: the orchestrator shows its jobs and
+    # none of the compute nodes' metrics.
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'bacalhau_jobs_completed_total{type="ops"} 1.0' in metrics
+    assert "bacalhau_compute_" not in metrics
 
     os.killpg(process.pid, signal.SIGINT)
     assert process.wait(30) == 0
