@@ -68,7 +68,7 @@ def describe_exit(code: int) -> str:
 
 
 MAX_LINE = 16 * 1024 * 1024  # bytes of one line on the socket (a metrics answer is a few kB)
-ASK_TIMEOUT = 5.0  # seconds the parent waits for an answer to a question
+ASK_TIMEOUT = 3.0  # seconds the parent waits for an answer to a question
 
 
 @dataclass

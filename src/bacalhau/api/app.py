@@ -63,7 +63,8 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.add_middleware(ApiMiddleware)
     if context.metrics is not None:  # outermost: every answer is timed, refusals too
-        app.add_middleware(metrics.RequestMetrics, metrics=context.metrics, templates=lambda: _templates(app))
+        histogram = metrics.request_histogram(context.metrics)
+        app.add_middleware(metrics.RequestMetrics, histogram=histogram, templates=lambda: _templates(app))
     app.openapi = lambda: _openapi(app, secured=context.authorizer is not None)  # type: ignore[method-assign]
     return app
 

@@ -34,21 +34,26 @@ def router(metrics: NodeMetrics) -> APIRouter:
     return api
 
 
+def request_histogram(metrics: NodeMetrics) -> Histogram:
+    return Histogram(
+        "bacalhau_api_request_duration_seconds",
+        "How long the API took to answer, by method, route template and status",
+        ["method", "route", "status"],
+        buckets=LATENCY_BUCKETS,
+        registry=metrics.registry,
+    )
+
+
 class RequestMetrics:
     """Times each HTTP request, to the end of its response, by method, route template and status."""
 
-    def __init__(self, app: ASGIApp, metrics: NodeMetrics, templates: Callable[[], list[str]]) -> None:
-        """``templates``: the app's route templates (read once, at the first request refused before routing)."""
+    def __init__(self, app: ASGIApp, histogram: Histogram, templates: Callable[[], list[str]]) -> None:
+        """``histogram``: from :func:`request_histogram`; ``templates``: the app's route templates (read once, at the
+        first request refused before routing)."""
         self.app = app
         self._templates = templates
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
-        self._histogram = Histogram(
-            "bacalhau_api_request_duration_seconds",
-            "How long the API took to answer, by method, route template and status",
-            ["method", "route", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=metrics.registry,
-        )
+        self._histogram = histogram
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "bacalhau_"
-REFRESH_TIMEOUT = 5.0  # seconds a scrape waits for a store read or another process before leaving it out
+REFRESH_TIMEOUT = 3.0  # seconds a scrape waits for a store read or another process before leaving it out
 MAX_NODE_SERIES = 1000  # per-node series (executions, stream lag): the first this many nodes by ID, so a huge network
 # or a flood of joins cannot make a scrape unbounded
 
