@@ -185,6 +185,7 @@ class Node:
 
     async def _start(self) -> None:
         config = self.config
+        self.metrics = NodeMetrics()  # afresh at each start: the parts made below register in it
         ignored = config.unsupported_settings()
         if ignored:
             log.warning("ignoring settings for features this node does not have: %s", ", ".join(ignored))
