@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -240,3 +241,22 @@ def test_scraping_needs_read_agent_when_users_are_configured(tmp_path_factory: p
         assert debug.status_code == 200 and READER[1] not in debug.text and JOBS_ONLY[1] not in debug.text
     finally:
         serve.stop()
+
+
+def test_a_stuck_compute_process_leaves_only_its_part_out(hybrid: ServeProcess) -> None:
+    """A scrape waits a few seconds at most for the compute process, then answers with the rest; a late answer is
+    not mistaken for the next one's."""
+    assert hybrid.process is not None
+    [child] = [p for p in psutil.Process(hybrid.process.pid).children() if p.name() != "nats-server"]
+    child.suspend()
+    try:
+        samples = scrape(hybrid.url)
+        assert value(samples, "bacalhau_jobs_submitted_total", type="batch") == 0
+        assert not [s for s in samples if s.name.startswith("bacalhau_compute_")]
+        debug = httpx.get(f"{hybrid.url}/api/v1/agent/debug", timeout=10).json()
+        assert "did not answer" in debug["Compute"]["Error"]
+    finally:
+        child.resume()
+    samples = scrape(hybrid.url)
+    assert value(samples, "bacalhau_compute_capacity_cpu_cores", kind="total") > 0
+    assert value(scrape(hybrid.url), "bacalhau_compute_executions_active", state="running") == 0
