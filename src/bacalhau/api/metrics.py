@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter
 from prometheus_client import Histogram
@@ -54,6 +55,7 @@ class RequestMetrics:
         self._templates = templates
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
         self._histogram = histogram
+        self._series: dict[tuple[str, str, str], Any] = {}  # each label set's child, bounded as the labels are
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,8 +73,12 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            method = scope["method"] if scope["method"] in METHODS else "other"
-            self._histogram.labels(method, self._template(scope), str(status)).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            labels = (scope["method"] if scope["method"] in METHODS else "other", self._template(scope), str(status))
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = self._histogram.labels(*labels)
+            series.observe(elapsed)
 
     def _template(self, scope: Scope) -> str:
         """The route template the request matched; for one refused before routing (auth, the client version), the
