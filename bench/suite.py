@@ -252,7 +252,7 @@ def _list_latencies(url: str, requests: int) -> dict[str, Any]:
     return figures
 
 
-AUTH_ROUTE = "/api/v1/agent/debug"  # a read:agent route whose handler does next to nothing: the layer's cost shows
+AUTH_ROUTE = "/api/v1/id"  # a read:agent route whose handler does next to nothing: the layer's cost shows
 AUTH_KEY = "bench-api-key-0123456789"
 AUTH_PASSWORD = "bench-password"
 
