@@ -94,14 +94,14 @@ def test_job_counters_and_gauges_after_a_known_sequence(node: ServeProcess, hist
     assert value(samples, "bacalhau_jobs_failed_total", type="batch") == 1
     assert value(samples, "bacalhau_jobs_stopped_total", type="batch") == 1
     assert value(samples, "bacalhau_jobs_submitted_total", type="service") == 0
-    assert value(samples, "bacalhau_jobs", type="batch", state="Completed") == COMPLETED_JOBS
-    assert value(samples, "bacalhau_jobs", type="batch", state="Failed") == 1
-    assert value(samples, "bacalhau_jobs", type="batch", state="Stopped") == 1
-    assert value(samples, "bacalhau_jobs", type="batch", state="Running") == 0
+    assert value(samples, "bacalhau_jobs", state="Completed") == COMPLETED_JOBS
+    assert value(samples, "bacalhau_jobs", state="Failed") == 1
+    assert value(samples, "bacalhau_jobs", state="Stopped") == 1
+    assert value(samples, "bacalhau_jobs", state="Running") == 0
     assert value(samples, "bacalhau_jobs", state="Queued") == 0
 
     queued = history["while_queued"]
-    assert value(queued, "bacalhau_jobs", type="batch", state="Queued") == 1
+    assert value(queued, "bacalhau_jobs", state="Queued") == 1
     assert value(queued, "bacalhau_evaluations", state="blocked") == 1
     assert value(queued, "bacalhau_job_queue_oldest_age_seconds") > 0
     assert value(samples, "bacalhau_job_queue_depth") == 0

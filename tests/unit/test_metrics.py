@@ -1,12 +1,10 @@
-"""The parts behind /metrics and /agent/debug, on real stores: the job counts the store keeps by trigger, what commits
-tell the orchestrator's metrics, a scrape that survives a broken part, the bounded buffer of recent errors, and
-secrets kept out of what is shown."""
+"""The parts behind /metrics and /agent/debug, on real stores: what commits tell the orchestrator's metrics, a scrape
+that survives a broken part, the bounded buffer of recent errors, and secrets kept out of what is shown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from bacalhau.orchestrator.metrics import OrchestratorMetrics
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
 from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
 from tests.unit.test_scheduler import job
-from tests.unit.test_store_queries import query_plans
 
 
 def new_job(job_type: str = "batch") -> Job:
@@ -40,48 +37,6 @@ def new_job(job_type: str = "batch") -> Job:
 def insert(tx: Tx, *jobs: Job) -> None:
     for spec in jobs:
         tx.insert_job(spec)
-
-
-def counted_by_scan(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-    rows = conn.execute("SELECT type, state, COUNT(*) FROM jobs GROUP BY type, state")
-    return {(job_type, state): int(count) for job_type, state, count in rows}
-
-
-async def test_the_store_keeps_job_counts_by_type_and_state(store: JobStore) -> None:
-    jobs = [new_job("batch") for _ in range(3)] + [new_job("service")]
-
-    def submit(tx: Tx) -> None:
-        for spec in jobs:
-            tx.insert_job(spec)
-
-    await store.transact(submit)
-    assert await store.job_counts() == {("batch", "Pending"): 3, ("service", "Pending"): 1}
-
-    def move(tx: Tx) -> None:
-        tx.update_job_state(jobs[0].id, JobStateType.RUNNING)
-        tx.update_job_state(jobs[0].id, JobStateType.COMPLETED)
-        tx.update_job_state(jobs[1].id, JobStateType.FAILED)
-        tx.update_job_state(jobs[3].id, JobStateType.RUNNING)
-        with pytest.raises(RuntimeError), tx.part():  # undone: so are its counts
-            tx.update_job_state(jobs[2].id, JobStateType.STOPPED)
-            raise RuntimeError("this part fails")
-
-    await store.transact(move)
-    expected = {("batch", "Completed"): 1, ("batch", "Failed"): 1, ("batch", "Pending"): 1, ("service", "Running"): 1}
-    assert await store.job_counts() == expected
-
-    def next_version(tx: Tx) -> None:  # a new version takes a completed job back to Pending
-        current = tx.get_job(jobs[0].id)
-        tx.new_version(current, current.model_copy(update={"count": 2}), "updated")
-
-    await store.transact(next_version)
-    expected = {("batch", "Failed"): 1, ("batch", "Pending"): 2, ("service", "Running"): 1}
-    assert await store.job_counts() == expected == await store.read(counted_by_scan)
-
-
-async def test_counting_jobs_reads_the_counts_not_the_jobs(store: JobStore) -> None:
-    plans = await query_plans(store, lambda tx: tx.job_counts())
-    assert plans and all("job_counts" in plan for plan in plans), plans
 
 
 async def test_commits_tell_what_was_submitted_ended_and_placed(store: JobStore) -> None:
@@ -127,8 +82,9 @@ async def test_orchestrator_metrics_from_commits_and_live_state(store: JobStore)
     assert value(found, "bacalhau_jobs_failed_total", type="batch") == 1
     assert value(found, "bacalhau_jobs_stopped_total", type="batch") == 0
     assert value(found, "bacalhau_job_submit_to_completed_seconds_count", type="batch") == 1
-    assert value(found, "bacalhau_jobs", type="batch", state="Queued") == 1
-    assert value(found, "bacalhau_jobs", type="ops", state="Queued") == 0
+    assert value(found, "bacalhau_jobs", state="Queued") == 1
+    assert value(found, "bacalhau_jobs", state="Completed") == 1
+    assert value(found, "bacalhau_jobs", state="Running") == 0
     assert value(found, "bacalhau_evaluations", state="blocked") == 1
     assert value(found, "bacalhau_evaluations", state="ready") == 1
     assert value(found, "bacalhau_job_queue_depth") == 1
