@@ -28,6 +28,7 @@ from bacalhau.config import BacalhauConfig, parse_duration
 from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
+from bacalhau.lib import tracing
 from bacalhau.lib.certs import self_signed, server_context
 from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
 from bacalhau.models.node import Connection, Membership, NodeInfo, NodeState, NodeType
@@ -177,6 +178,7 @@ class Node:
 
     async def _start(self) -> None:
         config = self.config
+        tracing.setup()  # when the OTEL_* environment asks for traces (after the fork of a compute process, if any)
         ignored = config.unsupported_settings()
         if ignored:
             log.warning("ignoring settings for features this node does not have: %s", ", ".join(ignored))
@@ -377,6 +379,7 @@ class Node:
                 log.exception("error while shutting down")
         with contextlib.suppress(OSError):
             (self.data_dir / RUN_FILE).unlink()
+        tracing.flush()
         self._lock.release()
 
     async def _stop_web_ui(self) -> None:
@@ -447,8 +450,11 @@ def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
     raise_open_file_limit()
     for node in nodes:
         node.prepare()
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(*nodes, on_ready=on_ready))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(*nodes, on_ready=on_ready))
+    finally:
+        tracing.shutdown()
 
 
 async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
