@@ -57,7 +57,10 @@ def as_read_now(expected: dict[str, Any]) -> dict[str, Any]:
     """What a release's data reads back as today, where later releases added to it.
 
     Migration 2 (job versions): executions and history items written before them have no JobVersion; the orchestrator
-    reads them as its jobs' first version, and a compute node's own copies of executions as 0 (it never looks)."""
+    reads them as its jobs' first version, and a compute node's own copies of executions as 0 (it never looks).
+
+    Migration 4 (traces) changes nothing that is read back: it adds a ``trace_parent`` column beside each job's body,
+    empty for the jobs already there (they have no trace; their later work, if traced, starts traces of its own)."""
     for job in expected["orchestrator"]["jobs"]:
         for item in job["executions"] + job["history"]:
             item.setdefault("JobVersion", 1)
