@@ -111,7 +111,9 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
         tx.insert_execution(execution)
         wait = execution.desired == ExecutionDesiredStateType.PENDING
         outgoing = execution.model_copy(update={"job": job})
-        ask = messages.AskForBid(execution=outgoing, wait_for_approval=wait, trace_parent=trace)
+        ask = messages.AskForBid(execution=outgoing, wait_for_approval=wait)
+        if trace:
+            ask.trace_parent = trace
         tx.enqueue_message(execution.node_id, messages.wrap(ask))
 
     for update in plan.updated.values():
@@ -192,7 +194,9 @@ def _notify_node(tx: Tx, update: ExecutionUpdate, trace: str = "") -> None:
     previous = update.execution
     node_id, execution_id = previous.node_id, previous.id
     if update.desired == ExecutionDesiredStateType.RUNNING and previous.desired == ExecutionDesiredStateType.PENDING:
-        accepted = messages.BidAccepted(execution_id=execution_id, trace_parent=trace)
+        accepted = messages.BidAccepted(execution_id=execution_id)
+        if trace:
+            accepted.trace_parent = trace
         tx.enqueue_message(node_id, messages.wrap(accepted))
     elif update.desired == ExecutionDesiredStateType.STOPPED and not previous.is_terminal:
         if previous.state in _BIDDING_STATES and previous.desired == ExecutionDesiredStateType.PENDING:
