@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bacalhau.lib import tracing
 from bacalhau.models.job import Job
+from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.plan import Plan, apply_plan
 from bacalhau.orchestrator.scheduler.base import new_execution
@@ -213,3 +214,34 @@ async def test_a_compute_node_bids_and_runs_in_the_jobs_trace_and_ignores_garbag
     assert runs["e-1"].parent.span_id == bids["e-1"].context.span_id  # run at once: under its bid
     assert bids["e-2"].parent is None and trace_id(runs["e-2"]) == trace_id(bids["e-2"]) != TRACE_ID
     assert (await compute.store.get("e-2")) is not None
+
+
+def test_a_setting_the_sdk_refuses_leaves_traces_off(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "-5")  # the BatchSpanProcessor refuses it
+    with caplog.at_level(logging.WARNING, logger=tracing.__name__):
+        assert tracing.setup({"OTEL_TRACES_EXPORTER": "console"}) is False
+    assert "traces are off" in caplog.text and not tracing.ENABLED
+
+
+async def test_a_rerun_starts_a_new_trace_and_a_stop_ends_the_jobs(
+    spans: InMemorySpanExporter, store: JobStore
+) -> None:
+    service = JobService(store, "n-orch", {"batch": TaskDefaults()})
+    spec = Job.model_validate({"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]})
+    job_id = (await service.submit(spec)).job_id
+    first = await store.transact(lambda tx: tx.trace_parent(job_id))
+    await store.transact(lambda tx: tx.update_job_state(job_id, JobStateType.COMPLETED))
+    await service.rerun(job_id, trace_parent=VALID)
+    second = await store.transact(lambda tx: tx.trace_parent(job_id))
+    assert first.split("-")[1] != TRACE_ID and second.split("-")[1] == TRACE_ID
+    [rerun] = finished(spans, "job.rerun")
+    assert rerun.parent is not None and rerun.parent.span_id == int(PARENT_ID, 16)
+    assert (rerun.attributes or {})[tracing.JOB_VERSION] == 2
+
+    await service.stop(job_id, "enough")
+    [complete] = finished(spans, "job.complete")
+    assert trace_id(complete) == TRACE_ID and complete.parent is not None and rerun.context is not None
+    assert complete.parent.span_id == rerun.context.span_id
+    assert (complete.attributes or {})[tracing.JOB_STATE] == "Stopped"

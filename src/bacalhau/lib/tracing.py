@@ -99,11 +99,16 @@ def setup(environ: Mapping[str, str] | None = None) -> bool:
     _reset()
     if not wanted(env):
         return False
-    processors = _processors(env)
-    if not processors:
-        return False
-    _start(processors)
-    return True
+    try:
+        processors = _processors(env)
+        if processors:
+            _start(processors)
+    except Exception as exc:  # a setting the SDK refuses: the node runs untraced rather than not at all
+        log.warning("traces are off: OpenTelemetry could not be set up: %s", exc)
+        _reset()
+    if ENABLED:
+        log.info("traces on: this process exports its spans (%s)", ", ".join(_exporters(env) or ["otlp"]))
+    return ENABLED
 
 
 def _processors(env: Mapping[str, str]) -> list[SpanProcessor]:
