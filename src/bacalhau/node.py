@@ -379,7 +379,6 @@ class Node:
                 log.exception("error while shutting down")
         with contextlib.suppress(OSError):
             (self.data_dir / RUN_FILE).unlink()
-        tracing.flush()
         self._lock.release()
 
     async def _stop_web_ui(self) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -267,6 +269,24 @@ def test_grpc_asked_for_but_not_installed_is_one_warning_and_the_node_runs(
     log = node.log()
     assert "opentelemetry-exporter-otlp-proto-grpc" in log and "Traceback" not in log
     assert log.count("OTEL_EXPORTER_OTLP_PROTOCOL=grpc") == 2  # once per process: the node and its compute process
+
+
+def test_a_collector_that_is_down_neither_fails_jobs_nor_holds_up_the_stop(
+    tmp_path: Path, wasm: Callable[[str], bytes]
+) -> None:
+    with socket.socket() as closed:  # a port with nothing listening: every export is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    node = ServeProcess(tmp_path / "node", "--orchestrator", "--compute", env=env).start()
+    try:
+        job_id = submit(node.url, wasm_job(wasm("hello"), "unexported", publisher=""))
+        assert wait_for_state(node.url, job_id)["State"]["StateType"] == "Completed"
+    finally:
+        started = time.monotonic()
+        code = node.stop(timeout=30)
+    assert code == 0 and time.monotonic() - started < 2 * tracing.SHUTDOWN_TIMEOUT + 5
+    assert "Traceback" not in node.log()
 
 
 # ---- off by default

@@ -11,11 +11,13 @@ that comes from outside (an HTTP header, a NATS message) is bounded and parsed b
 ignored, never an error.
 
 A process has its own tracer provider (not OpenTelemetry's global one), set up by :func:`setup` in each process after
-any fork (a ``BatchSpanProcessor``'s thread does not survive one) and flushed by :func:`flush` / :func:`shutdown`.
+any fork (a ``BatchSpanProcessor``'s thread does not survive one) and flushed by :func:`shutdown` when the process
+ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -37,7 +39,7 @@ ENABLED = False
 
 MAX_TRACE_PARENT = 256  # characters: a version-00 traceparent has 55; anything longer from outside is ignored
 HANDED_OVER_KEPT = 10_000  # run contexts waiting for their execution to start (see hand_over)
-FLUSH_TIMEOUT_MS = 5_000  # how long a flush at shutdown may wait for the collector
+SHUTDOWN_TIMEOUT = 5.0  # seconds a process's end may wait for the collector to take its last spans
 TRACER_NAME = "bacalhau"
 DEFAULT_SERVICE_NAME = "bacalhau"
 
@@ -172,6 +174,7 @@ def _start(processors: list[SpanProcessor]) -> None:
         provider.add_span_processor(processor)
     _provider, _tracer, _pid = provider, provider.get_tracer(TRACER_NAME), os.getpid()
     ENABLED = True
+    atexit.register(shutdown)  # for a process that ends without saying so (idempotent: nothing left the second time)
 
 
 def install(processor: SpanProcessor) -> None:
@@ -180,18 +183,19 @@ def install(processor: SpanProcessor) -> None:
     _start([processor])
 
 
-def flush() -> None:
-    """Export what has ended so far (at a node's stop), waiting a few seconds at most for the collector."""
-    if _provider is not None and _pid == os.getpid():
-        _provider.force_flush(FLUSH_TIMEOUT_MS)
-
-
 def shutdown() -> None:
-    """Flush and stop this process's exporter (at its end: spans ended after this are dropped)."""
-    if _provider is not None and _pid == os.getpid():
-        flush()
-        _provider.shutdown()
+    """Export what is left and stop this process's exporter (at its end: spans ended after this are dropped),
+    waiting :data:`SHUTDOWN_TIMEOUT` seconds at most: a collector that is down (whose exporter retries for as long as
+    its own timeout) must not hold up a node's stop."""
+    provider = _provider if _pid == os.getpid() else None
     _reset()
+    if provider is None:
+        return
+    worker = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+    worker.start()
+    worker.join(SHUTDOWN_TIMEOUT)
+    if worker.is_alive():
+        log.warning("traces: the last spans could not be exported within %.0f s; they are dropped", SHUTDOWN_TIMEOUT)
 
 
 def _reset() -> None:
