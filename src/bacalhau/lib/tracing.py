@@ -1,8 +1,9 @@
 """OpenTelemetry traces: one trace per job, from its submission to its end, across orchestrator and compute nodes.
 
-Off, and free, unless the standard OpenTelemetry environment asks for traces (:func:`wanted`): until then nothing of
-OpenTelemetry is imported, :data:`ENABLED` is False, and every helper here returns at once (the call sites on hot
-paths test :data:`ENABLED` before building anything). When it is on, each process exports its spans with the SDK's
+Off, and free, unless the standard OpenTelemetry environment asks for traces (:func:`wanted`): until then this module
+imports nothing of OpenTelemetry (FastAPI imports its API package on its own; the SDK and exporters stay unloaded),
+:data:`ENABLED` is False, and every helper here returns at once (the call sites on hot paths test :data:`ENABLED`
+before building anything). When it is on, each process exports its spans with the SDK's
 ``BatchSpanProcessor`` and OTLP exporter (http/protobuf; the SDK reads the ``OTEL_*`` settings itself).
 
 A trace's context travels as a W3C ``traceparent`` string: stored with the job (the orchestrator's ``jobs`` table),
