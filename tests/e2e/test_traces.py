@@ -256,6 +256,31 @@ def test_a_hybrid_node_and_its_compute_process_export_one_trace_per_job_and_flus
     assert [s["name"] for s in spans if s["parent"] not in ids] == ["job.submit"]
 
 
+def test_a_job_queued_before_an_orchestrator_restart_carries_on_in_its_trace_after_it(
+    receiver: OtlpReceiver, tmp_path: Path, wasm: Callable[[str], bytes]
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    node = ServeProcess(tmp_path / "node", "--orchestrator", env=env).start()  # no compute node: the job waits
+    try:
+        job = wasm_job(wasm("hello"), "later", publisher="", timeouts={"QueueTimeout": 600})
+        job_id = submit(node.url, job)
+        wait_for_state(node.url, job_id, ("Queued",))
+    finally:
+        assert node.stop() == 0
+    before = node.process.pid if node.process else 0
+    node.args = ["--orchestrator", "--compute"]  # the same data dir, now with a compute half
+    node.start()
+    try:
+        assert wait_for_state(node.url, job_id)["State"]["StateType"] == "Completed"
+    finally:
+        assert node.stop() == 0
+    spans = receiver.job_trace(job_id)
+    assert {s["name"] for s in spans} >= {"job.submit", "execution.bid", "execution.run", "job.complete"}, spans
+    [submitted] = [s for s in spans if s["name"] == "job.submit"]
+    [complete] = [s for s in spans if s["name"] == "job.complete"]
+    assert submitted["pid"] == before and complete["pid"] not in (before, 0)  # two orchestrator processes, one trace
+
+
 def test_grpc_asked_for_but_not_installed_is_one_warning_and_the_node_runs(
     tmp_path: Path, wasm: Callable[[str], bytes]
 ) -> None:
