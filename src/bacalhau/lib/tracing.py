@@ -288,9 +288,17 @@ def _context(parent: str | None) -> Any:
 
 def start(name: str, parent: str | None = None, **attributes: str | int | bool) -> Span:
     """Start a span under ``parent`` (a ``traceparent``; None for the current span), to be ended by the caller."""
+    return start_span(name, parent, attributes)
+
+
+def start_span(
+    name: str, parent: str | None, attributes: Mapping[str, str | int | bool], start_time: int | None = None
+) -> Span:
+    """:func:`start` with its attributes in a mapping, and ``start_time`` (Unix ns) when its work began earlier."""
     if _tracer is None:
         return NO_SPAN
-    return Span(_tracer.start_span(name, context=_context(parent), attributes=_attributes(attributes)))
+    context, named = _context(parent), _attributes(attributes)
+    return Span(_tracer.start_span(name, context=context, attributes=named, start_time=start_time))
 
 
 @contextlib.contextmanager

@@ -396,7 +396,7 @@ class JobService:
             tracing.NODE_ID: self._orchestrator_id,
             "bacalhau.job.stop_reason": reason,
         }
-        tx.effects.spans.append(tracing.start("job.complete", tx.trace_parent(job.id), **attributes))
+        tx.effects.spans.append(tracing.start_span("job.complete", tx.trace_parent(job.id), attributes))
 
     # ---- reads
     async def get_job(self, job_ref: str, *, namespace: str = "", version: int = 0) -> Job:

@@ -7,6 +7,7 @@ separated by a crash.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from bacalhau.lib import tracing
@@ -52,6 +53,8 @@ class Plan:
     # free) and executions placed in it (their room is taken), which the capacity tracker counts only after commit.
     released: list[Execution] = field(default_factory=list)
     placed_before: list[Execution] = field(default_factory=list)
+    # When planning began (Unix ns): the start of the plan's span when tracing (see _trace).
+    started: int = field(default_factory=time.time_ns)
 
     def add_execution(self, execution: Execution, event: Event) -> None:
         self.new_executions.append(execution)
@@ -166,22 +169,21 @@ def _trace(tx: Tx, plan: Plan) -> str:
         tracing.JOB_VERSION: job.version,
         tracing.NODE_ID: job.meta.get(META_ORCHESTRATOR_ID, ""),
     }
-    schedule = tracing.start(
-        "job.schedule",
-        tx.trace_parent(job.id),
+    decision: dict[str, str | int | bool] = {
         **common,
-        **{
-            tracing.EVALUATION_ID: evaluation.id,
-            "bacalhau.evaluation.trigger": evaluation.triggered_by,
-            "bacalhau.evaluation.outcome": plan.outcome.value,
-            "bacalhau.executions.placed": len(plan.new_executions),
-            "bacalhau.executions.updated": len(plan.updated),
-        },
-    )
+        tracing.EVALUATION_ID: evaluation.id,
+        "bacalhau.evaluation.trigger": evaluation.triggered_by,
+        "bacalhau.evaluation.outcome": plan.outcome.value,
+        "bacalhau.executions.placed": len(plan.new_executions),
+        "bacalhau.executions.updated": len(plan.updated),
+    }
+    # From the start of planning (before this transaction, for a scheduling round) to the commit.
+    schedule = tracing.start_span("job.schedule", tx.trace_parent(job.id), decision, start_time=plan.started)
     tx.effects.spans.append(schedule)
     state = plan.desired_job_state
     if state is not None and state.is_terminal and state != job.state.state_type:
-        complete = tracing.start("job.complete", schedule.traceparent, **common, **{tracing.JOB_STATE: state.value})
+        ending = {**common, tracing.JOB_STATE: state.value}
+        complete = tracing.start_span("job.complete", schedule.traceparent, ending)
         if state == JobStateType.FAILED:
             complete.fail(plan.job_state_message or "job failed")
         tx.effects.spans.append(complete)
