@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bacalhau.lib import tracing
+from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
@@ -23,6 +24,9 @@ from bacalhau.orchestrator.store import JobStore
 from bacalhau.transport import messages
 from tests.conftest import eventually
 from tests.unit.conftest import opened
+from tests.unit.test_admission import Node as AdmissionNode
+from tests.unit.test_admission import job as admission_job
+from tests.unit.test_admission import probed  # noqa: F401 (a fixture)
 from tests.unit.test_message_handlers import ComputeSide, compute, noop_execution  # noqa: F401 (a fixture)
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -245,3 +249,22 @@ async def test_a_rerun_starts_a_new_trace_and_a_stop_ends_the_jobs(
     assert trace_id(complete) == TRACE_ID and complete.parent is not None and rerun.context is not None
     assert complete.parent.span_id == rerun.context.span_id
     assert (complete.attributes or {})[tracing.JOB_STATE] == "Stopped"
+
+
+async def test_a_bid_that_waits_for_admission_control_ends_its_span_when_decided(
+    spans: InMemorySpanExporter,
+    probed: AdmissionNode,  # noqa: F811 (the fixture imported above)
+) -> None:
+    for name, execution_id in (("good-1", "e-good"), ("bad-1", "e-bad")):
+        execution = Execution(id=execution_id, job_id=name, node_id="n-1", job=admission_job(name))
+        body = messages.wrap(messages.AskForBid(execution=execution, trace_parent=VALID))
+        await probed.store.transact(lambda tx, body=body: probed.handler.handle(tx, "", body))
+    assert finished(spans, "execution.bid") == []  # still deciding
+    await probed.until_decided("e-good")
+    await probed.until_decided("e-bad")
+    bids = {(s.attributes or {})[tracing.EXECUTION_ID]: s for s in finished(spans, "execution.bid")}
+    assert (bids["e-good"].attributes or {})["bacalhau.bid.accepted"] is True
+    assert (bids["e-bad"].attributes or {})["bacalhau.bid.accepted"] is False
+    assert "not this one" in str((bids["e-bad"].attributes or {})["bacalhau.bid.reason"])
+    for bid in bids.values():
+        assert trace_id(bid) == TRACE_ID and bid.parent is not None and bid.parent.span_id == int(PARENT_ID, 16)
