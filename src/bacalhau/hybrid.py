@@ -46,6 +46,7 @@ import uvloop
 
 from bacalhau.compute.node import ComputeNode
 from bacalhau.errors import BacalhauError, Unavailable
+from bacalhau.lib import tracing
 from bacalhau.lib.metrics import NodeMetrics
 from bacalhau.lib.tasks import spawn
 from bacalhau.logs import recent_errors
@@ -219,12 +220,14 @@ def _child_main(sock: socket.socket, build: BuildCompute, connect_timeout: float
     signal.signal(signal.SIGTERM, _ignore)
     code = 1
     try:
+        tracing.setup()  # this process's own exporter: the parent's threads did not survive the fork
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_serve_compute(sock, build, connect_timeout))
         code = 0
     except BaseException:
         log.exception("the compute process failed")
     finally:
+        tracing.shutdown()  # os._exit runs no exit handlers: export what is left now
         logging.shutdown()
         os._exit(code)  # never run the parent's exit handlers (they would release its data dir lock)
 

@@ -31,6 +31,7 @@ from bacalhau.config.kinds import MASK
 from bacalhau.errors import BacalhauError, ConfigurationError, Unavailable
 from bacalhau.hybrid import UNREACHABLE, ComputeProcess
 from bacalhau.identity import node_identity
+from bacalhau.lib import tracing
 from bacalhau.lib.certs import self_signed, server_context
 from bacalhau.lib.httpserver import API_DEADLINES, HttpServer, bind, raise_open_file_limit
 from bacalhau.lib.metrics import NodeMetrics
@@ -186,6 +187,7 @@ class Node:
     async def _start(self) -> None:
         config = self.config
         self.metrics = NodeMetrics()  # afresh at each start: the parts made below register in it
+        tracing.setup()  # when the OTEL_* environment asks for traces (after the fork of a compute process, if any)
         ignored = config.unsupported_settings()
         if ignored:
             log.warning("ignoring settings for features this node does not have: %s", ", ".join(ignored))
@@ -511,8 +513,11 @@ def run_nodes(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:
     raise_open_file_limit()
     for node in nodes:
         node.prepare()
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(*nodes, on_ready=on_ready))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(*nodes, on_ready=on_ready))
+    finally:
+        tracing.shutdown()
 
 
 async def serve(*nodes: Node, on_ready: Callable[[], None] | None = None) -> None:

@@ -21,6 +21,7 @@ SERVER_SIDE = (
     "boto3",
     "nats",
     "cryptography",
+    "opentelemetry",
 )
 WIRE_AND_HTTP = ("pydantic", "httpx", "bacalhau.models.job", "bacalhau.client.http")
 

@@ -57,7 +57,10 @@ def as_read_now(expected: dict[str, Any]) -> dict[str, Any]:
     """What a release's data reads back as today, where later releases added to it.
 
     Migration 2 (job versions): executions and history items written before them have no JobVersion; the orchestrator
-    reads them as its jobs' first version, and a compute node's own copies of executions as 0 (it never looks)."""
+    reads them as its jobs' first version, and a compute node's own copies of executions as 0 (it never looks).
+
+    Migration 5 (traces) changes nothing that is read back: it adds a ``trace_parent`` column beside each job's body,
+    empty for the jobs already there (they have no trace; their later work, if traced, starts traces of its own)."""
     for job in expected["orchestrator"]["jobs"]:
         for item in job["executions"] + job["history"]:
             item.setdefault("JobVersion", 1)
@@ -127,3 +130,19 @@ async def test_an_upgraded_store_counts_its_jobs_by_state(old_data_dir: tuple[Pa
     async with opened(JobStore(data_dir / ORCHESTRATOR_STORE, durable=False)) as jobs:
         states = Counter(item["job"]["State"]["StateType"] for item in expected["orchestrator"]["jobs"])
         assert await jobs.read(lambda conn: Tx(conn).jobs_by_state()) == dict(states)
+
+
+async def test_an_upgraded_stores_jobs_have_no_trace_and_can_be_given_one(
+    old_data_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Migration 5 (traces): the jobs made before it have an empty trace context, and a later one is kept."""
+    data_dir, expected = old_data_dir
+    job_ids = [item["job"]["ID"] for item in expected["orchestrator"]["jobs"]]
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with opened(JobStore(data_dir / ORCHESTRATOR_STORE, durable=False)) as jobs:
+        for job_id in job_ids:
+            assert await jobs.read(lambda conn, job_id=job_id: Tx(conn).trace_parent(job_id)) == ""
+        before = await jobs.get_job(job_ids[0])
+        await jobs.transact(lambda tx: tx.set_trace_parent(job_ids[0], traceparent))
+        assert await jobs.read(lambda conn: Tx(conn).trace_parent(job_ids[0])) == traceparent
+        assert await jobs.get_job(job_ids[0]) == before  # the job itself (its wire JSON) is untouched

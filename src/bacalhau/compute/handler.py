@@ -13,6 +13,7 @@ from typing import Any
 from bacalhau.compute.bidder import BidDecision, Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.store import ComputeEffects, ComputeTx, ExecutionStore
+from bacalhau.lib import tracing
 from bacalhau.models.execution import AllocatedResources, Execution
 from bacalhau.models.history import Event
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
@@ -29,6 +30,7 @@ class OrchestratorMessageHandler:
         self._buffer = buffer
         self._store = store
         self._admitting: dict[str, asyncio.Task[None]] = {}
+        self._open_bids: dict[str, tracing.Span] = {}  # bids waiting for admission control, when tracing
         store.on_commit(self._after_commit)
 
     def handle(self, tx: ComputeTx, _peer: str, body: dict[str, Any]) -> None:
@@ -38,6 +40,7 @@ class OrchestratorMessageHandler:
             self._ask_for_bid(tx, message)
         elif isinstance(message, messages.BidAccepted):
             self._bid_accepted(tx, message.execution_id)
+            tracing.hand_over(message.execution_id, message.trace_parent)  # the run's place in the job's trace
         elif isinstance(message, messages.BidRejected):
             self._stop(tx, message.execution_id, message.reason, bid_rejected=True)
         elif isinstance(message, messages.CancelExecution):
@@ -71,7 +74,10 @@ class OrchestratorMessageHandler:
             if current is None or current.state != ExecutionStateType.NEW:
                 return  # stopped meanwhile, or decided already
             pending = current.desired_state.state_type == ExecutionDesiredStateType.PENDING
-            self._decided(tx, current, BidDecision(not reasons, "; ".join(reasons)), pending, stored=True)
+            decision = BidDecision(not reasons, "; ".join(reasons))
+            self._decided(tx, current, decision, pending, stored=True)
+            if self._open_bids:
+                _end_bid(tx, self._open_bids.pop(execution.id, tracing.NO_SPAN), execution, decision, pending)
 
         try:
             await self._store.transact(decide)
@@ -90,6 +96,7 @@ class OrchestratorMessageHandler:
         if tx.get(execution.id) is not None:
             return
         decision = self._bidder.decide(execution)
+        bid = _start_bid(request) if tracing.ENABLED else tracing.NO_SPAN
         admission = self._bidder.admission
         if (
             decision.accepted
@@ -104,8 +111,19 @@ class OrchestratorMessageHandler:
                 execution.allocated_resources = AllocatedResources(tasks={execution.job.task.name: decision.usage})
             tx.insert(execution)
             tx.admit_after_commit(execution)
+            if bid is not tracing.NO_SPAN:
+                self._keep_open(execution.id, bid)
             return
         self._decided(tx, execution, decision, request.wait_for_approval, stored=False)
+        if bid is not tracing.NO_SPAN:
+            _end_bid(tx, bid, execution, decision, request.wait_for_approval)
+
+    def _keep_open(self, execution_id: str, bid: tracing.Span) -> None:
+        """Keep a bid's span until admission control decides (a bounded number: a decision lost to a restart is
+        never ended, and its span never exported)."""
+        self._open_bids[execution_id] = bid
+        while len(self._open_bids) > tracing.HANDED_OVER_KEPT:
+            del self._open_bids[next(iter(self._open_bids))]
 
     @staticmethod
     def _decided(
@@ -163,3 +181,31 @@ class OrchestratorMessageHandler:
         tx.save(execution)
         if cancel:
             tx.cancel_after_commit(execution_id)
+
+
+def _start_bid(request: messages.AskForBid) -> tracing.Span:
+    """``execution.bid``, in the job's trace (under the decision that asked), from the request's arrival."""
+    execution = request.execution
+    job = execution.job
+    return tracing.start(
+        "execution.bid",
+        request.trace_parent,
+        job_id=execution.job_id,
+        execution_id=execution.id,
+        node_id=execution.node_id,
+        job_type=job.type if job is not None else "",
+        engine=job.task.engine_spec.type if job is not None and job.tasks else "",
+    )
+
+
+def _end_bid(
+    tx: ComputeTx, bid: tracing.Span, execution: Execution, decision: BidDecision, wait_for_approval: bool
+) -> None:
+    """The bid's outcome on its span, which ends when the decision commits; an execution run at once (no approval
+    asked) runs under it."""
+    bid.set(**{"bacalhau.bid.accepted": decision.accepted})
+    if not decision.accepted:
+        bid.set(**{"bacalhau.bid.reason": decision.reason[:1024]})
+    elif not wait_for_approval:
+        tracing.hand_over(execution.id, bid.traceparent)
+    tx.effects.spans.append(bid)

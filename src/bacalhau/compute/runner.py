@@ -21,6 +21,7 @@ from bacalhau.compute.publishers.base import Publisher, PublishError
 from bacalhau.compute.secrets import EnvResolver
 from bacalhau.compute.store import ComputeTx, ExecutionStore
 from bacalhau.compute.workspace import Workspace
+from bacalhau.lib import tracing
 from bacalhau.lib.paths import child
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
@@ -155,6 +156,21 @@ class ExecutionRunner:
         self.metrics: ComputeMetrics | None = None  # set when the node exports metrics
 
     async def run(self, execution: Execution) -> None:
+        if not tracing.ENABLED:
+            await self._run(execution)
+            return
+        job = execution.job
+        attributes: dict[str, str | int | bool] = {
+            tracing.JOB_ID: execution.job_id,
+            tracing.EXECUTION_ID: execution.id,
+            tracing.NODE_ID: execution.node_id,
+            tracing.JOB_TYPE: job.type if job is not None else "",
+            tracing.ENGINE: job.task.engine_spec.type if job is not None and job.tasks else "",
+        }
+        # In the job's trace, under the decision that started it (handed over by the message's handler).
+        await tracing.traced("execution.run", self._run(execution), tracing.take_over(execution.id), **attributes)
+
+    async def _run(self, execution: Execution) -> None:
         job = execution.job
         assert job is not None
         workspace = Workspace(child(self._config.executions_dir, execution.id))
@@ -193,7 +209,7 @@ class ExecutionRunner:
             raise ExecutionFailed(f"engine {task.engine_spec.type} is not supported by this node", TOPIC_RUNNING)
         publisher_spec = task.publisher_spec
         results_dir = await workspace.make_results() if executor.writes_output or publisher_spec.type else None
-        mounts = await self._prepare_inputs(job, workspace)
+        mounts = await tracing.traced("execution.inputs", self._prepare_inputs(job, workspace))
         resources, _ = task.resources_config.parse()
         resources.gpus = held_gpus(execution)
         try:
@@ -221,10 +237,11 @@ class ExecutionRunner:
             raise ExecutionFailed(str(exc), TOPIC_PREPARING) from None
         timeout = 0 if job.is_long_running else task.timeouts_config.effective_execution_timeout()
         try:
+            running = tracing.traced("execution.engine", executor.run(request), engine=task.engine_spec.type)
             if timeout > 0:
-                outcome = await asyncio.wait_for(executor.run(request), timeout)
+                outcome = await asyncio.wait_for(running, timeout)
             else:
-                outcome = await executor.run(request)
+                outcome = await running
         except TimeoutError:
             output = await _collect(results_dir, RunOutcome(exit_code=-1))
             raise ExecutionFailed(
@@ -244,7 +261,10 @@ class ExecutionRunner:
                 )
             await self._set_state(execution, ExecutionStateType.PUBLISHING)
             try:
-                published = await publisher.publish(execution.id, job.id, workspace.results, publisher_spec)
+                publishing = publisher.publish(execution.id, job.id, workspace.results, publisher_spec)
+                published = await tracing.traced(
+                    "execution.publish", publishing, **{"bacalhau.publisher": publisher_spec.type}
+                )
             except PublishError as exc:
                 raise ExecutionFailed(str(exc), TOPIC_PUBLISHING, run_output=run_output, retryable=True) from None
         return run_output, published
@@ -320,6 +340,8 @@ class ExecutionRunner:
         await self._store.transact(lambda tx: tx.report(messages.wrap(report)))
 
     async def _complete(self, execution: Execution, run_output: RunCommandResult, published: SpecConfig) -> None:
+        tracing.current().set(**{"bacalhau.exit_code": run_output.exit_code})
+
         def change(tx: ComputeTx) -> None:
             current = tx.get(execution.id)
             if current is None or current.is_terminal:
@@ -369,6 +391,7 @@ class ExecutionRunner:
             )
 
         log.info("execution %s failed: %s", execution.id, failure.message)
+        tracing.current().fail(failure.message)
         await self._store.transact(change)
 
     async def _cancelled(self, execution: Execution) -> None:

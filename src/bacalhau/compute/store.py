@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bacalhau.lib import tracing
 from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.execution import Execution
@@ -61,6 +62,7 @@ class ComputeEffects:
     to_run: list[Execution] = field(default_factory=list)
     to_cancel: list[str] = field(default_factory=list)
     to_admit: list[Execution] = field(default_factory=list)  # bids waiting for admission control's probes
+    spans: list[tracing.Span] = field(default_factory=list)  # ended once the transaction commits
 
 
 class ComputeTx(Transaction[ComputeEffects]):
@@ -134,6 +136,8 @@ class ExecutionStore:
             return fn(tx), tx.effects
 
         result, effects = await self.db.write(run)
+        for span in effects.spans:
+            span.end()
         for listener in self._listeners:
             listener(effects)
         return result

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from bacalhau.config.keys import lookup_key
 from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, MalformedRequest, NotFound
+from bacalhau.lib import tracing
 from bacalhau.models.base import CANONICAL, describe_validation_error
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
@@ -171,11 +172,25 @@ class JobService:
 
     # ---- writes
     async def submit(
-        self, job: Job, client_headers: dict[str, str] | None = None, *, force: bool = False
+        self,
+        job: Job,
+        client_headers: dict[str, str] | None = None,
+        *,
+        force: bool = False,
+        trace_parent: str = "",
     ) -> SubmitResult:
         """Store a new job, or a new version of the job with the same name in the same namespace (unless the spec
-        did not change and ``force`` is not set)."""
-        warnings = self._prepare(job, client_headers or {})
+        did not change and ``force`` is not set). When tracing, the submission is the root of the trace that the job's
+        later work joins (under the client's own ``trace_parent``, if it sent one)."""
+        if tracing.ENABLED:
+            with tracing.span("job.submit", trace_parent, **{tracing.NODE_ID: self._orchestrator_id}) as span:
+                result = await self._submit(job, client_headers or {}, force, span)
+                span.set(job_id=result.job_id, evaluation_id=result.evaluation_id, job_type=job.type)
+                return result
+        return await self._submit(job, client_headers or {}, force, tracing.NO_SPAN)
+
+    async def _submit(self, job: Job, client_headers: dict[str, str], force: bool, span: tracing.Span) -> SubmitResult:
+        warnings = self._prepare(job, client_headers)
 
         def store(tx: Tx) -> tuple[str, str]:
             existing = tx.jobs_named(job.namespace, job.name)
@@ -184,11 +199,16 @@ class JobService:
             if not existing:
                 tx.insert_job(job)
                 tx.add_history(job.id, job.version, [events.job_submitted()])
+                if span.traceparent:
+                    tx.set_trace_parent(job.id, span.traceparent)
                 return job.id, tx.new_evaluation(job, EvalTrigger.JOB_REGISTER.value).id
             current = existing[0]
             self._check_update(current, job, force)
             updated = tx.new_version(current, job, "Job update requested by user")
             tx.add_history(updated.id, updated.version, [events.job_updated()])
+            if span.traceparent:  # a new version is a new submission: its work is a trace of its own
+                tx.set_trace_parent(updated.id, span.traceparent)
+                span.set(job_version=updated.version)
             return updated.id, tx.new_evaluation(updated, EvalTrigger.JOB_UPDATE.value).id
 
         job_id, evaluation_id = await self._store.transact(store)
@@ -204,8 +224,19 @@ class JobService:
             raise _ambiguous(job.name, existing)
         return spec_diff(existing[0], job), warnings
 
-    async def rerun(self, job_ref: str, *, namespace: str = "", version: int = 0, reason: str = "") -> RerunResult:
-        """Run a job again as a new version: its latest spec, or the spec of ``version``."""
+    async def rerun(
+        self, job_ref: str, *, namespace: str = "", version: int = 0, reason: str = "", trace_parent: str = ""
+    ) -> RerunResult:
+        """Run a job again as a new version: its latest spec, or the spec of ``version`` (when tracing, in a trace of
+        its own, whose root is this request)."""
+        if tracing.ENABLED:
+            with tracing.span("job.rerun", trace_parent, **{tracing.NODE_ID: self._orchestrator_id}) as span:
+                result = await self._rerun(job_ref, namespace, version, reason, span)
+                span.set(job_id=result.job_id, job_version=result.job_version, evaluation_id=result.evaluation_id)
+                return result
+        return await self._rerun(job_ref, namespace, version, reason, tracing.NO_SPAN)
+
+    async def _rerun(self, job_ref: str, namespace: str, version: int, reason: str, span: tracing.Span) -> RerunResult:
         _check_reason(reason)
         job = await self.get_job(job_ref, namespace=namespace)
 
@@ -224,6 +255,8 @@ class JobService:
                 raise _version_not_found(current.id, version)
             updated = tx.new_version(current, spec, "job rerun")
             tx.add_history(updated.id, updated.version, [events.job_rerun(reason or "job rerun")])
+            if span.traceparent:
+                tx.set_trace_parent(updated.id, span.traceparent)
             evaluation = tx.new_evaluation(updated, EvalTrigger.JOB_RERUN.value)
             return RerunResult(updated.id, updated.version, evaluation.id)
 
@@ -347,9 +380,23 @@ class JobService:
                 raise Conflict(f"cannot stop job in state {state.value}", code="")
             tx.update_job_state(current.id, JobStateType.STOPPED, reason)
             tx.add_history(current.id, current.version, [events.job_stopped(reason)])
+            if tracing.ENABLED:
+                self._trace_stop(tx, current, reason)
             return tx.new_evaluation(current, EvalTrigger.JOB_CANCEL.value).id
 
         return await self._store.transact(stop)
+
+    def _trace_stop(self, tx: Tx, job: Job, reason: str) -> None:
+        """The end of a stopped job's trace: ``job.complete``, ended when the stop commits."""
+        attributes: dict[str, str | int | bool] = {
+            tracing.JOB_ID: job.id,
+            tracing.JOB_TYPE: job.type,
+            tracing.JOB_VERSION: job.version,
+            tracing.JOB_STATE: JobStateType.STOPPED.value,
+            tracing.NODE_ID: self._orchestrator_id,
+            "bacalhau.job.stop_reason": reason,
+        }
+        tx.effects.spans.append(tracing.start_span("job.complete", tx.trace_parent(job.id), attributes))
 
     # ---- reads
     async def get_job(self, job_ref: str, *, namespace: str = "", version: int = 0) -> Job:

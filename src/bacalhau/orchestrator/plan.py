@@ -7,12 +7,14 @@ separated by a crash.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+from bacalhau.lib import tracing
 from bacalhau.models.evaluation import EvalStatus, Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import Event
-from bacalhau.models.job import Job
+from bacalhau.models.job import META_ORCHESTRATOR_ID, Job
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.store import Tx
 from bacalhau.transport import messages
@@ -51,6 +53,8 @@ class Plan:
     # free) and executions placed in it (their room is taken), which the capacity tracker counts only after commit.
     released: list[Execution] = field(default_factory=list)
     placed_before: list[Execution] = field(default_factory=list)
+    # When planning began (Unix ns): the start of the plan's span when tracing (see _trace).
+    started: int = field(default_factory=time.time_ns)
 
     def add_execution(self, execution: Execution, event: Event) -> None:
         self.new_executions.append(execution)
@@ -107,16 +111,18 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
     job = plan.job
     if plan.new_executions:
         tx.effects.placements.append(plan.evaluation.create_time or tx.now)
+    trace = _trace(tx, plan) if tracing.ENABLED else ""
     for execution in plan.new_executions:
         tx.insert_execution(execution)
         wait = execution.desired == ExecutionDesiredStateType.PENDING
         outgoing = execution.model_copy(update={"job": job})
-        tx.enqueue_message(
-            execution.node_id, messages.wrap(messages.AskForBid(execution=outgoing, wait_for_approval=wait))
-        )
+        ask = messages.AskForBid(execution=outgoing, wait_for_approval=wait)
+        if trace:
+            ask.trace_parent = trace
+        tx.enqueue_message(execution.node_id, messages.wrap(ask))
 
     for update in plan.updated.values():
-        _notify_node(tx, update)  # first: it looks at the execution as it was, which the update changes in place
+        _notify_node(tx, update, trace)  # first: it looks at the execution as it was, which the update changes in place
         _apply_update(tx, update)
 
     if plan.desired_job_state is not None and plan.desired_job_state != job.state.state_type:
@@ -154,12 +160,48 @@ def _apply_update(tx: Tx, update: ExecutionUpdate) -> None:
     tx.update_execution(update.execution, update=change)
 
 
-def _notify_node(tx: Tx, update: ExecutionUpdate) -> None:
-    """Queue the message that tells the execution's node about this change, if it needs one."""
+def _trace(tx: Tx, plan: Plan) -> str:
+    """A ``job.schedule`` span for this plan in its job's trace (and ``job.complete`` under it if the plan ends the
+    job), ended when the transaction commits; its ``traceparent``, for the messages the plan sends."""
+    job = plan.job
+    evaluation = plan.evaluation
+    common: dict[str, str | int | bool] = {
+        tracing.JOB_ID: job.id,
+        tracing.JOB_TYPE: job.type,
+        tracing.JOB_VERSION: job.version,
+        tracing.NODE_ID: job.meta.get(META_ORCHESTRATOR_ID, ""),
+    }
+    decision: dict[str, str | int | bool] = {
+        **common,
+        tracing.EVALUATION_ID: evaluation.id,
+        "bacalhau.evaluation.trigger": evaluation.triggered_by,
+        "bacalhau.evaluation.outcome": plan.outcome.value,
+        "bacalhau.executions.placed": len(plan.new_executions),
+        "bacalhau.executions.updated": len(plan.updated),
+    }
+    # From the start of planning (before this transaction, for a scheduling round) to the commit.
+    schedule = tracing.start_span("job.schedule", tx.trace_parent(job.id), decision, start_time=plan.started)
+    tx.effects.spans.append(schedule)
+    state = plan.desired_job_state
+    if state is not None and state.is_terminal and state != job.state.state_type:
+        ending = {**common, tracing.JOB_STATE: state.value}
+        complete = tracing.start_span("job.complete", schedule.traceparent, ending)
+        if state == JobStateType.FAILED:
+            complete.fail(plan.job_state_message or "job failed")
+        tx.effects.spans.append(complete)
+    return schedule.traceparent
+
+
+def _notify_node(tx: Tx, update: ExecutionUpdate, trace: str = "") -> None:
+    """Queue the message that tells the execution's node about this change, if it needs one (a run it starts is part
+    of the ``trace`` given)."""
     previous = update.execution
     node_id, execution_id = previous.node_id, previous.id
     if update.desired == ExecutionDesiredStateType.RUNNING and previous.desired == ExecutionDesiredStateType.PENDING:
-        tx.enqueue_message(node_id, messages.wrap(messages.BidAccepted(execution_id=execution_id)))
+        accepted = messages.BidAccepted(execution_id=execution_id)
+        if trace:
+            accepted.trace_parent = trace
+        tx.enqueue_message(node_id, messages.wrap(accepted))
     elif update.desired == ExecutionDesiredStateType.STOPPED and not previous.is_terminal:
         if previous.state in _BIDDING_STATES and previous.desired == ExecutionDesiredStateType.PENDING:
             message: messages.BidRejected | messages.CancelExecution = messages.BidRejected(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.errors import Conflict, JobNotFound, NotFound, StateConflict
+from bacalhau.lib import tracing
 from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
@@ -119,6 +120,11 @@ MIGRATIONS: list[Migration] = [
     """
     CREATE INDEX jobs_by_state ON jobs (state, modify_time);
     """,
+    # 5: each job's trace (a W3C traceparent, see bacalhau.lib.tracing), kept beside its body so that the job's wire
+    # JSON does not change; empty for jobs submitted while tracing was off.
+    """
+    ALTER TABLE jobs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _TERMINAL_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
@@ -159,6 +165,8 @@ class CommitEffects:
     submitted_jobs: list[str] = field(default_factory=list)
     ended_jobs: list[tuple[str, str, int]] = field(default_factory=list)
     placements: list[int] = field(default_factory=list)
+    # Spans of the work this transaction records, ended once it commits (dropped with a part that is undone).
+    spans: list[tracing.Span] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +215,15 @@ class Tx(Transaction[CommitEffects]):
             "ON CONFLICT (job_id, version) DO UPDATE SET body = excluded.body",
             (job.id, job.version, job.to_json()),
         )
+
+    def set_trace_parent(self, job_id: str, traceparent: str) -> None:
+        """Make ``traceparent`` the trace the job's later work (scheduling, runs, its end) is part of."""
+        self.conn.execute("UPDATE jobs SET trace_parent = ? WHERE id = ?", (traceparent, job_id))
+
+    def trace_parent(self, job_id: str) -> str:
+        """The job's trace ("" if it has none: submitted while tracing was off)."""
+        row = self.conn.execute("SELECT trace_parent FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return str(row[0]) if row else ""
 
     def jobs_named(self, namespace: str, name: str, limit: int = 2) -> list[Job]:
         rows = self.conn.execute(
@@ -501,6 +518,8 @@ class JobStore:
             return fn(tx), tx.effects
 
         result, effects = await self.db.write(run, background=background)
+        for span in effects.spans:
+            span.end()
         for listener in self._listeners:
             listener(effects)
         return result

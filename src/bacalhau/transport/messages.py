@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
+from bacalhau.lib.tracing import clean_parent
 from bacalhau.models.base import OMIT_EMPTY, WireModel
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.history import Event
@@ -15,6 +16,10 @@ from bacalhau.models.resources import Resources
 from bacalhau.models.spec import Port, SpecConfig
 from bacalhau.models.state import ExecutionStateField, ExecutionStateType
 
+# The trace of the job an order belongs to (a W3C traceparent; see bacalhau.lib.tracing), absent when not tracing.
+# Foreign input: anything but a short string reads as absent, never as a bad message.
+TraceParent = Annotated[str, OMIT_EMPTY, BeforeValidator(clean_parent)]
+
 # ---- orchestrator -> compute (reliable stream)
 
 
@@ -23,10 +28,12 @@ class AskForBid(WireModel):
 
     execution: Execution
     wait_for_approval: bool = True
+    trace_parent: TraceParent = ""
 
 
 class BidAccepted(WireModel):
     execution_id: str
+    trace_parent: TraceParent = ""
 
 
 class BidRejected(WireModel):

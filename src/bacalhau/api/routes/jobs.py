@@ -73,7 +73,9 @@ def router(jobs: JobService) -> APIRouter:
             "installation_id": request.headers.get("x-bacalhau-installationid", ""),
             "instance_id": request.headers.get("x-bacalhau-instanceid", ""),
         }
-        result = await jobs.submit(job, client, force=bool_field(body, "Force"))
+        # A client's W3C trace context parents the job's trace (bounded and checked by bacalhau.lib.tracing).
+        trace_parent = request.headers.get("traceparent", "")
+        result = await jobs.submit(job, client, force=bool_field(body, "Force"), trace_parent=trace_parent)
         return json_response(
             request,
             {"JobID": result.job_id, "EvaluationID": result.evaluation_id, "Warnings": result.warnings or None},
@@ -175,6 +177,7 @@ def router(jobs: JobService) -> APIRouter:
             namespace=get_str(request, "namespace"),
             version=uint_field(body, "JobVersion"),
             reason=text_field(body, "Reason"),
+            trace_parent=request.headers.get("traceparent", ""),
         )
         return json_response(
             request,
