@@ -10,21 +10,15 @@ import pytest
 
 from tests.conftest import ServeProcess
 from tests.helpers import executions, submit, wait_for_state, wasm_job
-from tests.unit.test_wasm_http import Server
+from tests.http_recorder import Server
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    running.thread.start()
-    try:
+    with Server.started() as running:
         yield running
-    finally:
-        running.release.set()
-        running.httpd.shutdown()
-        running.httpd.server_close()
 
 
 def http_job(module: bytes, url: str, network: dict[str, Any]) -> dict[str, Any]:

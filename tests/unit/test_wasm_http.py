@@ -3,90 +3,25 @@ loopback, under each network type, with its bounds (response size, time) and its
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from unittest.mock import patch
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import wasmtime
 
 from bacalhau.compute.executors.base import ExecutorError, RunOutcome
 from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.executors.wasm_http import HttpLimits, HttpModule, domain_matches, parse_headers
 from bacalhau.models.spec import Network, NetworkConfig
+from tests.http_recorder import Server
 from tests.unit.test_wasm_executor import Sandbox
-
-BIG = 1024 * 1024
-
-
-class Server:
-    """A local HTTP server that records what it was asked."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.release = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                server.requests.append((self.command, self.path, dict(self.headers.items()), body))
-                path = urlsplit(self.path)
-                if path.path == "/hello":
-                    self._send(200, b"hello from the server\n", {"X-Served-By": "test"})
-                elif path.path == "/echo":
-                    seen = f"{self.command} {body.decode()} {self.headers.get('X-Test', '-')}"
-                    self._send(201, seen.encode())
-                elif path.path == "/big":
-                    self._send(200, b"x" * BIG)
-                elif path.path == "/slow":
-                    server.release.wait(10)
-                    self._send(200, b"late")
-                elif path.path == "/redirect":
-                    self._send(302, b"", {"Location": parse_qs(path.query)["to"][0]})
-                else:
-                    self._send(404, b"no such page")
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client stopped reading, as it may
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _answer
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = int(self.httpd.server_address[1])
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    running.thread.start()
-    try:
+    with Server.started() as running:
         yield running
-    finally:
-        running.release.set()
-        running.httpd.shutdown()
-        running.httpd.server_close()
 
 
 @pytest.fixture
@@ -235,49 +170,44 @@ def test_request_headers_in_the_originals_format() -> None:
     assert parse_headers("Content-Length: 5\nX: y") == [("X", "y")], "the client writes its own framing headers"
 
 
-class FakeMemory:
-    """A program's linear memory, for the ABI's edge cases."""
-
-    def __init__(self, size: int) -> None:
-        self.data = bytearray(size)
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read(self, pointer: int, length: int) -> bytes | None:
-        return bytes(self.data[pointer : pointer + length]) if pointer + length <= self.size else None
-
-    def read_u32(self, pointer: int) -> int | None:
-        raw = self.read(pointer, 4)
-        return None if raw is None else int.from_bytes(raw, "little")
-
-    def write(self, pointer: int, data: bytes) -> bool:
-        if pointer + len(data) > self.size:
-            return False
-        self.data[pointer : pointer + len(data)] = data
-        return True
+# A program that hands its arguments to the host function as they are, with one page (64 KiB) of memory: the test
+# writes the buffers and reads the answers through wasmtime, so the edge cases run against real linear memory.
+FORWARDER = f"""(module
+  (import "wasi:http/requests" "http_request" (func $http {"(param i32) " * 12}(result i32)))
+  (memory (export "memory") 1)
+  (func (export "call") {"(param i32) " * 12}(result i32)
+    (call $http {" ".join(f"(local.get {i})" for i in range(12))})))"""
+PAGE = 64 * 1024
 
 
 def test_the_abis_edge_cases(server: Server) -> None:
     module = HttpModule(NetworkConfig(type=Network.HOST))
-    memory = FakeMemory(4096)
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    module.define(linker)
+    exports = linker.instantiate(store, wasmtime.Module(engine, FORWARDER)).exports(store)
+    memory, call = exports["memory"], exports["call"]
+    assert isinstance(memory, wasmtime.Memory) and isinstance(call, wasmtime.Func)
     url = server.url("/hello").encode()
-    memory.write(0, url)
-    memory.write(100, (64).to_bytes(4, "little"))
-    memory.write(104, (64).to_bytes(4, "little"))
+    memory.write(store, url, 0)
+    memory.write(store, (64).to_bytes(4, "little"), 100)
+    memory.write(store, (64).to_bytes(4, "little"), 104)
+
+    def u32(pointer: int) -> int:
+        return int.from_bytes(memory.read(store, pointer, pointer + 4), "little")
 
     def request(*, url_len: int = len(url), headers_len_ptr: int = 100, body_ptr: int = 200, status: int = 108) -> int:
-        args = (0, 0, url_len, 0, 0, 0, 0, 300, headers_len_ptr, body_ptr, 104, status)
-        return module.http_request(memory, *args)  # type: ignore[arg-type]
+        result = call(store, 0, 0, url_len, 0, 0, 0, 0, 300, headers_len_ptr, body_ptr, 104, status)
+        assert isinstance(result, int)
+        return result
 
-    with patch("bacalhau.compute.executors.wasm_http._Memory", lambda caller: caller):
-        assert request(body_ptr=0) == 6, "bad input: no buffer for the body"
-        assert request(headers_len_ptr=4094) == 7, "memory error: the length lies outside memory"
-        assert request(url_len=5000) == 1, "invalid URL: it lies outside memory"
-        assert server.requests == []
-        assert request() == 0
-        assert int.from_bytes(memory.data[108:112], "little") == 200
-        assert memory.read(200, int.from_bytes(memory.data[104:108], "little")) == b"hello from the server\n"
-        assert request(status=0) == 0, "no status pointer: no status written"
+    assert request(body_ptr=0) == 6, "bad input: no buffer for the body"
+    assert request(headers_len_ptr=PAGE - 2) == 7, "memory error: the length lies outside memory"
+    assert request(url_len=PAGE + 1) == 1, "invalid URL: it lies outside memory"
+    assert server.requests == []
+    assert request() == 0
+    assert u32(108) == 200
+    assert bytes(memory.read(store, 200, 200 + u32(104))) == b"hello from the server\n"
+    assert request(status=0) == 0, "no status pointer: no status written"
     module.close()

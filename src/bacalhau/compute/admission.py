@@ -22,18 +22,17 @@ Reasons read as the original's (``rejected bid: this node does not ...``), so th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
+from bacalhau.lib.boundedproc import ProcessTimeout, run_bounded
 from bacalhau.models.gostrings import quote
 from bacalhau.models.job import Job
 from bacalhau.models.spec import InputSource, Network
@@ -156,53 +155,20 @@ async def exec_probe(command: str, request: bytes, timeout: float = PROBE_TIMEOU
     if len(request) <= MAX_PROBE_ENV:
         env["BACALHAU_JOB_SELECTION_PROBE_DATA"] = request.decode()
     try:
-        process = await asyncio.create_subprocess_exec(
-            *_shell(),
-            "-c",
-            command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        finished = await run_bounded(
+            [*_shell(), "-c", command],
+            timeout=timeout,
+            max_bytes=MAX_PROBE_ANSWER,
+            read="stderr",
+            stdin=request,
             env=env,
-            start_new_session=True,
         )
     except OSError as exc:
         return [rejected(f"this node could not run its admission command {quote(command)}: {exc}")]
-    stdin, stderr = process.stdin, process.stderr
-    assert stdin is not None and stderr is not None
-
-    async def feed() -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it need not read it all
-            stdin.write(request)
-            await stdin.drain()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            stdin.close()
-
-    async def read_stderr() -> bytes:
-        kept = bytearray()
-        while chunk := await stderr.read(64 * 1024):
-            kept += chunk[: MAX_PROBE_ANSWER - len(kept)]  # the rest is read and dropped
-        return bytes(kept)
-
-    async def finish() -> tuple[bytes, int]:
-        _, said = await asyncio.gather(feed(), read_stderr())
-        return said, await process.wait()
-
-    timed_out = False
-    try:
-        said, code = await asyncio.wait_for(finish(), timeout)
-    except TimeoutError:
-        timed_out = True  # the command, or something it left holding its stderr, is still there
+    except ProcessTimeout:  # the command, or something it left holding its stderr, is still there
         return [rejected(f"this node does not accept jobs where external command {quote(command)} does not answer "
                          f"within {timeout:g}s")]  # fmt: skip
-    finally:
-        if timed_out or process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            with contextlib.suppress(Exception):  # what is left in the pipes, so that they close
-                stdin.close()
-                await asyncio.wait_for(stderr.read(), 5)
+    said, code = finished.output, finished.code
     if code == 0:
         return []
     reason = said.decode(errors="replace").strip()

@@ -15,16 +15,14 @@ its log and carries on. No tool is run through a shell, and none is given anythi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
 import logging
-import os
 import shutil
-import signal
 from collections.abc import Sequence
 from typing import Any
 
+from bacalhau.lib.boundedproc import ProcessTimeout, run_bounded
 from bacalhau.models.resources import GPU, GPU_VENDOR_AMD, GPU_VENDOR_INTEL, GPU_VENDOR_NVIDIA
 
 log = logging.getLogger(__name__)
@@ -159,42 +157,14 @@ async def run_tool(argv: Sequence[str], timeout: float = TOOL_TIMEOUT, max_bytes
     if path is None:
         return None
     try:
-        process = await asyncio.create_subprocess_exec(
-            path,
-            *argv[1:],
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        finished = await run_bounded([path, *argv[1:]], timeout=timeout, max_bytes=max_bytes, stop_on_overflow=True)
     except OSError as exc:
         raise GPUToolError(f"could not run {argv[0]}: {exc}") from None
-    stdout = process.stdout
-    assert stdout is not None
-
-    async def read_all() -> tuple[bytes, int]:
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await stdout.read(64 * 1024):
-            size += len(chunk)
-            if size > max_bytes:
-                raise GPUToolError(f"{argv[0]} printed more than {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks), await process.wait()
-
-    timed_out = False
-    try:
-        output, code = await asyncio.wait_for(read_all(), timeout)
-    except TimeoutError:
-        timed_out = True  # the tool, or something it left holding its output, is still there
+    except ProcessTimeout:
         raise GPUToolError(f"{argv[0]} did not finish within {timeout:g}s") from None
-    finally:
-        if timed_out or process.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            with contextlib.suppress(Exception):  # what is left in the pipe, so that it closes
-                await asyncio.wait_for(stdout.read(), 5)
+    if finished.overflowed:
+        raise GPUToolError(f"{argv[0]} printed more than {max_bytes} bytes")
+    output, code = finished.output, finished.code
     text = output.decode(errors="replace")
     if code != 0:
         raise GPUToolError(f"{argv[0]} exited with {code}: {text.strip()[:200]!r}")
