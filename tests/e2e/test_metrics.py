@@ -16,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from bacalhau.orchestrator.store import MIGRATIONS
 from tests.api.support import noop_job, queued_job, stop
 from tests.conftest import ServeProcess, wait_until
 from tests.e2e.cluster import Cluster
@@ -177,7 +178,7 @@ def test_agent_debug(node: ServeProcess, history: dict[str, Any]) -> None:
     [stream] = orchestrator["Streams"]
     assert stream["NodeID"] == debug["Node"]["NodeID"] and stream["Committed"] > 0
     assert stream["Lag"] == stream["Committed"] - stream["Acked"]
-    assert orchestrator["Store"]["SchemaVersion"] == 4 and orchestrator["Store"]["SizeBytes"] > 0
+    assert orchestrator["Store"]["SchemaVersion"] == len(MIGRATIONS) and orchestrator["Store"]["SizeBytes"] > 0
     compute = debug["Compute"]  # asked of the compute process
     assert compute["Connected"] is True and compute["Store"]["SchemaVersion"] >= 1
     assert compute["Capacity"]["Total"]["CPU"] > 0
@@ -189,7 +190,7 @@ def test_agent_debug(node: ServeProcess, history: dict[str, Any]) -> None:
 
 def test_agent_debug_command(node: ServeProcess, history: dict[str, Any]) -> None:
     shown = json.loads(node.cli("agent", "debug", "--output", "json").stdout)
-    assert shown["Node"]["NodeID"] and shown["Orchestrator"]["Store"]["SchemaVersion"] == 4
+    assert shown["Node"]["NodeID"] and shown["Orchestrator"]["Store"]["SchemaVersion"] == len(MIGRATIONS)
     as_yaml = yaml.safe_load(node.cli("agent", "debug").stdout)
     assert set(as_yaml) == set(shown)
     assert NODE_TOKEN not in node.cli("agent", "debug", "--output", "json", "--pretty").stdout
