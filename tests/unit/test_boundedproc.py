@@ -52,3 +52,17 @@ def test_a_timeout_kills_what_the_program_started_too(tmp_path: Path) -> None:
 def test_a_program_that_cannot_start_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         asyncio.run(run_bounded([str(tmp_path / "missing")], timeout=5, max_bytes=100))
+
+
+def test_a_program_stopped_at_the_cap_is_never_waited_for_forever() -> None:
+    """asyncio's wait() returns only once the pipes have closed as well: the pipe of a program stopped at the cap
+    must be read to its end first, or, whenever its reader had paused on a full buffer, the wait never returns (a
+    hang that struck about one run in a hundred)."""
+
+    async def many() -> None:
+        for _ in range(200):
+            argv = ["/bin/sh", "-c", "exec cat /dev/zero"]
+            finished = await asyncio.wait_for(run_bounded(argv, timeout=10, max_bytes=1000, stop_on_overflow=True), 10)
+            assert finished.overflowed
+
+    asyncio.run(many())

@@ -95,10 +95,12 @@ async def run_bounded(
         if timed_out or process.returncode is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-            with contextlib.suppress(Exception):  # what is left in the pipes, so that they close
+            # What is left in the pipe is read before waiting: asyncio's wait() returns only once the pipes have
+            # closed too, and a pipe whose reader stopped reading (its buffer full) never sees its end otherwise.
+            with contextlib.suppress(Exception):
                 if process.stdin is not None:
                     process.stdin.close()
                 await asyncio.wait_for(stream.read(), LEFTOVER_WAIT)
+            await process.wait()
     assert process.returncode is not None
     return Finished(process.returncode, output, overflowed)
