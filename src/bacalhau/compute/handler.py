@@ -12,6 +12,7 @@ from typing import Any
 
 from bacalhau.compute.bidder import BidDecision, Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
+from bacalhau.compute.runner import span_attributes
 from bacalhau.compute.store import ComputeEffects, ComputeTx, ExecutionStore
 from bacalhau.lib import tracing
 from bacalhau.models.execution import AllocatedResources, Execution
@@ -185,17 +186,7 @@ class OrchestratorMessageHandler:
 
 def _start_bid(request: messages.AskForBid) -> tracing.Span:
     """``execution.bid``, in the job's trace (under the decision that asked), from the request's arrival."""
-    execution = request.execution
-    job = execution.job
-    return tracing.start(
-        "execution.bid",
-        request.trace_parent,
-        job_id=execution.job_id,
-        execution_id=execution.id,
-        node_id=execution.node_id,
-        job_type=job.type if job is not None else "",
-        engine=job.task.engine_spec.type if job is not None and job.tasks else "",
-    )
+    return tracing.start("execution.bid", request.trace_parent, **span_attributes(request.execution))
 
 
 def _end_bid(

@@ -101,6 +101,18 @@ def no_default_network(network: NetworkConfig) -> NetworkConfig:
     return NetworkConfig(type=Network.NONE) if network.type == Network.DEFAULT else network
 
 
+def span_attributes(execution: Execution) -> dict[str, str | int | bool]:
+    """What the spans of an execution's bid and run say of it."""
+    job = execution.job
+    return {
+        tracing.JOB_ID: execution.job_id,
+        tracing.EXECUTION_ID: execution.id,
+        tracing.NODE_ID: execution.node_id,
+        tracing.JOB_TYPE: job.type if job is not None else "",
+        tracing.ENGINE: job.task.engine_spec.type if job is not None and job.tasks else "",
+    }
+
+
 def held_gpus(execution: Execution) -> list[GPU]:
     """The node's GPUs the executor buffer gave the execution."""
     assert execution.job is not None
@@ -159,16 +171,9 @@ class ExecutionRunner:
         if not tracing.ENABLED:
             await self._run(execution)
             return
-        job = execution.job
-        attributes: dict[str, str | int | bool] = {
-            tracing.JOB_ID: execution.job_id,
-            tracing.EXECUTION_ID: execution.id,
-            tracing.NODE_ID: execution.node_id,
-            tracing.JOB_TYPE: job.type if job is not None else "",
-            tracing.ENGINE: job.task.engine_spec.type if job is not None and job.tasks else "",
-        }
         # In the job's trace, under the decision that started it (handed over by the message's handler).
-        await tracing.traced("execution.run", self._run(execution), tracing.take_over(execution.id), **attributes)
+        run = self._run(execution)
+        await tracing.traced("execution.run", run, tracing.take_over(execution.id), **span_attributes(execution))
 
     async def _run(self, execution: Execution) -> None:
         job = execution.job

@@ -36,6 +36,7 @@ from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator import events
 from bacalhau.orchestrator.jobdiff import spec_diff
 from bacalhau.orchestrator.legacy_wasm import convert_legacy_wasm
+from bacalhau.orchestrator.plan import job_span_attributes
 from bacalhau.orchestrator.store import FIRST_VERSION, JobStore, Tx
 
 DEFAULT_HISTORY_LIMIT = 100
@@ -388,12 +389,9 @@ class JobService:
 
     def _trace_stop(self, tx: Tx, job: Job, reason: str) -> None:
         """The end of a stopped job's trace: ``job.complete``, ended when the stop commits."""
-        attributes: dict[str, str | int | bool] = {
-            tracing.JOB_ID: job.id,
-            tracing.JOB_TYPE: job.type,
-            tracing.JOB_VERSION: job.version,
+        attributes = {
+            **job_span_attributes(job, self._orchestrator_id),
             tracing.JOB_STATE: JobStateType.STOPPED.value,
-            tracing.NODE_ID: self._orchestrator_id,
             "bacalhau.job.stop_reason": reason,
         }
         tx.effects.spans.append(tracing.start_span("job.complete", tx.trace_parent(job.id), attributes))

@@ -160,17 +160,22 @@ def _apply_update(tx: Tx, update: ExecutionUpdate) -> None:
     tx.update_execution(update.execution, update=change)
 
 
+def job_span_attributes(job: Job, orchestrator_id: str) -> dict[str, str | int | bool]:
+    """What the orchestrator's spans of a job's work say of it."""
+    return {
+        tracing.JOB_ID: job.id,
+        tracing.JOB_TYPE: job.type,
+        tracing.JOB_VERSION: job.version,
+        tracing.NODE_ID: orchestrator_id,
+    }
+
+
 def _trace(tx: Tx, plan: Plan) -> str:
     """A ``job.schedule`` span for this plan in its job's trace (and ``job.complete`` under it if the plan ends the
     job), ended when the transaction commits; its ``traceparent``, for the messages the plan sends."""
     job = plan.job
     evaluation = plan.evaluation
-    common: dict[str, str | int | bool] = {
-        tracing.JOB_ID: job.id,
-        tracing.JOB_TYPE: job.type,
-        tracing.JOB_VERSION: job.version,
-        tracing.NODE_ID: job.meta.get(META_ORCHESTRATOR_ID, ""),
-    }
+    common = job_span_attributes(job, job.meta.get(META_ORCHESTRATOR_ID, ""))
     decision: dict[str, str | int | bool] = {
         **common,
         tracing.EVALUATION_ID: evaluation.id,
