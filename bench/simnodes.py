@@ -39,7 +39,7 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from bacalhau.lib.sqlite import Transaction
+from bacalhau.lib.sqlstore import Transaction
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.base import WireModel
 from bacalhau.models.node import ComputeNodeInfo, NodeInfo, NodeType

@@ -74,6 +74,27 @@ def _job_defaults(config: BacalhauConfig) -> dict[str, TaskDefaults]:
     return result
 
 
+def _store_url(config: BacalhauConfig) -> str:
+    """The PostgreSQL URL of Orchestrator.JobStore, or "" for the SQLite file in the data dir."""
+    store = config.orchestrator.job_store
+    if store.type != "postgres":
+        if store.url:
+            raise ConfigurationError(
+                "Orchestrator.JobStore.URL is set but Orchestrator.JobStore.Type is sqlite",
+                hint="set Orchestrator.JobStore.Type=postgres to use that database, or unset the URL",
+            )
+        return ""
+    if not store.url:
+        raise ConfigurationError(
+            "Orchestrator.JobStore.Type is postgres but Orchestrator.JobStore.URL is not set",
+            hint="set it to the database's URL: postgresql://user:password@host:5432/dbname",
+        )
+    from bacalhau.lib.postgres import check_url
+
+    check_url(store.url)
+    return store.url
+
+
 class DataDirLock:
     """Only one node process may use a data dir at a time."""
 
@@ -220,6 +241,7 @@ class Node:
                 presign_results=not config.publishers.types.s3.pre_signed_url_disabled,
                 presign_expiration=int(parse_duration(config.publishers.types.s3.pre_signed_url_expiration)),
                 max_count=config.orchestrator.job_limits.max_count,
+                store_url=_store_url(config),
             )
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)

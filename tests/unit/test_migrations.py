@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bacalhau.errors import ConfigurationError, StoreTooNew
-from bacalhau.lib.sqlite import Database, Migration
+from bacalhau.lib.sqlite import Database
+from bacalhau.lib.sqlstore import Migration
 
 
 def add_column(conn: sqlite3.Connection) -> None:

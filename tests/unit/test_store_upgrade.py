@@ -19,7 +19,8 @@ import pytest
 
 from bacalhau.compute import store as compute_store
 from bacalhau.compute.store import ComputeTx, ExecutionStore
-from bacalhau.lib.sqlite import Migration
+from bacalhau.errors import StateConflict
+from bacalhau.lib.sqlstore import Migration
 from bacalhau.models.history import Event
 from bacalhau.orchestrator import store as orchestrator_store
 from bacalhau.orchestrator.store import JobStore, Tx
@@ -146,3 +147,26 @@ async def test_an_upgraded_stores_jobs_have_no_trace_and_can_be_given_one(
         await jobs.transact(lambda tx: tx.set_trace_parent(job_ids[0], traceparent))
         assert await jobs.read(lambda conn: Tx(conn).trace_parent(job_ids[0])) == traceparent
         assert await jobs.get_job(job_ids[0]) == before  # the job itself (its wire JSON) is untouched
+
+
+async def test_an_upgraded_stores_revisions_are_checked_from_their_columns(
+    old_data_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Migration 6 (names and revisions in columns): each old job and execution keeps the revision its body said, so
+    a write of what was read succeeds once and a second write of the same reading is a conflict."""
+    data_dir, expected = old_data_dir
+    async with opened(JobStore(data_dir / ORCHESTRATOR_STORE, durable=False)) as jobs:
+        for item in expected["orchestrator"]["jobs"]:
+            job = await jobs.get_job(item["job"]["ID"])
+            stale = job.model_copy(deep=True)
+            await jobs.transact(lambda tx, job=job: tx.save_job(job))
+            assert (await jobs.get_job(job.id)).revision == item["job"]["Revision"] + 1
+            with pytest.raises(StateConflict):
+                await jobs.transact(lambda tx, stale=stale: tx.save_job(stale))
+            for execution in item["executions"]:
+                stored = await jobs.get_execution(execution["ID"])
+                assert stored is not None
+                again = stored.model_copy(deep=True)
+                await jobs.transact(lambda tx, e=stored: tx.update_execution(e, update=lambda _: None))
+                with pytest.raises(StateConflict):
+                    await jobs.transact(lambda tx, e=again: tx.update_execution(e, update=lambda _: None))

@@ -16,7 +16,8 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from bacalhau.lib.sqlite import Database, Transaction
+from bacalhau.lib.sqlite import Database
+from bacalhau.lib.sqlstore import Transaction
 from bacalhau.transport import envelope, stream
 from bacalhau.transport.natsserver import MAX_PAYLOAD, EmbeddedNatsServer
 from bacalhau.transport.stream import APPLY_CHUNK, BATCH_BYTES, STOP_TIMEOUT, StreamReceiver, StreamSender

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bacalhau.lib.sqlite import Database, Transaction
+from bacalhau.lib.sqlite import Database
+from bacalhau.lib.sqlstore import Transaction
 
 
 @dataclass

@@ -6,21 +6,21 @@ orchestrator are written in one transaction, so a crash can delay a report but n
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.lib import tracing
-from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
+from bacalhau.lib.sqlite import Database
+from bacalhau.lib.sqlstore import Migration, SqlConnection, Transaction, fetch_numbered_texts, store_epoch
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.execution import Execution
 from bacalhau.transport import envelope
 
 T = TypeVar("T")
 
-# The store's schema, one migration per version (see bacalhau.lib.sqlite): a file at version N runs N+1 onwards when
+# The store's schema, one migration per version (see bacalhau.lib.sqlstore): a file at version N runs N+1 onwards when
 # opened, a new file runs them all. Never edit a migration once released, since files out there already had it:
 # append a new one (a SQL script, or a function of the connection for what SQL alone cannot do). Add what it means
 # to the upgrade test (tests/unit/test_store_upgrade.py) and, once released, a fixture made by that release.
@@ -66,7 +66,7 @@ class ComputeEffects:
 
 
 class ComputeTx(Transaction[ComputeEffects]):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         super().__init__(conn, ComputeEffects())
 
     def get(self, execution_id: str) -> Execution | None:
@@ -99,8 +99,8 @@ class ComputeTx(Transaction[ComputeEffects]):
     def report(self, message: dict[str, Any]) -> None:
         """Queue a message for the orchestrator, delivered in order after commit."""
         body = envelope.message_text(message)
-        cursor = self.conn.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
-        self.effects.outbox.append((int(cursor.lastrowid or 0), body))
+        seq = int(self.conn.execute("INSERT INTO outbox (body) VALUES (?) RETURNING seq", (body,)).fetchone()[0])
+        self.effects.outbox.append((seq, body))
 
     def run_after_commit(self, execution: Execution) -> None:
         self.effects.to_run.append(execution)
@@ -131,7 +131,7 @@ class ExecutionStore:
         self._listeners.append(listener)
 
     async def transact(self, fn: Callable[[ComputeTx], T]) -> T:
-        def run(conn: sqlite3.Connection) -> tuple[T, ComputeEffects]:
+        def run(conn: SqlConnection) -> tuple[T, ComputeEffects]:
             tx = ComputeTx(conn)
             return fn(tx), tx.effects
 
@@ -146,7 +146,7 @@ class ExecutionStore:
         return await self.db.read(lambda conn: ComputeTx(conn).get(execution_id))
 
     async def active(self) -> list[Execution]:
-        def query(conn: sqlite3.Connection) -> list[Execution]:
+        def query(conn: SqlConnection) -> list[Execution]:
             rows = conn.execute("SELECT body FROM executions WHERE state NOT IN (4, 8, 9, 10, 11)").fetchall()
             return [_execution(r[0]) for r in rows]
 
@@ -172,7 +172,7 @@ class ExecutionStore:
 
     # ---- the stream from the orchestrator
     async def applied(self) -> tuple[int, str]:
-        def query(conn: sqlite3.Connection) -> tuple[int, str]:
+        def query(conn: SqlConnection) -> tuple[int, str]:
             row = conn.execute("SELECT applied_seq, orchestrator_epoch FROM stream WHERE id = 1").fetchone()
             return int(row[0]), str(row[1])
 

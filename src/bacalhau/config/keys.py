@@ -343,6 +343,24 @@ KEYS: tuple[ConfigKey, ...] = (
         "Mutual TLS: compute nodes must present a certificate signed by CACert.",
         ours=True,
     ),
+    ConfigKey(
+        "Orchestrator.JobStore.Type",
+        Choice("sqlite", "postgres"),
+        "sqlite",
+        "Where the orchestrator keeps jobs, executions, evaluations and nodes: sqlite (a file in the data dir, for one "
+        "orchestrator) or postgres (a PostgreSQL database that several orchestrators share; see "
+        "Orchestrator.JobStore.URL).",
+        ours=True,
+    ),
+    ConfigKey(
+        "Orchestrator.JobStore.URL",
+        SECRET,
+        "",
+        "The PostgreSQL database of Orchestrator.JobStore.Type=postgres, as a libpq connection URL "
+        "(postgresql://user:password@host:5432/dbname; options=-csearch_path=NAME puts the tables in another schema). "
+        "Shown masked: it may hold a password.",
+        ours=True,
+    ),
     ConfigKey("Orchestrator.Cluster.Name", TEXT, "", "The name of a cluster of orchestrators.", UNSUPPORTED),
     ConfigKey(
         "Orchestrator.Cluster.Host",

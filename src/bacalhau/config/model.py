@@ -187,6 +187,12 @@ class OrchestratorTlsSection(Section):
     require_client_cert = Setting[bool]()
 
 
+class JobStoreSection(Section):
+    __slots__ = ()
+    type = Setting[str]()
+    url = Setting[str]()
+
+
 class OrchestratorSection(Section):
     __slots__ = ()
     enabled = Setting[bool]()
@@ -197,6 +203,7 @@ class OrchestratorSection(Section):
     node_manager = Part(NodeManagerSection)
     scheduler = Part(SchedulerSection)
     job_limits = Part(JobLimitsSection)
+    job_store = Part(JobStoreSection)
 
 
 class HeartbeatSection(Section):

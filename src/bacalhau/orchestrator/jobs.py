@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from bacalhau.config.keys import lookup_key
 from bacalhau.errors import Conflict, InvalidRequest, JobNotFound, MalformedRequest, NotFound
 from bacalhau.lib import tracing
+from bacalhau.lib.sqlstore import SqlConnection
 from bacalhau.models.base import CANONICAL, describe_validation_error
 from bacalhau.models.evaluation import EvalTrigger
 from bacalhau.models.execution import Execution
@@ -495,7 +495,7 @@ class JobService:
         now = now_ns()
         ended = (JobStateType.COMPLETED.value, JobStateType.FAILED.value)
 
-        def read(conn: sqlite3.Connection) -> JobSummary:
+        def read(conn: SqlConnection) -> JobSummary:
             tx = Tx(conn)
             completed, failed = tx.ended_jobs_per_interval(ended, now, SUMMARY_INTERVAL, SUMMARY_INTERVALS)
             return JobSummary(tx.jobs_by_state(), now, SUMMARY_INTERVAL, completed, failed)

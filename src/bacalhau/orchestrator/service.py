@@ -50,13 +50,14 @@ class OrchestratorConfig:
     presign_results: bool = True
     presign_expiration: int = 3600
     max_count: int = DEFAULT_MAX_COUNT
+    store_url: str = ""  # a PostgreSQL store's URL (shared with other orchestrators); "" for the SQLite file
 
 
 class Orchestrator:
     def __init__(self, config: OrchestratorConfig, node_info: NodeInfo) -> None:
         self.config = config
         self.node_info = node_info
-        self.store = JobStore(config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
+        self.store = JobStore(config.store_url or config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
         self.nodes = NodeManager(self.store, config.node_manager)
         self.tracker = CapacityTracker()
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)

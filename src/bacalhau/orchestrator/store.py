@@ -7,7 +7,6 @@ node, executions that ended) is announced to listeners only after the commit, so
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,16 @@ from typing import Any, TypeVar
 
 from bacalhau.errors import Conflict, JobNotFound, NotFound, StateConflict
 from bacalhau.lib import tracing
-from bacalhau.lib.sqlite import Database, Migration, Transaction, fetch_numbered_texts, store_epoch
+from bacalhau.lib.sqlite import Database
+from bacalhau.lib.sqlstore import (
+    Dialects,
+    Migration,
+    SqlConnection,
+    SqlDatabase,
+    Transaction,
+    fetch_numbered_texts,
+    store_epoch,
+)
 from bacalhau.models.base import CANONICAL
 from bacalhau.models.evaluation import EvalStatus, Evaluation, new_evaluation
 from bacalhau.models.execution import Execution
@@ -36,14 +44,16 @@ T = TypeVar("T")
 FIRST_VERSION = 1
 UPDATED_FIELDS = ("priority", "count", "constraints", "meta", "labels", "tasks")  # what a new version may change
 
-# The store's schema, one migration per version (see bacalhau.lib.sqlite): a file at version N runs N+1 onwards when
-# opened, a new file runs them all. Never edit a migration once released, since files out there already had it:
-# append a new one (a SQL script, or a function of the connection for what SQL alone cannot do). Add what it means
-# to the upgrade test (tests/unit/test_store_upgrade.py) and, once released, a fixture made by that release.
+# The store's schema, one migration per version (see bacalhau.lib.sqlstore), the same list for SQLite and PostgreSQL: a
+# store at version N runs N+1 onwards when opened, a new one runs them all. Never edit a migration once released, since
+# stores out there already had it: append a new one (SQL both engines read, a function of the connection, or
+# Dialects). Add what it means to the upgrade test (tests/unit/test_store_upgrade.py) and, once released, a fixture
+# made by that release. PostgreSQL stores begin at version 6: the steps before it concern SQLite files only.
 MIGRATIONS: list[Migration] = [
     # 1: the schema as released before stores had versions. Its IF NOT EXISTS clauses make it fit the files
     # that release made (version 0, with these tables) as well as new ones.
-    """
+    Dialects(
+        sqlite="""
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY,
@@ -98,9 +108,12 @@ MIGRATIONS: list[Migration] = [
         peer_epoch TEXT NOT NULL DEFAULT ''
     );
     """,
+        postgres="",
+    ),
     # 2: job versions (v1.8+): each version of a job kept as it ended, and jobs found by name in their namespace.
     # Executions and history written before carry no JobVersion: they read as the first version (_execution_from_row).
-    """
+    Dialects(
+        sqlite="""
     CREATE TABLE job_versions (
         job_id TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -109,26 +122,125 @@ MIGRATIONS: list[Migration] = [
     ) WITHOUT ROWID;
     CREATE INDEX jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'));
     """,
+        postgres="",
+    ),
     # 3: the name index also orders by creation, as its query does: without that, SQLite preferred the namespace index
     # and read every job of the namespace on each submit.
-    """
+    Dialects(
+        sqlite="""
     DROP INDEX jobs_by_name;
     CREATE INDEX jobs_by_name ON jobs (namespace, json_extract(body, '$.Name'), create_time);
     """,
+        postgres="",
+    ),
     # 4: the web UI's summary (JobService.summary): jobs counted by state from this index alone, and the jobs that
     # ended in the last hour found by state and time, whatever the store holds.
-    """
+    Dialects(
+        sqlite="""
     CREATE INDEX jobs_by_state ON jobs (state, modify_time);
     """,
+        postgres="",
+    ),
     # 5: each job's trace (a W3C traceparent, see bacalhau.lib.tracing), kept beside its body so that the job's wire
     # JSON does not change; empty for jobs submitted while tracing was off.
-    """
+    Dialects(
+        sqlite="""
     ALTER TABLE jobs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
     """,
+        postgres="",
+    ),
+    # 6: a job's name and revision, and an execution's revision, in columns of their own: the revision checks and the
+    # lookup by name read them without parsing the body, in SQL both engines read alike. PostgreSQL stores begin here,
+    # with the whole schema as it now stands (text keys in the "C" collation: ordered by code point, as SQLite does).
+    Dialects(
+        sqlite="""
+    ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET name = COALESCE(json_extract(body, '$.Name'), ''),
+        revision = COALESCE(json_extract(body, '$.Revision'), 0);
+    ALTER TABLE executions ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+    UPDATE executions SET revision = COALESCE(json_extract(body, '$.Revision'), 0);
+    DROP INDEX jobs_by_name;
+    CREATE INDEX jobs_by_name ON jobs (namespace, name, create_time);
+    """,
+        postgres="""
+    CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        namespace TEXT COLLATE "C" NOT NULL,
+        type TEXT COLLATE "C" NOT NULL,
+        state TEXT COLLATE "C" NOT NULL,
+        create_time BIGINT NOT NULL,
+        modify_time BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        trace_parent TEXT NOT NULL DEFAULT '',
+        name TEXT COLLATE "C" NOT NULL DEFAULT '',
+        revision BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_by_create ON jobs (create_time, id);
+    CREATE INDEX jobs_by_modify ON jobs (modify_time, id);
+    CREATE INDEX jobs_by_namespace ON jobs (namespace, create_time);
+    CREATE INDEX jobs_in_progress ON jobs (state) WHERE state NOT IN ('Completed', 'Failed', 'Stopped');
+    CREATE INDEX jobs_by_name ON jobs (namespace, name, create_time);
+    CREATE INDEX jobs_by_state ON jobs (state, modify_time);
+    CREATE TABLE executions (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        job_id TEXT COLLATE "C" NOT NULL,
+        node_id TEXT COLLATE "C" NOT NULL,
+        compute_state INTEGER NOT NULL,
+        create_time BIGINT NOT NULL,
+        modify_time BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        revision BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX executions_by_job ON executions (job_id, create_time);
+    CREATE INDEX executions_live_by_node ON executions (node_id) WHERE compute_state NOT IN (4, 8, 9, 10, 11);
+    CREATE TABLE evaluations (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        job_id TEXT COLLATE "C" NOT NULL,
+        status TEXT COLLATE "C" NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX evaluations_open ON evaluations (status) WHERE status IN ('pending', 'blocked');
+    CREATE TABLE history (
+        job_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE TABLE nodes (node_id TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE outbox (
+        node_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (node_id, seq)
+    );
+    CREATE TABLE streams (
+        node_id TEXT COLLATE "C" PRIMARY KEY,
+        next_seq BIGINT NOT NULL DEFAULT 1,
+        acked_seq BIGINT NOT NULL DEFAULT 0,
+        applied_seq BIGINT NOT NULL DEFAULT 0,
+        peer_epoch TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE job_versions (
+        job_id TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (job_id, version)
+    );
+    """,
+    ),
 ]
+
+NO_LIMIT = 2**63 - 1  # a LIMIT that takes every row, in both engines (SQLite's -1 means none only to SQLite)
 
 _TERMINAL_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
 _LIVE_CONDITION = f"compute_state NOT IN ({', '.join(map(str, _TERMINAL_STATES))})"
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched as it is by LIKE ... ESCAPE '!' (its wildcards and the escape character escaped)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 def _job_from_row(body: str) -> Job:
@@ -181,7 +293,7 @@ class StreamState:
 class Tx(Transaction[CommitEffects]):
     """The operations available inside one store transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: SqlConnection) -> None:
         super().__init__(conn, CommitEffects())
         self.now = now_ns()
         self._history_seq: dict[str, int] = {}  # the last history number of each job this transaction wrote to
@@ -192,8 +304,8 @@ class Tx(Transaction[CommitEffects]):
     # ---- jobs
     def insert_job(self, job: Job) -> None:
         cursor = self.conn.execute(
-            "INSERT INTO jobs (id, namespace, type, state, create_time, modify_time, body) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO jobs (id, namespace, type, state, create_time, modify_time, body, name, revision) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
             (
                 job.id,
                 job.namespace,
@@ -202,6 +314,8 @@ class Tx(Transaction[CommitEffects]):
                 job.create_time,
                 job.modify_time,
                 job.to_json(),
+                job.name,
+                job.revision,
             ),
         )
         if cursor.rowcount == 0:
@@ -227,8 +341,7 @@ class Tx(Transaction[CommitEffects]):
 
     def jobs_named(self, namespace: str, name: str, limit: int = 2) -> list[Job]:
         rows = self.conn.execute(
-            "SELECT body FROM jobs WHERE namespace = ? AND json_extract(body, '$.Name') = ? "
-            "ORDER BY create_time DESC, id LIMIT ?",
+            "SELECT body FROM jobs WHERE namespace = ? AND name = ? ORDER BY create_time DESC, id LIMIT ?",
             (namespace, name, limit),
         ).fetchall()
         return [_job_from_row(r[0]) for r in rows]
@@ -270,9 +383,17 @@ class Tx(Transaction[CommitEffects]):
         job.revision += 1
         job.modify_time = self.now
         cursor = self.conn.execute(
-            "UPDATE jobs SET state = ?, modify_time = ?, body = ? "
-            "WHERE id = ? AND json_extract(body, '$.Revision') = ?",
-            (job.state.state_type.value, job.modify_time, job.to_json(), job.id, read_revision),
+            "UPDATE jobs SET state = ?, modify_time = ?, body = ?, name = ?, revision = ? "
+            "WHERE id = ? AND revision = ?",
+            (
+                job.state.state_type.value,
+                job.modify_time,
+                job.to_json(),
+                job.name,
+                job.revision,
+                job.id,
+                read_revision,
+            ),
         )
         if cursor.rowcount == 0:
             raise StateConflict(f"job {job.id} changed since revision {read_revision}", code="ConflictJobRevision")
@@ -326,8 +447,8 @@ class Tx(Transaction[CommitEffects]):
         execution.create_time = execution.create_time or self.now
         execution.modify_time = execution.modify_time or self.now
         self.conn.execute(
-            "INSERT INTO executions (id, job_id, node_id, compute_state, create_time, modify_time, body) "
-            "VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO executions (id, job_id, node_id, compute_state, create_time, modify_time, body, revision) "
+            "VALUES (?,?,?,?,?,?,?,?)",
             (
                 execution.id,
                 execution.job_id,
@@ -336,6 +457,7 @@ class Tx(Transaction[CommitEffects]):
                 execution.create_time,
                 execution.modify_time,
                 execution.to_json(),
+                execution.revision,
             ),
         )
         self.effects.created_executions.append(execution)
@@ -382,9 +504,16 @@ class Tx(Transaction[CommitEffects]):
         execution.revision = read_revision + 1
         execution.modify_time = self.now
         cursor = self.conn.execute(
-            "UPDATE executions SET compute_state = ?, modify_time = ?, body = ? "
-            "WHERE id = ? AND json_extract(body, '$.Revision') = ?",
-            (int(execution.state), execution.modify_time, execution.to_json(), execution_id, read_revision),
+            "UPDATE executions SET compute_state = ?, modify_time = ?, body = ?, revision = ? "
+            "WHERE id = ? AND revision = ?",
+            (
+                int(execution.state),
+                execution.modify_time,
+                execution.to_json(),
+                execution.revision,
+                execution_id,
+                read_revision,
+            ),
         )
         if cursor.rowcount == 0:
             raise StateConflict(
@@ -492,10 +621,16 @@ class Tx(Transaction[CommitEffects]):
 
 
 class JobStore:
-    """Async facade over the SQLite file; reads go to reader threads, writes through :meth:`transact`."""
+    """Async facade over the store: a SQLite file (``location`` a path), or a PostgreSQL database several orchestrators
+    share (``location`` its URL). Reads go to reader threads, writes through :meth:`transact`."""
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
-        self.db = Database(path, MIGRATIONS, durable=durable, readers=3)
+    def __init__(self, location: Path | str, *, durable: bool = True) -> None:
+        if isinstance(location, Path):
+            self.db: SqlDatabase[Any] = Database(location, MIGRATIONS, durable=durable, readers=3)
+        else:
+            from bacalhau.lib.postgres import PostgresDatabase  # psycopg only where PostgreSQL is used
+
+            self.db = PostgresDatabase(location, MIGRATIONS)
         self._listeners: list[Callable[[CommitEffects], None]] = []
         self.epoch = ""
 
@@ -511,9 +646,9 @@ class JobStore:
 
     async def transact(self, fn: Callable[[Tx], T], *, background: bool = False) -> T:
         """Run ``fn`` in one transaction; after it commits, tell listeners what it changed. ``background`` is for
-        bulk work no client waits on (see :mod:`bacalhau.lib.sqlite`)."""
+        bulk work no client waits on (see :mod:`bacalhau.lib.sqlstore`)."""
 
-        def run(conn: sqlite3.Connection) -> tuple[T, CommitEffects]:
+        def run(conn: SqlConnection) -> tuple[T, CommitEffects]:
             tx = Tx(conn)
             return fn(tx), tx.effects
 
@@ -524,7 +659,7 @@ class JobStore:
             listener(effects)
         return result
 
-    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def read(self, fn: Callable[[SqlConnection], T]) -> T:
         return await self.db.read(fn)
 
     # ---- queries
@@ -541,11 +676,11 @@ class JobStore:
         """``job``'s versions after version ``after``, oldest first, ``limit`` at most (0: all): the kept ones, and the
         job as it is now for its latest."""
 
-        def query(conn: sqlite3.Connection) -> list[Job]:
+        def query(conn: SqlConnection) -> list[Job]:
             rows = conn.execute(
                 "SELECT body FROM job_versions WHERE job_id = ? AND version > ? AND version < ? "
                 "ORDER BY version LIMIT ?",
-                (job.id, after, job.version, limit or -1),
+                (job.id, after, job.version, limit or NO_LIMIT),
             ).fetchall()
             return [_job_from_row(r[0]) for r in rows]
 
@@ -555,7 +690,7 @@ class JobStore:
         return kept
 
     async def find_jobs_by_prefix(self, prefix: str, limit: int = 2) -> list[Job]:
-        def query(conn: sqlite3.Connection) -> list[Job]:
+        def query(conn: SqlConnection) -> list[Job]:
             rows = conn.execute(
                 "SELECT body FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
                 (prefix, prefix + "\U0010ffff", limit),
@@ -595,8 +730,9 @@ class JobStore:
             conditions.append("type = ?")
             args.append(job_type)
         if name:
-            conditions.append("(instr(lower(json_extract(body, '$.Name')), ?) > 0 OR instr(id, ?) > 0)")
-            args += [name.lower(), name.lower()]
+            conditions.append("(lower(name) LIKE ? ESCAPE '!' OR id LIKE ? ESCAPE '!')")
+            pattern = f"%{_like_escaped(name.lower())}%"
+            args += [pattern, pattern]
         if after is not None:
             conditions.append(f"({column}, id) {'<' if reverse else '>'} (?, ?)")
             args += list(after)
@@ -604,10 +740,10 @@ class JobStore:
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT body FROM jobs {where} ORDER BY {column} {direction}, id {direction}"
 
-        def query(conn: sqlite3.Connection) -> tuple[list[Job], bool]:
+        def query(conn: SqlConnection) -> tuple[list[Job], bool]:
             if keep is None:
                 page_sql = sql + " LIMIT ? OFFSET ?"
-                rows = conn.execute(page_sql, [*args, (limit + 1) if limit else -1, offset]).fetchall()
+                rows = conn.execute(page_sql, [*args, (limit + 1) if limit else NO_LIMIT, offset]).fetchall()
                 jobs = [_job_from_row(r[0]) for r in rows]
             else:
                 jobs, skipped = [], 0
@@ -633,7 +769,7 @@ class JobStore:
         """Each job (absent when unknown) with its executions, oldest first, in one read: what a scheduling round
         needs for its evaluations."""
 
-        def query(conn: sqlite3.Connection) -> dict[str, tuple[Job, list[Execution]]]:
+        def query(conn: SqlConnection) -> dict[str, tuple[Job, list[Execution]]]:
             marks = ",".join("?" * len(job_ids))
             found: dict[str, tuple[Job, list[Execution]]] = {}
             for (body,) in conn.execute(f"SELECT body FROM jobs WHERE id IN ({marks})", job_ids):
@@ -653,7 +789,7 @@ class JobStore:
         return await self.db.read(lambda conn: Tx(conn).get_execution(execution_id))
 
     async def live_executions_by_node(self) -> dict[str, list[Execution]]:
-        def query(conn: sqlite3.Connection) -> dict[str, list[Execution]]:
+        def query(conn: SqlConnection) -> dict[str, list[Execution]]:
             placeholders = ",".join("?" * len(_TERMINAL_STATES))
             rows = conn.execute(
                 f"SELECT body FROM executions WHERE compute_state NOT IN ({placeholders})", _TERMINAL_STATES
@@ -670,7 +806,7 @@ class JobStore:
         return await self.db.read(lambda conn: Tx(conn).live_job_ids_on(node_id))
 
     async def history(self, job_id: str, after_seq: int = 0) -> list[JobHistory]:
-        def query(conn: sqlite3.Connection) -> list[JobHistory]:
+        def query(conn: SqlConnection) -> list[JobHistory]:
             rows = conn.execute(
                 "SELECT body FROM history WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after_seq)
             ).fetchall()
@@ -679,21 +815,21 @@ class JobStore:
         return await self.db.read(query)
 
     async def open_evaluations(self) -> list[Evaluation]:
-        def query(conn: sqlite3.Connection) -> list[Evaluation]:
+        def query(conn: SqlConnection) -> list[Evaluation]:
             rows = conn.execute("SELECT body FROM evaluations WHERE status IN ('pending', 'blocked')").fetchall()
             return [Evaluation.model_validate_json(r[0], context=CANONICAL) for r in rows]
 
         return await self.db.read(query)
 
     async def in_progress_job_ids(self, job_type: str = "") -> list[str]:
-        def query(conn: sqlite3.Connection) -> list[str]:
+        def query(conn: SqlConnection) -> list[str]:
             sql = "SELECT id, type FROM jobs WHERE state NOT IN ('Completed', 'Failed', 'Stopped')"
             return [r[0] for r in conn.execute(sql) if not job_type or r[1] == job_type]
 
         return await self.db.read(query)
 
     async def nodes(self) -> list[NodeState]:
-        def query(conn: sqlite3.Connection) -> list[NodeState]:
+        def query(conn: SqlConnection) -> list[NodeState]:
             rows = conn.execute("SELECT body FROM nodes ORDER BY node_id").fetchall()
             return [NodeState.model_validate_json(r[0], context=CANONICAL) for r in rows]
 
@@ -705,7 +841,7 @@ class JobStore:
     async def streams(self, limit: int) -> list[StreamState]:
         """The message streams to nodes, ``limit`` at most, in node order."""
 
-        def query(conn: sqlite3.Connection) -> list[StreamState]:
+        def query(conn: SqlConnection) -> list[StreamState]:
             rows = conn.execute(
                 "SELECT node_id, next_seq, acked_seq, applied_seq, peer_epoch FROM streams ORDER BY node_id LIMIT ?",
                 (limit,),

@@ -29,7 +29,7 @@ from nats.errors import (
 )
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from bacalhau.lib.sqlite import Transaction
+from bacalhau.lib.sqlstore import Transaction
 from bacalhau.lib.tasks import spawn
 from bacalhau.transport import envelope
 

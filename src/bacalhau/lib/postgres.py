@@ -1,0 +1,251 @@
+"""The PostgreSQL engine of :mod:`bacalhau.lib.sqlstore`, for a store several orchestrators share.
+
+Writes keep SQLite's model: every write transaction first takes one transaction-level advisory lock, so the writes of
+every process sharing the store run one at a time, in commit order, as a single SQLite writer's do. That keeps the
+store's read-then-write code (revision checks, message numbers, history numbers) correct without retry loops, and
+group commit keeps the cost of the lock to one round trip per batch. Reads run on a connection pool and never wait
+for the lock.
+
+The schema's version is kept in ``bacalhau_schema``; each step runs in its own transaction under another advisory
+lock, so orchestrators starting together upgrade the store once. Advisory locks are keyed by the schema (PostgreSQL's
+``search_path``) the store lives in, so stores in different schemas of one database stay independent.
+
+A store that cannot be reached is :class:`~bacalhau.errors.Unavailable` (the API's 503), after bounded waits:
+connections time out, TCP keepalives notice a peer that vanished, and the writer reconnects at its next batch.
+Text that PostgreSQL cannot hold (a NUL character) is an :class:`~bacalhau.errors.InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from bacalhau.errors import InvalidRequest, StoreTooNew, Unavailable
+from bacalhau.lib.sqlstore import Dialects, Migration, SqlConnection, SqlCursor, SqlDatabase
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5  # seconds to open a connection (libpq's connect_timeout)
+POOL_TIMEOUT = 5.0  # seconds a read waits for a pooled connection before the store counts as unreachable
+TCP_USER_TIMEOUT_MS = 10_000  # unacknowledged data on a connection for this long: the peer is gone
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "autocommit": True,  # transactions are begun and ended explicitly, as in the SQLite engine
+    "connect_timeout": CONNECT_TIMEOUT,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+    "application_name": "bacalhau",
+}
+
+# The first key of every advisory lock this store takes (the second is its schema's); "BACA" in ASCII.
+LOCK_SPACE = 0x42414341
+WRITE_LOCK = 1  # offsets within the space: one write transaction at a time
+MIGRATION_LOCK = 2  # one schema upgrade at a time
+LEADER_LOCK = 3  # one leading orchestrator at a time (bacalhau.orchestrator.leadership)
+
+_SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS bacalhau_schema (version INTEGER NOT NULL)"
+
+
+def describe(url: str) -> str:
+    """Where ``url`` points, without its password: for logs, errors and ``/agent/debug``."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL libpq cannot parse (a configuration error, told before anything connects)."""
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError:  # its message may quote the URL, password and all
+        raise ValueError(
+            "Orchestrator.JobStore.URL is not a PostgreSQL connection URL (expected "
+            "postgresql://user:password@host:5432/dbname)"
+        ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(sql: str) -> str:
+    """Our SQL's ``?`` parameters in psycopg's ``%s`` style (a literal ``%`` doubled). Store SQL never has a ``?`` or
+    ``%`` inside a quoted literal: values are always parameters."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _check_text(parameters: Sequence[Any]) -> None:
+    for value in parameters:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidRequest("text must not contain NUL characters", component="JobStore")
+
+
+class _Sql:
+    """A psycopg connection as store code uses it (see :class:`~bacalhau.lib.sqlstore.SqlConnection`)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
+        _check_text(parameters)
+        return self._conn.execute(_translate(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> SqlCursor:
+        for row in parameters:
+            _check_text(row)
+        cursor = self._conn.cursor()
+        cursor.executemany(_translate(sql), parameters)
+        return cursor
+
+
+@dataclass
+class _Writer:
+    """The writer's connection, replaced after it broke (at the next batch)."""
+
+    conn: psycopg.Connection[Any]
+
+
+class PostgresDatabase(SqlDatabase[_Writer]):
+    def __init__(self, url: str, migrations: Sequence[Migration], *, readers: int = 4, name: str = "jobs") -> None:
+        super().__init__(name, migrations, readers=readers)
+        self.url = url
+        self.where = describe(url)
+        self._schema_key = 0  # the second key of this store's advisory locks, learnt at open
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=readers,
+            kwargs=_CONNECTION_OPTIONS,
+            open=False,
+            timeout=POOL_TIMEOUT,
+            check=ConnectionPool.check_connection,
+            name=f"bacalhau-{name}",
+            reconnect_timeout=0,  # keep trying for ever: the database may come back
+        )
+        # Run at the start of each write transaction, after the write lock (a leader's fencing check).
+        self.guard: Callable[[SqlConnection], None] | None = None
+
+    # ---- connections
+    def connect(self) -> psycopg.Connection[Any]:
+        """A new connection of this store's (for the callers that need a session of their own: leadership)."""
+        try:
+            return psycopg.connect(self.url, **_CONNECTION_OPTIONS)
+        except psycopg.OperationalError as exc:
+            raise self.unreachable(exc) from None
+
+    def unreachable(self, exc: BaseException) -> Unavailable:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Unavailable(
+            f"the job store at {self.where} cannot be reached: {message}",
+            code="DatastoreFailure",
+            component="JobStore",
+            hint="check that PostgreSQL is running and reachable (Orchestrator.JobStore.URL)",
+        )
+
+    def lock_keys(self, offset: int) -> tuple[int, int]:
+        """The two keys of this store's advisory lock ``offset`` (WRITE_LOCK, MIGRATION_LOCK, LEADER_LOCK)."""
+        return LOCK_SPACE + offset, self._schema_key
+
+    # ---- the engine's part of SqlDatabase
+    def _open_writer(self) -> _Writer:
+        conn = self.connect()
+        try:
+            schema = str(conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
+            signed = zlib.crc32(schema.encode())
+            self._schema_key = signed - (1 << 32) if signed >= 1 << 31 else signed
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._pool.open(wait=False)
+        return _Writer(conn)
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        """Bring the schema to the latest version, a step per transaction, under the migration lock."""
+        number = 0
+        while True:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self.lock_keys(MIGRATION_LOCK))
+                conn.execute(_SCHEMA_TABLE)
+                row = conn.execute("SELECT version FROM bacalhau_schema").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO bacalhau_schema (version) VALUES (0)")
+                version = int(row[0]) if row else 0
+                if version > self.schema_version:
+                    raise StoreTooNew(self.where, version, self.schema_version)
+                if version == self.schema_version:
+                    return
+                if number == 0 and version:
+                    log.info("upgrading %s from schema version %d to %d", self.where, version, self.schema_version)
+                number = version + 1
+                migration = self._migrations[number - 1]
+                if isinstance(migration, Dialects):
+                    migration = migration.postgres
+                if isinstance(migration, str):
+                    if migration.strip():
+                        conn.execute(migration.encode())  # a script of several statements, sent as it is
+                else:
+                    migration(_Sql(conn))
+                conn.execute("UPDATE bacalhau_schema SET version = %s", (number,))
+
+    def _sql(self, conn: _Writer) -> SqlConnection:
+        return _Sql(conn.conn)
+
+    def _begin(self, conn: _Writer) -> None:
+        if conn.conn.closed:
+            conn.conn = self.connect()
+        conn.conn.execute("BEGIN")
+        conn.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self.lock_keys(WRITE_LOCK))
+        if self.guard is not None:
+            self.guard(_Sql(conn.conn))
+
+    def _commit(self, conn: _Writer) -> None:
+        conn.conn.execute("COMMIT")
+
+    def _rollback(self, conn: _Writer) -> None:
+        if not conn.conn.closed:
+            conn.conn.execute("ROLLBACK")
+
+    def _failed(self, conn: _Writer, exc: BaseException) -> BaseException | None:
+        if isinstance(exc, Unavailable):
+            return exc
+        if isinstance(exc, psycopg.OperationalError) or conn.conn.closed or conn.conn.broken:
+            if not conn.conn.closed:
+                conn.conn.close()  # a new one at the next batch
+            return self.unreachable(exc)
+        return None
+
+    def _close_writer(self, conn: _Writer) -> None:
+        conn.conn.close()
+
+    def _run_read(self, fn: Callable[[SqlConnection], T]) -> T:
+        try:
+            with self._pool.connection() as conn:
+                return fn(_Sql(conn))
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise self.unreachable(exc) from None
+
+    def _close_readers(self) -> None:
+        self._pool.close()
+
+    def info(self) -> dict[str, Any]:
+        """Where the store is (no password), its size and its schema version, for ``/agent/debug``."""
+        try:
+            size = self._run_read(
+                lambda sql: int(sql.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+            )
+        except Unavailable:
+            size = -1
+        return {"Type": "postgres", "URL": self.where, "SizeBytes": size, "SchemaVersion": self.schema_version}
