@@ -24,6 +24,7 @@ import wasmtime
 import yaml
 
 from tests.certs import TestCA
+from tests.postgres import PostgresServer, unavailable_reason
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START_TIMEOUT = 30.0
@@ -288,3 +289,39 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:
     client.create_bucket(Bucket=name)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return S3Bucket(s3_endpoint, name, client)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server (tests/postgres.py) for the whole session, started by the first test that asks
+    (about 1 s); skips where PostgreSQL is not installed (scripts/postgres installs it).
+
+    Tests may ``stop()``, ``kill()`` or ``restart()`` it (a database that goes away and comes back, on the same port
+    with the same data): ``postgres_url`` starts it again after such a test. Take ``postgres_url`` too for a database
+    of your own rather than using the server's ``postgres`` one.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        server.start()
+    except BaseException:
+        server.close()
+        raise
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server, dropped after the test (connections still open to
+    it are cut): ``postgresql://postgres@127.0.0.1:PORT/test_<random>``."""
+    if not postgres_server.running:
+        postgres_server.start()  # an earlier test stopped or killed it
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    yield url
+    if not postgres_server.running:
+        postgres_server.start()
+    postgres_server.drop_database(name)
