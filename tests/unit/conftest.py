@@ -1,5 +1,6 @@
-"""Fixtures shared by the unit tests: the orchestrator's and a compute node's stores, each in a real SQLite file (not
-synced to disk: tests need no durability across power loss)."""
+"""Fixtures shared by the unit tests: the orchestrator's store (a SQLite file, and a PostgreSQL database: each test that
+uses it runs on both) and a compute node's store (a SQLite file). Neither is synced to disk: tests need no durability
+across power loss."""
 
 from __future__ import annotations
 
@@ -41,9 +42,17 @@ async def opened(store: S) -> AsyncIterator[S]:
         store.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
-    async with opened(JobStore(tmp_path / "jobs.db", durable=False)) as job_store:
+STORE_ENGINES = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=STORE_ENGINES)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
+    """The orchestrator's store, in each engine: a SQLite file, and a fresh PostgreSQL database (skipped, with the
+    reason, where PostgreSQL is not installed)."""
+    location: Path | str = tmp_path / "jobs.db"
+    if request.param == "postgres":
+        location = request.getfixturevalue("postgres_url")
+    async with opened(JobStore(location, durable=False)) as job_store:
         yield job_store
 
 

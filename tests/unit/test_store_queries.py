@@ -4,11 +4,23 @@ than by reading a whole table (their cost must follow what they return, not what
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
 
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.orchestrator.store import JobStore, Tx
+from tests.unit.conftest import opened
 from tests.unit.test_scheduler import execution
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[JobStore]:
+    """SQLite's plans only: PostgreSQL plans by table statistics, and on a test's few rows it rightly reads the table
+    (its indexes are the same, made by the same migration)."""
+    async with opened(JobStore(tmp_path / "jobs.db", durable=False)) as job_store:
+        yield job_store
 
 
 async def query_plans(store: JobStore, read: Callable[[Tx], object]) -> list[str]:

@@ -610,7 +610,7 @@ class Tx(Transaction[CommitEffects]):
         seq = int(
             self.conn.execute(
                 "INSERT INTO streams (node_id, next_seq) VALUES (?, 2) "
-                "ON CONFLICT (node_id) DO UPDATE SET next_seq = next_seq + 1 RETURNING next_seq - 1",
+                "ON CONFLICT (node_id) DO UPDATE SET next_seq = streams.next_seq + 1 RETURNING next_seq - 1",
                 (node_id,),
             ).fetchone()[0]
         )
