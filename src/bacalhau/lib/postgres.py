@@ -3,8 +3,9 @@
 Writes keep SQLite's model: every write transaction first takes one transaction-level advisory lock, so the writes of
 every process sharing the store run one at a time, in commit order, as a single SQLite writer's do. That keeps the
 store's read-then-write code (revision checks, message numbers, history numbers) correct without retry loops, and
-group commit keeps the cost of the lock to one round trip per batch. Reads run on a connection pool and never wait
-for the lock.
+group commit keeps the cost of the lock to one round trip per batch. Reads never wait for the lock: each reader thread
+keeps a connection of its own (the pool is the reader threads, as in the SQLite engine), opened again when it broke,
+so that a read fails at once, not after a pool's wait, while the database is down.
 
 The schema's version is kept in ``bacalhau_schema``; each step runs in its own transaction under another advisory
 lock, so orchestrators starting together upgrade the store once. Advisory locks are keyed by the schema (PostgreSQL's
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,6 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bacalhau.errors import InvalidRequest, StoreTooNew, Unavailable
 from bacalhau.lib.sqlstore import Dialects, Migration, SqlConnection, SqlCursor, SqlDatabase
@@ -35,7 +36,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5  # seconds to open a connection (libpq's connect_timeout)
-POOL_TIMEOUT = 5.0  # seconds a read waits for a pooled connection before the store counts as unreachable
 TCP_USER_TIMEOUT_MS = 10_000  # unacknowledged data on a connection for this long: the peer is gone
 _CONNECTION_OPTIONS: dict[str, Any] = {
     "autocommit": True,  # transactions are begun and ended explicitly, as in the SQLite engine
@@ -123,17 +123,9 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         self.url = url
         self.where = describe(url)
         self._schema_key = 0  # the second key of this store's advisory locks, learnt at open
-        self._pool = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=readers,
-            kwargs=_CONNECTION_OPTIONS,
-            open=False,
-            timeout=POOL_TIMEOUT,
-            check=ConnectionPool.check_connection,
-            name=f"bacalhau-{name}",
-            reconnect_timeout=0,  # keep trying for ever: the database may come back
-        )
+        self._local = threading.local()
+        self._reader_connections: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
         # Run at the start of each write transaction, after the write lock (a leader's fencing check).
         self.guard: Callable[[SqlConnection], None] | None = None
 
@@ -169,7 +161,6 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         except BaseException:
             conn.close()
             raise
-        self._pool.open(wait=False)
         return _Writer(conn)
 
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
@@ -231,14 +222,31 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         conn.conn.close()
 
     def _run_read(self, fn: Callable[[SqlConnection], T]) -> T:
-        try:
-            with self._pool.connection() as conn:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed:
+            try:
                 return fn(_Sql(conn))
-        except (PoolTimeout, psycopg.OperationalError) as exc:
+            except psycopg.OperationalError:
+                conn.close()  # it broke while idle (a restarted server, say): once more, on a new one
+        conn = self._reader()
+        try:
+            return fn(_Sql(conn))
+        except psycopg.OperationalError as exc:
+            conn.close()
             raise self.unreachable(exc) from None
 
+    def _reader(self) -> psycopg.Connection[Any]:
+        conn = self.connect()
+        self._local.conn = conn
+        with self._lock:
+            self._reader_connections = [c for c in self._reader_connections if not c.closed] + [conn]
+        return conn
+
     def _close_readers(self) -> None:
-        self._pool.close()
+        with self._lock:
+            for conn in self._reader_connections:
+                conn.close()
+            self._reader_connections.clear()
 
     def info(self) -> dict[str, Any]:
         """Where the store is (no password), its size and its schema version, for ``/agent/debug``."""

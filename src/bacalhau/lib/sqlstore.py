@@ -217,9 +217,9 @@ class SqlDatabase(abc.ABC, Generic[C]):
     def _apply(self, conn: C, batch: list[Any]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         alone = len(batch) == 1  # savepoints keep one write's failure from undoing the others; alone, none needed
-        sql = self._sql(conn)
         try:
             self._begin(conn)
+            sql = self._sql(conn)  # after begin: an engine may have replaced a connection that broke
             for fn, future, _ in batch:
                 try:
                     with contextlib.nullcontext() if alone else savepoint(sql, "op"):
