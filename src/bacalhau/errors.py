@@ -89,6 +89,12 @@ class Unavailable(BacalhauError):
     default_code = "ServiceUnavailable"
 
 
+class NotLeader(Unavailable):
+    """This orchestrator stopped leading while it worked: what it was doing is left to the one that leads now."""
+
+    default_code = "NotLeader"
+
+
 class Unsupported(BacalhauError):
     """Something this implementation does not provide."""
 

@@ -18,9 +18,12 @@ Text that PostgreSQL cannot hold (a NUL character) is an :class:`~bacalhau.error
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bacalhau.errors import InvalidRequest, StoreTooNew, Unavailable
+from bacalhau.errors import InvalidRequest, NotLeader, StoreTooNew, Unavailable
 from bacalhau.lib.sqlstore import Dialects, Migration, SqlConnection, SqlCursor, SqlDatabase
 
 T = TypeVar("T")
@@ -146,6 +149,15 @@ class PostgresDatabase(SqlDatabase[_Writer]):
             hint="check that PostgreSQL is running and reachable (Orchestrator.JobStore.URL)",
         )
 
+    @property
+    def channel(self) -> str:
+        """The name processes sharing this store announce their commits on (``NOTIFY``): one per schema."""
+        return f"bacalhau_{self._schema_key & 0xFFFFFFFF:08x}"
+
+    def announce(self, sql: SqlConnection, text: str) -> None:
+        """Tell the other processes, once the transaction commits (and only if it does)."""
+        sql.execute("SELECT pg_notify(?, ?)", (self.channel, text))
+
     def lock_keys(self, offset: int) -> tuple[int, int]:
         """The two keys of this store's advisory lock ``offset`` (WRITE_LOCK, MIGRATION_LOCK, LEADER_LOCK)."""
         return LOCK_SPACE + offset, self._schema_key
@@ -257,3 +269,119 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         except Unavailable:
             size = -1
         return {"Type": "postgres", "URL": self.where, "SizeBytes": size, "SchemaVersion": self.schema_version}
+
+
+_TERM_UPSERT = (
+    "INSERT INTO leadership (id, term, holder, since) VALUES (1, 1, %s, %s) "
+    "ON CONFLICT (id) DO UPDATE SET term = leadership.term + 1, holder = excluded.holder, since = excluded.since "
+    "RETURNING term"
+)
+# The server drops a session whose client stopped answering after about this long (its own keepalives), which frees
+# the leader lock of an orchestrator cut off from the database for the others.
+_SERVER_KEEPALIVES = (
+    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; "
+    f"SET tcp_user_timeout = {TCP_USER_TIMEOUT_MS}"
+)
+
+
+async def _connect_async(db: PostgresDatabase) -> psycopg.AsyncConnection[Any]:
+    try:
+        conn = await psycopg.AsyncConnection.connect(db.url, **_CONNECTION_OPTIONS)
+        await conn.execute(_SERVER_KEEPALIVES.encode())
+    except psycopg.OperationalError as exc:
+        raise db.unreachable(exc) from None
+    return conn
+
+
+class LeaderLock:
+    """The leader's advisory lock, held by a session of its own for as long as that session lives, and the fencing
+    term that comes with each taking of it (``leadership.term``, one more at each new leader).
+
+    A leader's writes check the term (:meth:`fence`) inside the write lock, so that once another process has taken
+    the lock and a new term, nothing the old leader still tries can commit."""
+
+    def __init__(self, db: PostgresDatabase, holder: str) -> None:
+        self._db = db
+        self._holder = holder
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def try_acquire(self) -> int | None:
+        """The new term if this process now leads; None if another does. Unavailable if the database is."""
+        if self._conn is None or self._conn.closed:
+            self._conn = await _connect_async(self._db)
+        conn = self._conn
+        try:
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self._db.lock_keys(LEADER_LOCK))
+            ).fetchone()
+            if not row or not row[0]:
+                return None
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self._db.lock_keys(WRITE_LOCK))
+                term = await (await conn.execute(_TERM_UPSERT, (self._holder, time.time_ns()))).fetchone()
+            return int(term[0]) if term else None
+        except psycopg.OperationalError as exc:
+            await self.release()
+            raise self._db.unreachable(exc) from None
+
+    async def holding(self, timeout: float) -> bool:
+        """Whether the session that holds the lock is still alive (answering within ``timeout`` seconds)."""
+        conn = self._conn
+        if conn is None or conn.closed:
+            return False
+        try:
+            await asyncio.wait_for(conn.execute("SELECT 1"), timeout)
+        except (psycopg.OperationalError, TimeoutError):
+            await self.release()
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Let the lock go (with the session that holds it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    def fence(self, term: int) -> Callable[[SqlConnection], None]:
+        """A write guard (:attr:`PostgresDatabase.guard`): refuses a transaction unless ``term`` is the latest."""
+
+        def check(sql: SqlConnection) -> None:
+            row = sql.execute("SELECT term FROM leadership WHERE id = 1").fetchone()
+            if row is None or int(row[0]) != term:
+                raise NotLeader(f"this orchestrator no longer leads (its term {term} has ended)")
+
+        return check
+
+
+def current_leader(sql: SqlConnection) -> tuple[int, str, int] | None:
+    """The latest term, its leader's node ID and when it began (Unix nanoseconds); None before the first leader."""
+    row = sql.execute("SELECT term, holder, since FROM leadership WHERE id = 1").fetchone()
+    return (int(row[0]), str(row[1]), int(row[2])) if row else None
+
+
+class ChangeFeed:
+    """What other processes committed to the store, as they announce it (``NOTIFY`` on the store's channel): calls
+    ``on_change`` with each announcement's text, and with None whenever some may have been missed (at start and after
+    the listening session was lost), which means "read what you need again"."""
+
+    def __init__(self, db: PostgresDatabase, on_change: Callable[[str | None], None], retry: float = 1.0) -> None:
+        self._db = db
+        self._on_change = on_change
+        self._retry = retry
+
+    async def run(self) -> None:
+        while True:
+            try:
+                conn = await _connect_async(self._db)
+                try:
+                    await conn.execute(f"LISTEN {self._db.channel}".encode())
+                    self._on_change(None)
+                    async for notice in conn.notifies():
+                        self._on_change(notice.payload)
+                finally:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.close()
+            except (Unavailable, psycopg.OperationalError) as exc:
+                log.debug("change feed of %s lost: %s", self._db.where, exc)
+            await asyncio.sleep(self._retry)

@@ -39,8 +39,6 @@ class ComputeEndpoint:
         self._receiver: StreamReceiver[Tx] = StreamReceiver(
             functools.partial(store.transact, background=True), handler.handle, self._load_applied, self._record_applied
         )
-        store.on_commit(self._on_commit)
-        nodes.on_leave(self._on_node_left)
 
     async def start(self) -> None:
         self._subscriptions = [
@@ -60,8 +58,8 @@ class ComputeEndpoint:
         sender runs (the store's acknowledged position is written only now and then)."""
         return {node_id: (sender.acked, sender.running) for node_id, sender in self._senders.items()}
 
-    # ---- outbound
-    def _on_commit(self, effects: CommitEffects) -> None:
+    # ---- outbound (told by the orchestrator, which owns the listeners: an endpoint lasts one term of leadership)
+    def on_commit(self, effects: CommitEffects) -> None:
         by_node: dict[str, list[tuple[int, str]]] = {}
         for node_id, seq, body in effects.outbox:
             by_node.setdefault(node_id, []).append((seq, body))
@@ -70,7 +68,14 @@ class ComputeEndpoint:
             if sender is not None:
                 sender.notify(committed)
 
-    def _on_node_left(self, node_id: str) -> None:
+    def send_queued(self, node_ids: list[str] | None) -> None:
+        """Another orchestrator queued messages for these nodes (for None, perhaps any): read and send them."""
+        for node_id in self._senders if node_ids is None else node_ids:
+            sender = self._senders.get(node_id)
+            if sender is not None:
+                sender.notify()
+
+    def on_node_left(self, node_id: str) -> None:
         sender = self._senders.pop(node_id, None)
         if sender is not None:
             spawn(sender.stop(), f"stop-stream-to-{node_id}")

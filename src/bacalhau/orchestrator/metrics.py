@@ -13,7 +13,7 @@ latency.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -33,6 +33,7 @@ from bacalhau.models.node import Connection, Membership
 from bacalhau.models.state import JobStateType
 from bacalhau.models.timefmt import now_ns
 from bacalhau.orchestrator.broker import EvaluationBroker
+from bacalhau.orchestrator.leadership import LeaderState
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.store import CommitEffects, JobStore, StreamState, Tx
 
@@ -54,13 +55,17 @@ class OrchestratorMetrics:
         self,
         metrics: NodeMetrics,
         store: JobStore,
-        broker: EvaluationBroker,
+        broker: Callable[[], EvaluationBroker],
         nodes: NodeManager,
         senders: Callable[[], dict[str, tuple[int, bool]]],
+        leadership: Callable[[], Awaitable[LeaderState]] | None = None,
     ) -> None:
-        """``senders``: each node's stream as its sender knows it (acknowledged message, running)."""
+        """``broker``: the leader's broker (an empty one while following); ``senders``: each node's stream as its
+        sender knows it (acknowledged message, running); ``leadership``: who leads, as this orchestrator knows."""
         self._store = store
         self._broker = broker
+        self._leadership = leadership
+        self._leader = LeaderState(leading=False)
         self._nodes = nodes
         self._senders = senders
         self._job_counts: dict[str, int] = {}
@@ -89,7 +94,7 @@ class OrchestratorMetrics:
         )
         self.commit = Histogram(
             "bacalhau_orchestrator_store_commit_seconds",
-            "How long each commit of the orchestrator's SQLite store took (one commit may hold many writes)",
+            "How long each commit of the orchestrator's store took (one commit may hold many writes)",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -107,6 +112,8 @@ class OrchestratorMetrics:
         """What a scrape reads from the store: a few rows each, bounded."""
         self._job_counts = await self._store.read(lambda conn: Tx(conn).jobs_by_state())
         self._streams = await self._store.streams(MAX_NODE_SERIES)
+        if self._leadership is not None:
+            self._leader = await self._leadership()
 
     def on_commit(self, effects: CommitEffects) -> None:
         for job_type in effects.submitted_jobs:
@@ -124,7 +131,8 @@ class OrchestratorMetrics:
 
     def collect(self) -> Iterator[Metric]:
         yield self._jobs()
-        counts = self._broker.counts()
+        broker = self._broker()
+        counts = broker.counts()
         evaluations = GaugeMetricFamily(
             "bacalhau_evaluations", "Evaluations the broker holds, by state", labels=["state"]
         )
@@ -134,7 +142,7 @@ class OrchestratorMetrics:
         yield GaugeMetricFamily(
             "bacalhau_job_queue_depth", "Jobs waiting for capacity (blocked evaluations)", value=counts["blocked"]
         )
-        oldest = self._broker.oldest_blocked_time()
+        oldest = broker.oldest_blocked_time()
         yield GaugeMetricFamily(
             "bacalhau_job_queue_oldest_age_seconds",
             "How long the longest-waiting queued job's evaluation has existed (0: none queued)",
@@ -142,6 +150,23 @@ class OrchestratorMetrics:
         )
         yield from self._node_metrics()
         yield self._stream_lag()
+        yield from self._leader_metrics()
+
+    def _leader_metrics(self) -> Iterator[Metric]:
+        leader = self._leader
+        yield GaugeMetricFamily(
+            "bacalhau_orchestrator_leader", "1 while this orchestrator leads, else 0", value=int(leader.leading)
+        )
+        yield GaugeMetricFamily(
+            "bacalhau_orchestrator_leader_term",
+            "The leader's term as this orchestrator knows it (one more at each change of leader; 0 with SQLite)",
+            value=leader.term,
+        )
+        yield GaugeMetricFamily(
+            "bacalhau_orchestrator_leader_since_seconds",
+            "When the leader's term began (Unix seconds; 0: no leader known)",
+            value=leader.since_ns / 1e9,
+        )
 
     def _jobs(self) -> Metric:
         jobs = GaugeMetricFamily("bacalhau_jobs", "Jobs in the store, by state", labels=["state"])

@@ -59,30 +59,69 @@ class NodeManager:
         self._on_leave.append(listener)
 
     async def start(self, self_info: NodeInfo) -> None:
-        """Load known nodes and register this orchestrator.
-
-        Nodes that were connected before a restart keep that status for one disconnect timeout, so that their
-        running work survives an orchestrator restart; they must handshake again within it.
-        """
-        loop_now = asyncio.get_running_loop().time()
+        """Load known nodes and register this orchestrator."""
         for node in await self._store.nodes():
             self._nodes[node.info.node_id] = node
             self._changed(node.info.node_id)
-            if node.connection == Connection.CONNECTED.value and node.info.is_compute:
-                self._last_seen[node.info.node_id] = loop_now
         existing = self._nodes.get(self_info.node_id)
         if existing is None or not existing.info.is_compute:
             me = NodeState(info=self_info, membership=Membership.APPROVED.value)
             self._mark_connected(me)
             self._nodes[self_info.node_id] = me
             await self._store.transact(lambda tx: tx.save_node(me))
+
+    async def lead(self) -> None:
+        """Take charge of the nodes' liveness (this orchestrator leads): from the store as it is now, nodes that were
+        connected keep that status for one disconnect timeout, so that their running work survives a restart or a
+        change of leader; they must handshake again within it."""
+        loop_now = asyncio.get_running_loop().time()
+        for node in await self._store.nodes():
+            self._nodes[node.info.node_id] = node
+            self._changed(node.info.node_id)
+            if node.connection == Connection.CONNECTED.value and node.info.is_compute:
+                self._last_seen[node.info.node_id] = loop_now
         self._task = spawn(self._watch_heartbeats(), "node-heartbeat-watch")
+
+    async def follow(self) -> None:
+        """Leave the nodes' liveness to the orchestrator that leads: stop watching heartbeats, forget sessions."""
+        await self.stop()
+        self._sessions.clear()
+        self._last_seen.clear()
+
+    async def refresh(self, node_ids: list[str] | None, *, leading: bool) -> None:
+        """Read nodes another orchestrator changed from the store (all of them for None). A follower takes them as
+        stored; the leader keeps its own view of liveness and takes what others change: approval and deletion."""
+        stored_nodes: dict[str, NodeState | None]
+        if node_ids is None:
+            stored_nodes = {node.info.node_id: node for node in await self._store.nodes()}
+            node_ids = sorted(stored_nodes.keys() | self._nodes.keys())
+        else:
+            stored_nodes = {node_id: await self._store.node(node_id) for node_id in node_ids}
+        for node_id in node_ids:
+            stored, known = stored_nodes.get(node_id), self._nodes.get(node_id)
+            if stored is None:
+                if known is not None:
+                    self._forget(node_id)
+                    if leading:
+                        self._emit(self._on_leave, node_id)
+            elif not leading or known is None:
+                self._nodes[node_id] = stored
+                self._changed(node_id)
+            elif known.membership != stored.membership:
+                known.membership = stored.membership
+                self._changed(node_id)
+                if stored.membership == Membership.APPROVED.value:
+                    self._emit(self._on_join, node_id)
+                    self._emit(self._on_capacity, node_id)
+                elif stored.membership == Membership.REJECTED.value:
+                    await self.disconnect(node_id, "node has been rejected")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
 
     # ---- reads
     def get(self, node_id: str) -> NodeState | None:
@@ -204,12 +243,15 @@ class NodeManager:
 
     async def delete(self, node_id: str) -> None:
         node = self.resolve(node_id)
-        self._nodes.pop(node.info.node_id, None)
-        self._revisions.pop(node.info.node_id, None)
-        self._last_seen.pop(node.info.node_id, None)
-        self._sessions.discard(node.info.node_id)
+        self._forget(node.info.node_id)
         await self._store.transact(lambda tx: tx.delete_node(node.info.node_id))
         self._emit(self._on_leave, node.info.node_id)
+
+    def _forget(self, node_id: str) -> None:
+        self._nodes.pop(node_id, None)
+        self._revisions.pop(node_id, None)
+        self._last_seen.pop(node_id, None)
+        self._sessions.discard(node_id)
 
     async def _set_membership(self, node: NodeState, membership: Membership) -> None:
         node.membership = membership.value

@@ -1,9 +1,9 @@
-"""The orchestrator: store, node manager, broker, schedulers and workers, wired together and started in order."""
+"""The orchestrator: store, node manager and API services on every orchestrator; broker, schedulers, workers and the
+streams to compute nodes on the one that leads (see :mod:`bacalhau.orchestrator.leadership`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,8 @@ from nats.aio.client import Client as NATS
 
 from bacalhau.lib.links import KEY_FILE, LinkSigner, load_or_create_key
 from bacalhau.lib.metrics import MAX_NODE_SERIES, NodeMetrics
-from bacalhau.lib.tasks import spawn
-from bacalhau.models.evaluation import EvalTrigger
+from bacalhau.lib.tasks import cancel, spawn
+from bacalhau.models.evaluation import EvalTrigger, Evaluation
 from bacalhau.models.job import JobType
 from bacalhau.models.limits import DEFAULT_MAX_COUNT
 from bacalhau.models.node import NodeInfo
@@ -24,6 +24,7 @@ from bacalhau.orchestrator.compute_handler import ComputeMessageHandler
 from bacalhau.orchestrator.drain import QueueDrain
 from bacalhau.orchestrator.endpoint import ComputeEndpoint
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
+from bacalhau.orchestrator.leadership import SharedLeadership, SoleLeadership
 from bacalhau.orchestrator.logs import LogProxy
 from bacalhau.orchestrator.metrics import OrchestratorMetrics, stream_positions
 from bacalhau.orchestrator.nodes import NodeManager, NodeManagerConfig
@@ -31,7 +32,7 @@ from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.scheduler import Scheduler, SchedulerConfig, schedulers
 from bacalhau.orchestrator.scheduling import ImmediatePlanner, SchedulingRound
 from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
-from bacalhau.orchestrator.store import CommitEffects, JobStore, Tx
+from bacalhau.orchestrator.store import Announcement, CommitEffects, JobStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -53,88 +54,67 @@ class OrchestratorConfig:
     store_url: str = ""  # a PostgreSQL store's URL (shared with other orchestrators); "" for the SQLite file
 
 
-class Orchestrator:
-    def __init__(self, config: OrchestratorConfig, node_info: NodeInfo) -> None:
+class Duties:
+    """What only the leading orchestrator does, made afresh for each term: the broker and its workers, the capacity
+    tracker, the schedulers, the queue drain, housekeeping and the streams to compute nodes. Everything it needs to
+    know is read from the store when the term begins."""
+
+    def __init__(
+        self, config: OrchestratorConfig, store: JobStore, nodes: NodeManager, nc: NATS, links: LinkSigner
+    ) -> None:
         self.config = config
-        self.node_info = node_info
-        self.store = JobStore(config.store_url or config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
-        self.nodes = NodeManager(self.store, config.node_manager)
+        self.store = store
+        self.nodes = nodes
         self.tracker = CapacityTracker()
         self.selector = NodeSelector(self.tracker, over_subscription=config.over_subscription)
         self.broker = EvaluationBroker()
-        self.links = LinkSigner(load_or_create_key(config.data_dir / "orchestrator" / KEY_FILE))
-        transform = ResultTransformer(self.links, presign=config.presign_results, expires_in=config.presign_expiration)
-        self.jobs = JobService(
-            self.store, node_info.node_id, config.job_defaults, transform, max_count=config.max_count
-        )
-        self.schedulers: dict[str, Scheduler] = schedulers(self.nodes, self.selector, config.scheduler)
-        self._round = SchedulingRound(self.store, self.schedulers, self.tracker)
-        self._drain = QueueDrain(self.broker, self.schedulers, self.nodes, self.selector)
-        self._endpoint: ComputeEndpoint | None = None
-        self.logs: LogProxy | None = None
+        self.schedulers: dict[str, Scheduler] = schedulers(nodes, self.selector, config.scheduler)
+        self._round = SchedulingRound(store, self.schedulers, self.tracker)
+        self._drain = QueueDrain(self.broker, self.schedulers, nodes, self.selector)
+        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), self._drain)
+        self.endpoint = ComputeEndpoint(nc, store, nodes, handler, links)
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self, nc: NATS) -> None:
-        await self.store.open()
-        self.store.on_commit(self._on_commit)
+    async def start(self) -> None:
         self.tracker.load(await self.store.live_executions_by_node())
-        self.nodes.on_capacity(self._on_capacity)
-        self.nodes.on_join(self._on_node_joined)
-        self.nodes.on_leave(self._on_node_left)
-        await self.nodes.start(self.node_info)
-        self.logs = LogProxy(nc, self.links)
-        handler = ComputeMessageHandler(ImmediatePlanner(self.schedulers), self._drain)
-        self._endpoint = ComputeEndpoint(nc, self.store, self.nodes, handler, self.links)
-        await self._endpoint.start()
+        await self.nodes.lead()
+        await self.endpoint.start()
         self.broker.enqueue_all(await self.store.open_evaluations())
         self._tasks = [spawn(self._work(), f"scheduler-worker-{i}") for i in range(self.config.workers)]
         self._tasks.append(spawn(self._housekeeping(), "housekeeping"))
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
         self._tasks = []
-        if self._endpoint is not None:
-            await self._endpoint.stop()
-        await self.nodes.stop()
+        await self.endpoint.stop()
+        await self.nodes.follow()
         self.broker.close()
-        self.store.close()
 
-    def register_metrics(self, metrics: NodeMetrics) -> None:
-        """Export this orchestrator's metrics in ``metrics`` (see :mod:`bacalhau.orchestrator.metrics`)."""
-        OrchestratorMetrics(metrics, self.store, self.broker, self.nodes, self._senders)
-
-    def _senders(self) -> dict[str, tuple[int, bool]]:
-        return self._endpoint.senders() if self._endpoint is not None else {}
-
-    async def debug_info(self) -> dict[str, Any]:
-        """What ``/agent/debug`` shows of the orchestrator: the broker's queues, each node's stream, the store."""
-        streams = stream_positions(await self.store.streams(MAX_NODE_SERIES), self._senders())
-        oldest = self.broker.oldest_blocked_time()
-        return {
-            "Broker": {
-                **{state.capitalize(): count for state, count in self.broker.counts().items()},
-                "OldestBlockedAgeSeconds": max(0, now_ns() - oldest) / 1e9 if oldest else 0.0,
-            },
-            "Streams": streams,
-            "Store": await asyncio.to_thread(self.store.db.info),
-            "Workers": self.config.workers,
-        }
-
-    def _on_commit(self, effects: CommitEffects) -> None:
+    # ---- what happens elsewhere in the orchestrator
+    def on_commit(self, effects: CommitEffects) -> None:
         self.tracker.on_commit(effects)
         self.broker.enqueue_all(effects.evaluations)
         self._drain.after_commit(effects)
+        self.endpoint.on_commit(effects)
 
-    def _on_capacity(self, _node_id: str) -> None:
+    def on_announcement(self, announcement: Announcement | None, evaluations: list[Evaluation]) -> None:
+        """Another orchestrator committed (None: something may have been missed): queue the evaluations it made and
+        send what it queued for nodes."""
+        self.broker.enqueue_all(evaluations)
+        self.endpoint.send_queued(None if announcement is None else announcement.outbox)
+
+    def on_capacity(self, _node_id: str) -> None:
         self.broker.unblock()
 
-    def _on_node_joined(self, node_id: str) -> None:
+    def on_node_joined(self, node_id: str) -> None:
         """Daemon jobs run on every matching node, including ones that join later."""
         spawn(self._evaluate_daemons(), f"evaluate-daemons-for-{node_id}")
+
+    def on_node_left(self, node_id: str) -> None:
+        """Re-evaluate every job with live work on a node that left, so that its work fails over."""
+        self.endpoint.on_node_left(node_id)
+        spawn(self._evaluate_jobs_on(node_id), f"evaluate-jobs-on-{node_id}")
 
     async def _evaluate_daemons(self) -> None:
         job_ids = await self.store.in_progress_job_ids(JobType.DAEMON.value)
@@ -146,10 +126,6 @@ class Orchestrator:
                 tx.new_evaluation(tx.get_job(job_id), EvalTrigger.NODE_JOIN.value)
 
         await self.store.transact(create)
-
-    def _on_node_left(self, node_id: str) -> None:
-        """Re-evaluate every job with live work on a node that left, so that its work fails over."""
-        spawn(self._evaluate_jobs_on(node_id), f"evaluate-jobs-on-{node_id}")
 
     async def _evaluate_jobs_on(self, node_id: str) -> None:
         job_ids = await self.store.live_job_ids_on(node_id)
@@ -187,3 +163,136 @@ class Orchestrator:
         while True:
             await asyncio.sleep(self.config.housekeeping_interval)
             self.broker.unblock(1)
+
+
+class Orchestrator:
+    """Every orchestrator serves the API (jobs, nodes, logs); the one that leads also does its :class:`Duties`."""
+
+    def __init__(self, config: OrchestratorConfig, node_info: NodeInfo) -> None:
+        self.config = config
+        self.node_info = node_info
+        self.store = JobStore(config.store_url or config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
+        self.nodes = NodeManager(self.store, config.node_manager)
+        self.links = LinkSigner(load_or_create_key(config.data_dir / "orchestrator" / KEY_FILE))
+        transform = ResultTransformer(self.links, presign=config.presign_results, expires_in=config.presign_expiration)
+        self.jobs = JobService(
+            self.store, node_info.node_id, config.job_defaults, transform, max_count=config.max_count
+        )
+        self.logs: LogProxy | None = None
+        self.leadership: SoleLeadership | SharedLeadership = SoleLeadership(node_info.node_id)
+        self.duties: Duties | None = None
+        self._idle_broker = EvaluationBroker()  # what a follower's metrics read: nothing queued here
+        self._nc: NATS | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, nc: NATS) -> None:
+        self._nc = nc
+        await self.store.open()
+        self.store.on_commit(self._on_commit)
+        self.nodes.on_capacity(self._on_capacity)
+        self.nodes.on_join(self._on_node_joined)
+        self.nodes.on_leave(self._on_node_left)
+        await self.nodes.start(self.node_info)
+        self.logs = LogProxy(nc, self.links)
+        if not self.store.shared:
+            await self._lead()
+            return
+        from bacalhau.lib.postgres import ChangeFeed, PostgresDatabase
+
+        assert isinstance(self.store.db, PostgresDatabase)
+        self.leadership = SharedLeadership(self.store.db, self.node_info.node_id)
+        self._tasks = [
+            spawn(ChangeFeed(self.store.db, self._on_announcement).run(), "store-change-feed"),
+            spawn(self.leadership.run(self._lead, self._follow), "leadership"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            await cancel(task)
+        self._tasks = []
+        await self._follow()
+        await self.nodes.stop()
+        self.store.close()
+
+    async def _lead(self) -> None:
+        assert self._nc is not None
+        duties = Duties(self.config, self.store, self.nodes, self._nc, self.links)
+        self.duties = duties
+        try:
+            await duties.start()
+        except BaseException:
+            await self._follow()
+            raise
+
+    async def _follow(self) -> None:
+        duties, self.duties = self.duties, None
+        if duties is not None:
+            await duties.stop()
+
+    @property
+    def broker(self) -> EvaluationBroker:
+        """The leader's broker; an empty one while following."""
+        return self.duties.broker if self.duties is not None else self._idle_broker
+
+    def register_metrics(self, metrics: NodeMetrics) -> None:
+        """Export this orchestrator's metrics in ``metrics`` (see :mod:`bacalhau.orchestrator.metrics`)."""
+        OrchestratorMetrics(metrics, self.store, lambda: self.broker, self.nodes, self._senders, self.leadership.state)
+
+    def _senders(self) -> dict[str, tuple[int, bool]]:
+        return self.duties.endpoint.senders() if self.duties is not None else {}
+
+    async def debug_info(self) -> dict[str, Any]:
+        """What ``/agent/debug`` shows of the orchestrator: who leads, the broker's queues, each node's stream, the
+        store."""
+        streams = stream_positions(await self.store.streams(MAX_NODE_SERIES), self._senders())
+        broker = self.broker
+        oldest = broker.oldest_blocked_time()
+        return {
+            "Leadership": (await self.leadership.state()).to_debug(),
+            "Broker": {
+                **{state.capitalize(): count for state, count in broker.counts().items()},
+                "OldestBlockedAgeSeconds": max(0, now_ns() - oldest) / 1e9 if oldest else 0.0,
+            },
+            "Streams": streams,
+            "Store": await asyncio.to_thread(self.store.db.info),
+            "Workers": self.config.workers,
+        }
+
+    # ---- what the store and the node manager tell
+    def _on_commit(self, effects: CommitEffects) -> None:
+        if self.duties is not None:
+            self.duties.on_commit(effects)
+
+    def _on_announcement(self, text: str | None) -> None:
+        """Another orchestrator committed to the shared store (None: this one may have missed some)."""
+        announcement = None if text is None else Announcement.parse(text)
+        if announcement is not None and announcement.origin == self.store.origin:
+            return  # this process's own commit: its listeners were told already
+        spawn(self._catch_up(announcement), "catch-up-with-the-store")
+
+    async def _catch_up(self, announcement: Announcement | None) -> None:
+        everything = announcement is None or announcement.resync
+        nodes = None if everything or announcement is None else announcement.nodes
+        if nodes != []:
+            await self.nodes.refresh(nodes, leading=self.duties is not None)
+        duties = self.duties
+        if duties is None:
+            return
+        if everything or announcement is None:
+            evaluations = await self.store.open_evaluations()
+        else:
+            evaluations = await self.store.evaluations(announcement.evaluations)
+        if self.duties is duties:
+            duties.on_announcement(None if everything else announcement, evaluations)
+
+    def _on_capacity(self, node_id: str) -> None:
+        if self.duties is not None:
+            self.duties.on_capacity(node_id)
+
+    def _on_node_joined(self, node_id: str) -> None:
+        if self.duties is not None:
+            self.duties.on_node_joined(node_id)
+
+    def _on_node_left(self, node_id: str) -> None:
+        if self.duties is not None:
+            self.duties.on_node_left(node_id)

@@ -7,6 +7,8 @@ node, executions that ended) is announced to listeners only after the commit, so
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +153,8 @@ MIGRATIONS: list[Migration] = [
     ),
     # 6: a job's name and revision, and an execution's revision, in columns of their own: the revision checks and the
     # lookup by name read them without parsing the body, in SQL both engines read alike. PostgreSQL stores begin here,
-    # with the whole schema as it now stands (text keys in the "C" collation: ordered by code point, as SQLite does).
+    # with the whole schema as it now stands (text keys in the "C" collation: ordered by code point, as SQLite does),
+    # and the leader's term (see bacalhau.orchestrator.leadership; one orchestrator per SQLite file has none).
     Dialects(
         sqlite="""
     ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';
@@ -228,6 +231,12 @@ MIGRATIONS: list[Migration] = [
         body TEXT NOT NULL,
         PRIMARY KEY (job_id, version)
     );
+    CREATE TABLE leadership (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        term BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        since BIGINT NOT NULL
+    );
     """,
     ),
 ]
@@ -267,7 +276,7 @@ class CommitEffects:
     created_executions: list[Execution] = field(default_factory=list)
     outbox: list[tuple[str, int, str]] = field(default_factory=list)  # (node, number, body) of messages committed
     ended_executions: list[Execution] = field(default_factory=list)
-    nodes_changed: bool = False
+    changed_nodes: list[str] = field(default_factory=list)  # the nodes saved or deleted
     # Blocked evaluations planned in this transaction because room was freed (see orchestrator/drain.py), with their
     # new status, and how many executions that planning placed.
     drained: list[Evaluation] = field(default_factory=list)
@@ -279,6 +288,55 @@ class CommitEffects:
     placements: list[int] = field(default_factory=list)
     # Spans of the work this transaction records, ended once it commits (dropped with a part that is undone).
     spans: list[tracing.Span] = field(default_factory=list)
+
+
+MAX_ANNOUNCEMENT = 7000  # bytes: PostgreSQL's NOTIFY takes under 8000; a longer one says "read everything again"
+
+
+@dataclass
+class Announcement:
+    """What the orchestrators sharing a store tell each other of a commit (PostgreSQL only): the evaluations it made,
+    the nodes it queued messages for, and the nodes it saved or deleted; ``resync`` when that was too much to say."""
+
+    origin: str
+    evaluations: list[str] = field(default_factory=list)
+    outbox: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    resync: bool = False
+
+    @classmethod
+    def of(cls, origin: str, effects: CommitEffects) -> Announcement:
+        return cls(
+            origin,
+            [evaluation.id for evaluation in effects.evaluations],
+            sorted({node_id for node_id, _, _ in effects.outbox}),
+            sorted(set(effects.changed_nodes)),
+        )
+
+    def text(self) -> str:
+        """The announcement as sent ("" when there is nothing to say)."""
+        if not (self.evaluations or self.outbox or self.nodes or self.resync):
+            return ""
+        body = {"Origin": self.origin, "Evaluations": self.evaluations, "Outbox": self.outbox, "Nodes": self.nodes}
+        text = json.dumps(body, separators=(",", ":"))
+        if len(text.encode()) > MAX_ANNOUNCEMENT:
+            text = json.dumps({"Origin": self.origin, "Resync": True}, separators=(",", ":"))
+        return text
+
+    @classmethod
+    def parse(cls, text: str) -> Announcement | None:
+        """An announcement read back; None for text that is not one (bounded: a payload is under 8000 bytes)."""
+        try:
+            body = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("Origin"), str):
+            return None
+        lists = [body.get(key, []) for key in ("Evaluations", "Outbox", "Nodes")]
+        if not all(isinstance(items, list) and all(isinstance(item, str) for item in items) for items in lists):
+            return None
+        evaluations, outbox, nodes = lists
+        return cls(body["Origin"], evaluations, outbox, nodes, resync=body.get("Resync") is True)
 
 
 @dataclass
@@ -583,11 +641,11 @@ class Tx(Transaction[CommitEffects]):
             "INSERT INTO nodes (node_id, body) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET body = excluded.body",
             (node.info.node_id, node.to_json()),
         )
-        self.effects.nodes_changed = True
+        self.effects.changed_nodes.append(node.info.node_id)
 
     def delete_node(self, node_id: str) -> None:
         self.conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
-        self.effects.nodes_changed = True
+        self.effects.changed_nodes.append(node_id)
 
     def stream(self, node_id: str) -> StreamState:
         row = self.conn.execute(
@@ -633,6 +691,14 @@ class JobStore:
             self.db = PostgresDatabase(location, MIGRATIONS)
         self._listeners: list[Callable[[CommitEffects], None]] = []
         self.epoch = ""
+        # Who this process is among those sharing the store, in what it announces of its commits.
+        self.origin = uuid.uuid4().hex
+        self._announce: Callable[[SqlConnection, str], None] | None = getattr(self.db, "announce", None)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other orchestrators may share this store (PostgreSQL), and so lead in turns."""
+        return self._announce is not None
 
     async def open(self) -> None:
         await self.db.open()
@@ -650,7 +716,12 @@ class JobStore:
 
         def run(conn: SqlConnection) -> tuple[T, CommitEffects]:
             tx = Tx(conn)
-            return fn(tx), tx.effects
+            result = fn(tx)
+            if self._announce is not None:
+                text = Announcement.of(self.origin, tx.effects).text()
+                if text:
+                    self._announce(conn, text)
+            return result, tx.effects
 
         result, effects = await self.db.write(run, background=background)
         for span in effects.spans:
@@ -811,6 +882,25 @@ class JobStore:
                 "SELECT body FROM history WHERE job_id = ? AND seq > ? ORDER BY seq", (job_id, after_seq)
             ).fetchall()
             return [_history_from_row(r[0]) for r in rows]
+
+        return await self.db.read(query)
+
+    async def evaluations(self, evaluation_ids: Sequence[str]) -> list[Evaluation]:
+        """The evaluations of these IDs that exist (read in one query)."""
+        if not evaluation_ids:
+            return []
+
+        def query(conn: SqlConnection) -> list[Evaluation]:
+            marks = ",".join("?" * len(evaluation_ids))
+            rows = conn.execute(f"SELECT body FROM evaluations WHERE id IN ({marks})", evaluation_ids).fetchall()
+            return [Evaluation.model_validate_json(r[0], context=CANONICAL) for r in rows]
+
+        return await self.db.read(query)
+
+    async def node(self, node_id: str) -> NodeState | None:
+        def query(conn: SqlConnection) -> NodeState | None:
+            row = conn.execute("SELECT body FROM nodes WHERE node_id = ?", (node_id,)).fetchone()
+            return NodeState.model_validate_json(row[0], context=CANONICAL) if row else None
 
         return await self.db.read(query)
 
