@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,7 @@ from bacalhau.transport.natsserver import (
     ClusterSettings,
     EmbeddedNatsServer,
     _quote,
+    _refusal,
     _server_config,
     cluster_settings,
     free_port,
@@ -421,6 +423,37 @@ def test_a_bad_advertised_address_stops_the_node_before_anything_starts(tmp_path
         )
         with pytest.raises(ConfigurationError, match=next(iter(bad))):
             asyncio.run(Node(config).start())
+
+
+async def test_a_cluster_port_taken_or_the_client_port_is_refused_at_start(tmp_path: Path) -> None:
+    client_port = free_port(LOCAL)
+    same = EmbeddedNatsServer(LOCAL, client_port, tmp_path / "same", cluster=cluster_settings("c", "", client_port))
+    with pytest.raises(ConfigurationError, match=r"is Orchestrator\.Port too"):
+        await same.start()
+    with socket.socket() as taken:
+        taken.bind((LOCAL, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = EmbeddedNatsServer(LOCAL, 0, tmp_path / "busy", cluster=cluster_settings("c", "", port))
+        with pytest.raises(ConfigurationError, match=f"cluster port {port} is already in use"):
+            await busy.start()
+    assert same._process is None and busy._process is None
+
+
+@pytest.mark.parametrize(
+    ("line", "meaning"),
+    [
+        ("[1] [ERR] 127.0.0.1:5 - rid:6 - authentication error", "needs the same Orchestrator.Auth.Token"),
+        ("[1] [ERR] 127.0.0.1:5 - rid:8 - Route Error 'Authorization Violation'", "needs the same Orchestrator.Auth"),
+        ("[1] [ERR] 127.0.0.1:5 - rid:8 - TLS route handshake error: bad certificate", "failed its TLS handshake"),
+        ("[1] [ERR] Error trying to connect to route (attempt 7): dial tcp: refused", "cannot be reached (yet)"),
+        ("[1] [ERR] 127.0.0.1:5 - cid:6 - authentication error", "refused a node connection"),
+        ("[1] [INF] 127.0.0.1:5 - rid:6 - Route connection created", None),
+    ],
+)
+def test_what_nats_server_says_about_routes_is_told_apart_from_clients(line: str, meaning: str | None) -> None:
+    said = _refusal(line)
+    assert (said is None) if meaning is None else (said is not None and meaning in said)
 
 
 # ---- (e) hostile values never change the config file's shape

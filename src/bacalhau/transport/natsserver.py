@@ -94,8 +94,16 @@ recurred: a node retries."""
 _REFUSAL_EVERY = 30.0
 
 
+_PEER_UNREACHABLE = (
+    "a peer of the cluster (Orchestrator.Cluster.Peers, or one learnt from them) cannot be reached (yet): the NATS "
+    "server dials it again every second"
+)
+
+
 def _refusal(line: str) -> str | None:
     """What a line of nats-server's about a refused connection means for an operator; None for any other line."""
+    if "Error trying to connect to route" in line:  # said at every attempt once a route was lost: throttled
+        return _PEER_UNREACHABLE
     if " - rid:" in line:  # a route: another server of the cluster
         if "authentication error" in line or "Authorization Violation" in line:
             return _ROUTE_REFUSED
@@ -441,8 +449,9 @@ class EmbeddedNatsServer:
     def _check_cluster_port(self, cluster: ClusterSettings) -> None:
         host = cluster.host or self.host
         if cluster.port == self.port or port_in_use(host, cluster.port):
+            why = "is Orchestrator.Port too" if cluster.port == self.port else "is already in use"
             raise ConfigurationError(
-                f"cannot start the orchestrator's NATS server: cluster port {cluster.port} is already in use",
+                f"cannot start the orchestrator's NATS server: cluster port {cluster.port} {why}",
                 hint="choose another port with -c Orchestrator.Cluster.Port=<port> (not Orchestrator.Port)",
             )
 
