@@ -106,6 +106,10 @@ async def test_jobs_still_run_when_the_orchestrators_own_nats_server_dies(cluste
         )
         assert await asyncio.to_thread(completes, cluster.url)
         assert cluster.nodes()["failing-over"]["Connection"] == "CONNECTED"
+        assert (
+            "the NATS server exited (code -9): compute nodes cannot reach this orchestrator except through the other "
+            "servers of its cluster"
+        ) in orchestrator.log()
     finally:
         await asyncio.to_thread(cluster.stop)
         await other.stop()

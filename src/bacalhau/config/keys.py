@@ -461,7 +461,9 @@ KEYS: tuple[ConfigKey, ...] = (
         "Compute.Orchestrators",
         LIST,
         ["nats://127.0.0.1:4222"],
-        "The orchestrator NATS endpoints this compute node connects to.",
+        "The orchestrator NATS endpoints this compute node connects to: one, or several servers of a cluster of "
+        "orchestrators (Orchestrator.Cluster), which also tells the node of its other servers; the node moves to "
+        "another when the one it is on goes.",
     ),
     ConfigKey("Compute.Auth.Token", SECRET, "", "The token this compute node presents to the orchestrator."),
     ConfigKey(

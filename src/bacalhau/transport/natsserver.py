@@ -550,6 +550,13 @@ class EmbeddedNatsServer:
             noteworthy = ("[ERR]" in line or "[WRN]" in line) and _PAYLOAD_WARNING not in line
             level = logging.WARNING if noteworthy else logging.DEBUG
             log.log(level, "nats-server: %s", line)
+        if self._process is not None:  # its output ended while it was not being stopped: it died
+            code = await self._process.wait()
+            log.error(
+                "the NATS server exited (code %s): compute nodes cannot reach this orchestrator%s",
+                code,
+                " except through the other servers of its cluster" if self.cluster is not None else "",
+            )
 
     async def stop(self) -> None:
         if self._log_task is not None:
@@ -557,7 +564,8 @@ class EmbeddedNatsServer:
             self._log_task = None
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):  # it died meanwhile
+                process.terminate()
             try:
                 await asyncio.wait_for(process.wait(), timeout=5)
             except TimeoutError:
