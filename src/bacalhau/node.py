@@ -42,7 +42,7 @@ from bacalhau.orchestrator.jobs import TaskDefaults
 from bacalhau.orchestrator.nodes import NodeManagerConfig
 from bacalhau.orchestrator.scheduler import SchedulerConfig
 from bacalhau.orchestrator.service import Orchestrator, OrchestratorConfig
-from bacalhau.transport.natsserver import EmbeddedNatsServer
+from bacalhau.transport.natsserver import EmbeddedNatsServer, cluster_settings
 from bacalhau.transport.tls import ClientTls, ServerTls, compute_tls, server_tls
 from bacalhau.version import build_info, goarch, goos
 from bacalhau.webui.server import ApiLocation, WebUiApp, check_backend, parse_listen
@@ -225,6 +225,14 @@ class Node:
                 self.data_dir / "orchestrator",
                 token=config.orchestrator.auth.token,
                 tls=self._server_tls(),
+                cluster=cluster_settings(
+                    name=config.orchestrator.cluster.name,
+                    host=config.orchestrator.cluster.host,
+                    port=config.orchestrator.cluster.port,
+                    advertise=config.orchestrator.cluster.advertise,
+                    peers=config.orchestrator.cluster.peers,
+                ),
+                advertise=config.orchestrator.advertise,
             )
             await self.nats_server.start()
             self.nc = await self.nats_server.connect_client(f"bacalhau-orchestrator-{self.node_id}")

@@ -2,6 +2,11 @@
 
 The node keeps working while disconnected: its reports wait in its outbox and are sent, in order, once a new
 handshake tells it where the orchestrator got to.
+
+``Compute.Orchestrators`` may name several servers of a cluster of orchestrators (``Orchestrator.Cluster``), and the
+servers tell the client of the others (nats-py's discovered servers): when the server it is on goes, the client
+reconnects to another, its subscriptions carried over, and the node handshakes again at once, since the orchestrator
+that now answers may be another one, which must tell it where to resume its streams.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class OrchestratorConnection:
         self._sender: StreamSender | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._reconnected = asyncio.Event()  # set by nats-py's reconnection: handshake again
         self._started = now_ns()
         self._last_refusal = -1e9
         store.on_commit(self._on_commit)
@@ -135,6 +141,12 @@ class OrchestratorConnection:
             await self._heartbeat_until_lost()
             self._connected.clear()
 
+    async def _on_reconnected(self) -> None:
+        nc = self._nc
+        where = _without_credentials(nc.connected_url.geturl()) if nc is not None and nc.connected_url else "?"
+        log.info("reconnected to NATS at %s; handshaking with the orchestrator again", where)
+        self._reconnected.set()
+
     async def _on_nats_error(self, error: Exception) -> None:
         refusal = self._refusal(error)
         if refusal is None:
@@ -196,6 +208,7 @@ class OrchestratorConnection:
                     reconnect_time_wait=1,
                     connect_timeout=3,
                     error_cb=self._on_nats_error,
+                    reconnected_cb=self._on_reconnected,
                     **self._config.tls.options(),
                 )
             except (NatsError, OSError, TimeoutError) as exc:
@@ -207,6 +220,7 @@ class OrchestratorConnection:
                 backoff = min(backoff * 2, 10.0)
 
     async def _handshake(self) -> bool:
+        self._reconnected.clear()  # this handshake goes over the connection as it is now
         applied, orchestrator_epoch = await self._store.applied()
         request = messages.HandshakeRequest(
             node_info=self._node_info(),
@@ -239,7 +253,10 @@ class OrchestratorConnection:
         interval = self._config.heartbeat_interval
         timeout = min(REQUEST_TIMEOUT, max(1.0, 2 * interval))
         while missed < MISSED_HEARTBEATS_BEFORE_RECONNECT:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconnected.wait(), interval)
+            if self._reconnected.is_set():
+                return
             try:
                 reply = messages.HeartbeatResponse.model_validate(
                     await self._request("Heartbeat", self._heartbeat_request().to_wire(), timeout=timeout)

@@ -313,8 +313,9 @@ KEYS: tuple[ConfigKey, ...] = (
         "Orchestrator.Advertise",
         TEXT,
         "",
-        "The address compute nodes and other orchestrators are told to reach this orchestrator at.",
-        UNSUPPORTED,
+        "The address compute nodes are told to reach this orchestrator's NATS server at (host or host:port, the port "
+        "being Orchestrator.Port when left out; empty: the addresses it listens on). A cluster's servers pass it on to "
+        "every client, which fails over to it when its own server goes.",
     ),
     ConfigKey("Orchestrator.Auth.Token", SECRET, "", "The token compute nodes must present to join this orchestrator."),
     ConfigKey(
@@ -361,26 +362,43 @@ KEYS: tuple[ConfigKey, ...] = (
         "Shown masked: it may hold a password.",
         ours=True,
     ),
-    ConfigKey("Orchestrator.Cluster.Name", TEXT, "", "The name of a cluster of orchestrators.", UNSUPPORTED),
+    ConfigKey(
+        "Orchestrator.Cluster.Name",
+        TEXT,
+        "",
+        "The name of a cluster of orchestrators whose NATS servers route messages to each other, the same on each "
+        "(letters, digits, '-', '_', '.'). Empty, with Orchestrator.Cluster.Port 0: no cluster.",
+    ),
     ConfigKey(
         "Orchestrator.Cluster.Host",
         TEXT,
         "",
-        "The host or IP address orchestrators of a cluster talk to each other on.",
-        UNSUPPORTED,
+        "The host or IP address this orchestrator listens on for the cluster's routes (empty: Orchestrator.Host).",
     ),
     ConfigKey(
-        "Orchestrator.Cluster.Port", PORT, 0, "The port orchestrators of a cluster talk to each other on.", UNSUPPORTED
+        "Orchestrator.Cluster.Port",
+        PORT,
+        0,
+        "The port this orchestrator listens on for the cluster's routes (nats-server's usual: 6222; 0: no cluster). "
+        "Routes authenticate with Orchestrator.Auth.Token, so every orchestrator of a cluster needs the same one; with "
+        "Orchestrator.TLS they use TLS both ways: each presents Orchestrator.TLS.ServerCert (which must allow server "
+        "and client authentication and name the address its peers dial) and checks its peers' against "
+        "Orchestrator.TLS.CACert.",
     ),
     ConfigKey(
         "Orchestrator.Cluster.Advertise",
         TEXT,
         "",
-        "The address other orchestrators of the cluster are told to reach this one at.",
-        UNSUPPORTED,
+        "The address (host or host:port) other orchestrators of the cluster are told to reach this one's routes at "
+        "(empty: what it listens on).",
     ),
     ConfigKey(
-        "Orchestrator.Cluster.Peers", LIST, [], "The other orchestrators of the cluster, joined at start.", UNSUPPORTED
+        "Orchestrator.Cluster.Peers",
+        LIST,
+        [],
+        "Other orchestrators of the cluster to dial at start (host:port or nats://host:port of their cluster port, "
+        "at most 64; this one's own address may be listed too). One reachable peer is enough: the others are learnt "
+        "from it. A peer not up yet is dialled again until it is.",
     ),
     ConfigKey(
         "Orchestrator.NodeManager.DisconnectTimeout",
@@ -461,7 +479,9 @@ KEYS: tuple[ConfigKey, ...] = (
         "Compute.Orchestrators",
         LIST,
         ["nats://127.0.0.1:4222"],
-        "The orchestrator NATS endpoints this compute node connects to.",
+        "The orchestrator NATS endpoints this compute node connects to: one, or several servers of a cluster of "
+        "orchestrators (Orchestrator.Cluster), which also tells the node of its other servers; the node moves to "
+        "another when the one it is on goes.",
     ),
     ConfigKey("Compute.Auth.Token", SECRET, "", "The token this compute node presents to the orchestrator."),
     ConfigKey(

@@ -193,13 +193,24 @@ class JobStoreSection(Section):
     url = Setting[str]()
 
 
+class ClusterSection(Section):
+    __slots__ = ()
+    name = Setting[str]()
+    host = Setting[str]()
+    port = Setting[int]()
+    advertise = Setting[str]()
+    peers = Setting[list[str]]()
+
+
 class OrchestratorSection(Section):
     __slots__ = ()
     enabled = Setting[bool]()
     host = Setting[str]()
     port = Setting[int]()
+    advertise = Setting[str]()
     auth = Part(AuthSection)
     tls = Part(OrchestratorTlsSection)
+    cluster = Part(ClusterSection)
     node_manager = Part(NodeManagerSection)
     scheduler = Part(SchedulerSection)
     job_limits = Part(JobLimitsSection)
