@@ -135,6 +135,10 @@ class LinkSigner:
     def __init__(self, master: bytes) -> None:
         self._master = master
 
+    def use(self, master: bytes) -> None:
+        """Sign with ``master`` from now on (the key orchestrators sharing a store keep in it, taken once it opens)."""
+        self._master = master
+
     def handshake_key(self, node_id: str) -> str:
         """The key a node verifies its links with, as its handshake reply carries it."""
         return node_key(self._master, node_id).hex()

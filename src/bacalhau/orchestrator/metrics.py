@@ -20,6 +20,7 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from bacalhau.errors import Unavailable
 from bacalhau.lib.metrics import (
     JOB_DURATION_BUCKETS,
     LATENCY_BUCKETS,
@@ -109,9 +110,13 @@ class OrchestratorMetrics:
         store.db.observe_commit = self.commit.observe
 
     async def refresh(self) -> None:
-        """What a scrape reads from the store: a few rows each, bounded."""
-        self._job_counts = await self._store.read(lambda conn: Tx(conn).jobs_by_state())
-        self._streams = await self._store.streams(MAX_NODE_SERIES)
+        """What a scrape reads from the store: a few rows each, bounded. While the store cannot be reached, the last
+        figures read stand (the scrape still says who leads, and the store's failures show in the API's)."""
+        try:
+            self._job_counts = await self._store.read(lambda conn: Tx(conn).jobs_by_state())
+            self._streams = await self._store.streams(MAX_NODE_SERIES)
+        except Unavailable:
+            pass
         if self._leadership is not None:
             self._leader = await self._leadership()
 

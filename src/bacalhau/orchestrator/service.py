@@ -11,7 +11,8 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from bacalhau.lib.links import KEY_FILE, LinkSigner, load_or_create_key
+from bacalhau.errors import Unavailable
+from bacalhau.lib.links import KEY_BYTES, KEY_FILE, LinkSigner, load_or_create_key
 from bacalhau.lib.metrics import MAX_NODE_SERIES, NodeMetrics
 from bacalhau.lib.tasks import cancel, spawn
 from bacalhau.models.evaluation import EvalTrigger, Evaluation
@@ -35,6 +36,8 @@ from bacalhau.orchestrator.selection import CapacityTracker, NodeSelector
 from bacalhau.orchestrator.store import Announcement, CommitEffects, JobStore, Tx
 
 log = logging.getLogger(__name__)
+
+LINK_KEY_NAME = "links"  # the shared store's name for the link signing key
 
 
 @dataclass
@@ -173,7 +176,11 @@ class Orchestrator:
         self.node_info = node_info
         self.store = JobStore(config.store_url or config.data_dir / "orchestrator" / "jobs.db", durable=config.durable)
         self.nodes = NodeManager(self.store, config.node_manager)
-        self.links = LinkSigner(load_or_create_key(config.data_dir / "orchestrator" / KEY_FILE))
+        # The key results and logs links are signed with: in the data dir with SQLite; in the store when orchestrators
+        # share it (any of them may sign a link a node got its key for from another), taken at start.
+        self.links = LinkSigner(
+            b"" if config.store_url else load_or_create_key(config.data_dir / "orchestrator" / KEY_FILE)
+        )
         transform = ResultTransformer(self.links, presign=config.presign_results, expires_in=config.presign_expiration)
         self.jobs = JobService(
             self.store, node_info.node_id, config.job_defaults, transform, max_count=config.max_count
@@ -188,6 +195,8 @@ class Orchestrator:
     async def start(self, nc: NATS) -> None:
         self._nc = nc
         await self.store.open()
+        if self.store.shared:
+            self.links.use(await self.store.transact(lambda tx: tx.shared_secret(LINK_KEY_NAME, KEY_BYTES)))
         self.store.on_commit(self._on_commit)
         self.nodes.on_capacity(self._on_capacity)
         self.nodes.on_join(self._on_node_joined)
@@ -244,7 +253,10 @@ class Orchestrator:
     async def debug_info(self) -> dict[str, Any]:
         """What ``/agent/debug`` shows of the orchestrator: who leads, the broker's queues, each node's stream, the
         store."""
-        streams = stream_positions(await self.store.streams(MAX_NODE_SERIES), self._senders())
+        try:
+            streams: Any = stream_positions(await self.store.streams(MAX_NODE_SERIES), self._senders())
+        except Unavailable as exc:  # the rest still tells what this orchestrator knows
+            streams = {"Error": exc.message}
         broker = self.broker
         oldest = broker.oldest_blocked_time()
         return {

@@ -8,6 +8,7 @@ node, executions that ended) is announced to listeners only after the commit, so
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -634,6 +635,16 @@ class Tx(Transaction[CommitEffects]):
             rows.append((job_id, seq, item.to_json()))
         self.conn.executemany("INSERT INTO history (job_id, seq, body) VALUES (?,?,?)", rows)
         self._history_seq[job_id] = seq
+
+    def shared_secret(self, name: str, size: int) -> bytes:
+        """A random secret of ``size`` bytes kept in the store's ``meta`` table under ``name``, made by the first
+        process to ask: the same for every orchestrator sharing the store."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)).fetchone()
+        if row:
+            return bytes.fromhex(str(row[0]))
+        secret = secrets.token_bytes(size)
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"secret:{name}", secret.hex()))
+        return secret
 
     # ---- nodes and their message streams
     def save_node(self, node: NodeState) -> None:
