@@ -3,7 +3,8 @@
     python -m bench                  # every figure, under 10 minutes
     python -m bench --quick          # smaller runs, under a minute
     python -m bench --only latency   # some sections: startup, submit, e2e, saturation, latency, store, auth, cli,
-                                     # nodes (simulated compute nodes: 100 quick, 1,000 full)
+                                     # nodes (simulated compute nodes: 100 quick, 1,000 full), engines (SQLite and
+                                     # PostgreSQL stores, and failover between orchestrators sharing PostgreSQL)
     python -m bench --json out.json  # also write the figures as JSON
     python -m bench --compare old.json  # and each figure's ratio to that earlier run's
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from bench import suite
+from bench import ha, suite
 
 SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "startup": suite.startup,
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Callable[[suite.Sizes], Any]] = {
     "cli": suite.cli_wall_times,
     "saturation": suite.saturation,
     "nodes": suite.many_nodes,
+    "engines": ha.store_engines,
 }
 
 
@@ -107,6 +109,8 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("CLI: job list against a local node, wall, median", f"{r['job_list_s']} s", "<= 0.4 s"))
     if "nodes" in results:
         rows += _nodes_rows(results["nodes"])
+    if "engines" in results:
+        rows += ha.rows(results["engines"])
     return rows
 
 

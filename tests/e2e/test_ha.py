@@ -229,3 +229,19 @@ def test_a_database_gone_for_a_moment_deposes_the_leader_without_placing_twice(
     after = [submit(ha.urls()[leader], noop_job()) for _ in range(10)]
     for job_id in before + after:
         completed_once(ha.urls()[leader], job_id)
+
+
+def test_node_actions_through_a_follower_take_effect_on_the_leader(ha: HaCluster) -> None:
+    leader = ha.leader()
+    first, second = (url for name, url in ha.urls().items() if name != leader)
+
+    def everywhere(status: tuple[str, str]) -> bool:
+        return all(next(n[1:] for n in listing(url, "nodes") if n[0] == "c2") == status for url in ha.urls().values())
+
+    action = {"NodeID": "c2", "Action": "reject", "Message": "maintenance"}
+    assert httpx.post(f"{first}/api/v1/orchestrator/nodes", json=action, timeout=10).status_code == 200
+    wait_until(lambda: everywhere(("REJECTED", "DISCONNECTED")), 30, "c2 rejected and cut off, as every one says")
+    action["Action"] = "approve"
+    assert httpx.post(f"{second}/api/v1/orchestrator/nodes", json=action, timeout=10).status_code == 200
+    wait_until(lambda: everywhere(("APPROVED", "CONNECTED")), 30, "c2 back, as every one says")
+    completed_once(second, submit(second, noop_job(task={"Resources": {"CPU": "2"}})))  # needs a whole node

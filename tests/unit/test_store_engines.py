@@ -7,17 +7,20 @@ own connections, as a second process would have."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bacalhau.errors import InvalidRequest, StateConflict, StoreTooNew, Unavailable
 from bacalhau.models.job import Job
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
-from bacalhau.orchestrator.store import MIGRATIONS, JobStore
+from bacalhau.orchestrator.store import MAX_ANNOUNCEMENT, MIGRATIONS, Announcement, CommitEffects, JobStore
 from tests.postgres import PostgresServer
 from tests.unit.conftest import opened
 
@@ -123,3 +126,35 @@ async def test_an_unreachable_store_is_unavailable_then_recovers() -> None:
             assert (await service.submit(spec())).job_id
     finally:
         server.close()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=20) | st.integers(),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["Origin", "Evaluations", "Outbox", "Nodes", "Resync", "x"]), inner, max_size=5
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.text(max_size=300) | st.builds(json.dumps, JSON_VALUES))
+def test_an_announcement_read_back_is_one_or_nothing(text: str) -> None:
+    """What arrives on the store's channel is read as an announcement of the right shape, or ignored: never an
+    exception in the listener (another process wrote it; a bug or a hostile writer must not stop the feed)."""
+    announcement = Announcement.parse(text)
+    if announcement is not None:
+        assert isinstance(announcement.origin, str)
+        for items in (announcement.evaluations, announcement.outbox, announcement.nodes):
+            assert all(isinstance(item, str) for item in items)
+
+
+def test_an_announcement_too_long_to_send_says_read_everything_again() -> None:
+    many = CommitEffects(changed_nodes=[f"node-{i:05}" for i in range(2000)])
+    text = Announcement.of("me", many).text()
+    assert len(text.encode()) <= MAX_ANNOUNCEMENT
+    assert Announcement.parse(text) == Announcement("me", resync=True)
+    assert Announcement.of("me", CommitEffects()).text() == ""  # nothing to say: nothing sent
+    assert Announcement.parse("[" * 4000 + "]" * 4000) is None  # as deep as a payload can be

@@ -329,7 +329,7 @@ class Announcement:
         """An announcement read back; None for text that is not one (bounded: a payload is under 8000 bytes)."""
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return None
         if not isinstance(body, dict) or not isinstance(body.get("Origin"), str):
             return None
