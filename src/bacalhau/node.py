@@ -74,7 +74,7 @@ def _job_defaults(config: BacalhauConfig) -> dict[str, TaskDefaults]:
     return result
 
 
-def _store_url(config: BacalhauConfig) -> str:
+def store_url(config: BacalhauConfig) -> str:
     """The PostgreSQL URL of Orchestrator.JobStore, or "" for the SQLite file in the data dir."""
     store = config.orchestrator.job_store
     if store.type != "postgres":
@@ -249,7 +249,7 @@ class Node:
                 presign_results=not config.publishers.types.s3.pre_signed_url_disabled,
                 presign_expiration=int(parse_duration(config.publishers.types.s3.pre_signed_url_expiration)),
                 max_count=config.orchestrator.job_limits.max_count,
-                store_url=_store_url(config),
+                store_url=store_url(config),
             )
             self.orchestrator = Orchestrator(orchestrator_config, self.node_info())
             await self.orchestrator.start(self.nc)

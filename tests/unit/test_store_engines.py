@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,8 +18,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bacalhau.errors import InvalidRequest, StateConflict, StoreTooNew, Unavailable
+from bacalhau.config import load_config
+from bacalhau.errors import ConfigurationError, InvalidRequest, StateConflict, StoreTooNew, Unavailable
+from bacalhau.lib.postgres import describe
 from bacalhau.models.job import Job
+from bacalhau.node import store_url
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
 from bacalhau.orchestrator.store import MAX_ANNOUNCEMENT, MIGRATIONS, Announcement, CommitEffects, JobStore
 from tests.postgres import PostgresServer
@@ -158,3 +162,35 @@ def test_an_announcement_too_long_to_send_says_read_everything_again() -> None:
     assert Announcement.parse(text) == Announcement("me", resync=True)
     assert Announcement.of("me", CommitEffects()).text() == ""  # nothing to say: nothing sent
     assert Announcement.parse("[" * 4000 + "]" * 4000) is None  # as deep as a payload can be
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["Orchestrator.JobStore.Type=postgres"], "Orchestrator.JobStore.URL is not set"),
+        (["Orchestrator.JobStore.URL=postgresql://db/x"], "Orchestrator.JobStore.Type is sqlite"),
+        (
+            ["Orchestrator.JobStore.Type=postgres", "Orchestrator.JobStore.URL=postgresql://u:s3cret@db/x?nonsense=1"],
+            "is not a PostgreSQL connection URL",
+        ),
+    ],
+)
+def test_store_settings_that_do_not_go_together_are_configuration_errors(
+    tmp_path: Path, overrides: list[str], said: str
+) -> None:
+    config = load_config(data_dir=str(tmp_path), environ={}, overrides=overrides)
+    with pytest.raises((ConfigurationError, ValueError)) as caught:
+        store_url(config)
+    assert said in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_the_store_url_is_a_secret(tmp_path: Path) -> None:
+    url = "postgresql://bacalhau:s3cret@db:5432/bacalhau"
+    config = load_config(
+        data_dir=str(tmp_path),
+        environ={},
+        overrides=["Orchestrator.JobStore.Type=postgres", f"Orchestrator.JobStore.URL={url}"],
+    )
+    assert store_url(config) == url
+    assert "s3cret" not in json.dumps(config.summary()) and "s3cret" not in json.dumps(config.redacted, default=str)
+    assert describe(url) == "postgresql://bacalhau@db:5432/bacalhau"

@@ -48,7 +48,9 @@ def agent_config(**kwargs: Any) -> None:
     print_data(body.get("config", body), options_from(kwargs))
 
 
-@agent_group.command("debug", help="What the node is doing: queues, streams, store, uptime, config, recent errors.")
+@agent_group.command(
+    "debug", help="What the node is doing: who leads, queues, streams, store, uptime, config, recent errors."
+)
 @output_flags(default="yaml", choices=("json", "yaml"))
 def agent_debug(**kwargs: Any) -> None:
     print_data(cli_context().client().agent_debug(), options_from(kwargs))

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bacalhau.errors import Conflict, NotFound
+from bacalhau.errors import Conflict, NotFound, Unavailable
 from bacalhau.lib.tasks import spawn
 from bacalhau.models.node import Connection, ConnectionState, Membership, NodeInfo, NodeState
 from bacalhau.models.resources import Resources
 from bacalhau.models.timefmt import now_ns
-from bacalhau.orchestrator.store import JobStore
+from bacalhau.orchestrator.store import JobStore, Tx
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ class NodeManager:
         self._on_capacity: list[NodeListener] = []
         self._on_leave: list[NodeListener] = []
         self._task: asyncio.Task[None] | None = None
+        # With orchestrators sharing the store, what heartbeats change (a node's free capacity) is saved too, so that
+        # every orchestrator lists the nodes alike; a node's next save is queued once, however often it changes.
+        self.save_heartbeats = False
+        self._saving: set[str] = set()
 
     def on_join(self, listener: NodeListener) -> None:
         self._on_join.append(listener)
@@ -171,7 +176,7 @@ class NodeManager:
         self._nodes[info.node_id] = node
         self._sessions.add(info.node_id)
         snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
         self._emit(self._on_join, info.node_id)
         self._emit(self._on_capacity, info.node_id)
         return True, ""
@@ -193,7 +198,25 @@ class NodeManager:
             compute.enqueued_executions = enqueued
             if changed:
                 self._emit(self._on_capacity, node_id)
+                if self.save_heartbeats and node_id not in self._saving:
+                    self._saving.add(node_id)
+                    spawn(self._save_later(node_id), f"save-node-{node_id}")
         return True
+
+    async def _save_later(self, node_id: str) -> None:
+        """Save the node as it is, and again while heartbeats changed it meanwhile (background: no client waits)."""
+        try:
+            while (node := self._nodes.get(node_id)) is not None:
+                snapshot = node.model_copy(deep=True)
+                save = functools.partial(Tx.save_node, node=snapshot, keep_membership=True)
+                await self._store.transact(save, background=True)
+                current = self._nodes.get(node_id)
+                if current is None or current.info.compute_node_info == snapshot.info.compute_node_info:
+                    return
+        except Unavailable as exc:  # the store is away: the next change saves it
+            log.debug("could not save node %s: %s", node_id, exc.message)
+        finally:
+            self._saving.discard(node_id)
 
     async def update_info(self, info: NodeInfo) -> None:
         node = self._nodes.get(info.node_id)
@@ -202,7 +225,7 @@ class NodeManager:
         node.info = info
         self._changed(info.node_id)
         snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
         self._emit(self._on_capacity, info.node_id)
 
     async def disconnect(self, node_id: str, reason: str) -> None:
@@ -218,7 +241,7 @@ class NodeManager:
         self._changed(node_id)
         self._last_seen.pop(node_id, None)
         snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
         self._emit(self._on_leave, node_id)
 
     # ---- operator actions

@@ -87,6 +87,7 @@ class Duties:
         self._tasks.append(spawn(self._housekeeping(), "housekeeping"))
 
     async def stop(self) -> None:
+        """Stop all of it, whatever the store can still take (a deposed leader's writes are refused)."""
         for task in self._tasks:
             await cancel(task)
         self._tasks = []
@@ -201,6 +202,7 @@ class Orchestrator:
         self.nodes.on_capacity(self._on_capacity)
         self.nodes.on_join(self._on_node_joined)
         self.nodes.on_leave(self._on_node_left)
+        self.nodes.save_heartbeats = self.store.shared
         await self.nodes.start(self.node_info)
         self.logs = LogProxy(nc, self.links)
         if not self.store.shared:

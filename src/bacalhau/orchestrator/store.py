@@ -647,7 +647,15 @@ class Tx(Transaction[CommitEffects]):
         return secret
 
     # ---- nodes and their message streams
-    def save_node(self, node: NodeState) -> None:
+    def save_node(self, node: NodeState, *, keep_membership: bool = False) -> None:
+        """Write ``node``; with ``keep_membership``, as approved or rejected as the store has it (a save of what the
+        node itself said, or of its liveness, must not undo an operator's action committed meanwhile, by another
+        orchestrator sharing the store or by this one)."""
+        if keep_membership:
+            row = self.conn.execute("SELECT body FROM nodes WHERE node_id = ?", (node.info.node_id,)).fetchone()
+            if row is not None:
+                stored = NodeState.model_validate_json(row[0], context=CANONICAL).membership
+                node = node if stored == node.membership else node.model_copy(update={"membership": stored})
         self.conn.execute(
             "INSERT INTO nodes (node_id, body) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET body = excluded.body",
             (node.info.node_id, node.to_json()),

@@ -160,7 +160,11 @@ class StreamSender:
             done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
             if not done:
                 log.warning("stream to %s: the sender did not stop within %.0fs", self._name, STOP_TIMEOUT)
-        await self._flush_ack()
+        try:
+            await self._flush_ack()
+        except Exception as exc:  # the store is away, or no longer ours to write: the peer says where it is at its
+            # next handshake, and messages it has are never applied twice
+            log.info("stream to %s: could not record its acknowledged position at stop: %s", self._name, exc)
 
     @property
     def running(self) -> bool:
