@@ -93,7 +93,7 @@ def _failover(url: str) -> dict[str, Any]:
         ).launch()
         compute.wait_ready()
         leader = _leader(orchestrators)
-        wait_one(orchestrators[leader].url, _submit(orchestrators[leader].url))  # all ready
+        _completed(orchestrators[leader].url, _submit(orchestrators[leader].url))  # all ready
         survivors = {name: node for name, node in orchestrators.items() if name != leader}
         survivor_url = next(iter(survivors.values())).url
 
@@ -102,7 +102,7 @@ def _failover(url: str) -> dict[str, Any]:
         job_id = _submit(survivor_url)  # a follower's API takes it while nobody leads
         new_leader = _leader(survivors)
         led_after = time.perf_counter() - killed
-        wait_one(survivor_url, job_id)
+        _completed(survivor_url, job_id)
         return {
             "new_leader_s": round(led_after, 2),
             "job_completed_s": round(time.perf_counter() - killed, 2),
@@ -112,6 +112,13 @@ def _failover(url: str) -> dict[str, Any]:
         for node in [*orchestrators.values(), *([compute] if compute else [])]:
             node.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _completed(url: str, job_id: str) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        state = wait_one(client, job_id)["State"]["StateType"]
+    if state != "Completed":
+        raise RuntimeError(f"job {job_id} ended {state}")
 
 
 def _submit(url: str) -> str:
