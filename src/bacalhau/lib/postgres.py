@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bacalhau.errors import InvalidRequest, NotLeader, StoreTooNew, Unavailable
-from bacalhau.lib.sqlstore import Dialects, Migration, SqlConnection, SqlCursor, SqlDatabase
+from bacalhau.lib.sqlstore import Dialects, Migration, ReaderConnections, SqlConnection, SqlCursor, SqlDatabase
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -126,9 +125,7 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         self.url = url
         self.where = describe(url)
         self._schema_key = 0  # the second key of this store's advisory locks, learnt at open
-        self._local = threading.local()
-        self._reader_connections: list[psycopg.Connection[Any]] = []
-        self._lock = threading.Lock()
+        self._reader_connections: ReaderConnections[psycopg.Connection[Any]] = ReaderConnections()
         # Run at the start of each write transaction, after the write lock (a leader's fencing check).
         self.guard: Callable[[SqlConnection], None] | None = None
 
@@ -234,31 +231,21 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         conn.conn.close()
 
     def _run_read(self, fn: Callable[[SqlConnection], T]) -> T:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        conn = self._reader_connections.current
         if conn is not None and not conn.closed:
             try:
                 return fn(_Sql(conn))
             except psycopg.OperationalError:
                 conn.close()  # it broke while idle (a restarted server, say): once more, on a new one
-        conn = self._reader()
+        conn = self._reader_connections.keep(self.connect())
         try:
             return fn(_Sql(conn))
         except psycopg.OperationalError as exc:
             conn.close()
             raise self.unreachable(exc) from None
 
-    def _reader(self) -> psycopg.Connection[Any]:
-        conn = self.connect()
-        self._local.conn = conn
-        with self._lock:
-            self._reader_connections = [c for c in self._reader_connections if not c.closed] + [conn]
-        return conn
-
     def _close_readers(self) -> None:
-        with self._lock:
-            for conn in self._reader_connections:
-                conn.close()
-            self._reader_connections.clear()
+        self._reader_connections.close_all()
 
     def info(self) -> dict[str, Any]:
         """Where the store is (no password), its size and its schema version, for ``/agent/debug``."""

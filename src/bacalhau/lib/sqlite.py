@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from bacalhau.errors import StoreTooNew
-from bacalhau.lib.sqlstore import Dialects, Migration, SqlConnection, SqlDatabase
+from bacalhau.lib.sqlstore import Dialects, Migration, ReaderConnections, SqlConnection, SqlDatabase
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -29,9 +28,7 @@ class Database(SqlDatabase[sqlite3.Connection]):
         super().__init__(path.stem, migrations, readers=readers)
         self.path = path
         self._synchronous = "FULL" if durable else "NORMAL"
-        self._local = threading.local()
-        self._reader_connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._reader_connections: ReaderConnections[sqlite3.Connection] = ReaderConnections()
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,19 +80,11 @@ class Database(SqlDatabase[sqlite3.Connection]):
         conn.close()
 
     def _run_read(self, fn: Callable[[SqlConnection], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect(readonly=True)
-            self._local.conn = conn
-            with self._lock:
-                self._reader_connections.append(conn)
+        conn = self._reader_connections.current or self._reader_connections.keep(self._connect(readonly=True))
         return fn(cast(SqlConnection, conn))
 
     def _close_readers(self) -> None:
-        with self._lock:
-            for conn in self._reader_connections:
-                conn.close()
-            self._reader_connections.clear()
+        self._reader_connections.close_all()
 
     def info(self) -> dict[str, Any]:
         """The file's size on disk (with its write-ahead log) and its schema version, for ``/agent/debug``."""

@@ -84,6 +84,36 @@ Migration: TypeAlias = str | Callable[[SqlConnection], None] | Dialects
 :class:`Dialects`. None may end that transaction (no BEGIN or COMMIT in a script)."""
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=Closable)
+
+
+class ReaderConnections(Generic[R]):
+    """Each reader thread's own connection (a thread's new one replaces its old), all of them closed at the end."""
+
+    def __init__(self) -> None:
+        self._by_thread: dict[int, R] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> R | None:
+        return self._by_thread.get(threading.get_ident())
+
+    def keep(self, conn: R) -> R:
+        with self._lock:
+            self._by_thread[threading.get_ident()] = conn
+        return conn
+
+    def close_all(self) -> None:
+        with self._lock:
+            for conn in self._by_thread.values():
+                conn.close()
+            self._by_thread.clear()
+
+
 class SqlDatabase(abc.ABC, Generic[C]):
     """The writer thread and reader pool shared by the engines; ``C`` is the engine's own connection type."""
 
