@@ -203,6 +203,7 @@ def test_killing_the_leader_during_a_burst_loses_no_job_and_runs_none_twice(ha: 
     survivor = ha.urls()[new]
     for _, job_id in acknowledged:
         completed_once(survivor, job_id)
+    wait_until(lambda: ha.node_status(survivor, old) == "DISCONNECTED", 20, f"{old} listed as gone")
     first_done = time.monotonic() - killed_at
     print(
         f"failover: new leader after {took_over:.2f}s; {len(acknowledged)} jobs acknowledged, all completed once "
@@ -214,6 +215,7 @@ def test_killing_the_leader_during_a_burst_loses_no_job_and_runs_none_twice(ha: 
     assert not ha.leadership(restarted.url)["Leading"]
     assert ha.leadership(restarted.url)["LeaderID"] == new
     assert listing(restarted.url, "jobs") == listing(survivor, "jobs")
+    wait_until(lambda: ha.node_status(survivor, old) == "CONNECTED", 20, f"{old} listed as back")
 
 
 def test_a_database_gone_for_a_moment_deposes_the_leader_without_placing_twice(

@@ -139,3 +139,17 @@ async def test_leadership_survives_a_database_restart() -> None:
             assert (await now.leadership.state()).term == 2
     finally:
         server.close()
+
+
+async def test_an_orchestrator_is_present_while_its_session_lives(postgres_url: str) -> None:
+    async with opened(JobStore(postgres_url)) as first, opened(JobStore(postgres_url)) as second:
+        assert isinstance(first.db, PostgresDatabase) and isinstance(second.db, PostgresDatabase)
+        locks = [LeaderLock(first.db, "n-a"), LeaderLock(second.db, "n-b")]
+        for lock in locks:
+            await lock.try_acquire()  # each campaigns, and so holds a session
+        everyone = ["n-a", "n-b", "n-gone"]
+        assert await asyncio.to_thread(first.db.present, everyone) == {"n-a", "n-b"}
+        await locks[0].release()
+        assert await asyncio.to_thread(second.db.present, everyone) == {"n-b"}
+        assert await asyncio.to_thread(second.db.present, everyone) == {"n-b"}  # asking takes nothing away
+        await locks[1].release()

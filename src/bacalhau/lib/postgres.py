@@ -55,6 +55,7 @@ LOCK_SPACE = 0x42414341
 WRITE_LOCK = 1  # offsets within the space: one write transaction at a time
 MIGRATION_LOCK = 2  # one schema upgrade at a time
 LEADER_LOCK = 3  # one leading orchestrator at a time (bacalhau.orchestrator.leadership)
+PRESENCE_LOCK = 4  # each orchestrator's own, held while it runs (keyed by its node ID too)
 
 _SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS bacalhau_schema (version INTEGER NOT NULL)"
 
@@ -86,6 +87,11 @@ def _translate(sql: str) -> str:
     """Our SQL's ``?`` parameters in psycopg's ``%s`` style (a literal ``%`` doubled). Store SQL never has a ``?`` or
     ``%`` inside a quoted literal: values are always parameters."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _signed32(value: int) -> int:
+    """An unsigned 32-bit number as PostgreSQL's int4 (an advisory lock key) takes it."""
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _check_text(parameters: Sequence[Any]) -> None:
@@ -155,6 +161,26 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         """Tell the other processes, once the transaction commits (and only if it does)."""
         sql.execute("SELECT pg_notify(?, ?)", (self.channel, text))
 
+    def presence_keys(self, node_id: str) -> tuple[int, int]:
+        """The lock an orchestrator holds while it runs: its schema's and its node ID's."""
+        return LOCK_SPACE + PRESENCE_LOCK, _signed32(zlib.crc32(f"{self._schema_key}\x00{node_id}".encode()))
+
+    def present(self, node_ids: list[str]) -> set[str]:
+        """Which of these orchestrators hold their presence lock (run, with a session to the store): a lock this
+        process can take is nobody's, and is let go at once."""
+
+        def check(sql: SqlConnection) -> set[str]:
+            alive = set()
+            for node_id in node_ids:
+                keys = self.presence_keys(node_id)
+                if sql.execute("SELECT pg_try_advisory_lock(?, ?)", keys).fetchone()[0]:
+                    sql.execute("SELECT pg_advisory_unlock(?, ?)", keys)
+                else:
+                    alive.add(node_id)
+            return alive
+
+        return self._run_read(check)
+
     def lock_keys(self, offset: int) -> tuple[int, int]:
         """The two keys of this store's advisory lock ``offset`` (WRITE_LOCK, MIGRATION_LOCK, LEADER_LOCK)."""
         return LOCK_SPACE + offset, self._schema_key
@@ -164,8 +190,7 @@ class PostgresDatabase(SqlDatabase[_Writer]):
         conn = self.connect()
         try:
             schema = str(conn.execute("SELECT current_schema()").fetchone()[0])  # type: ignore[index]
-            signed = zlib.crc32(schema.encode())
-            self._schema_key = signed - (1 << 32) if signed >= 1 << 31 else signed
+            self._schema_key = _signed32(zlib.crc32(schema.encode()))
             self._migrate(conn)
         except BaseException:
             conn.close()
@@ -295,7 +320,7 @@ class LeaderLock:
     async def try_acquire(self) -> int | None:
         """The new term if this process now leads; None if another does. Unavailable if the database is."""
         if self._conn is None or self._conn.closed:
-            self._conn = await _connect_async(self._db)
+            self._conn = await self._session()
         conn = self._conn
         try:
             row = await (
@@ -310,6 +335,19 @@ class LeaderLock:
         except psycopg.OperationalError as exc:
             await self.release()
             raise self._db.unreachable(exc) from None
+
+    async def _session(self) -> psycopg.AsyncConnection[Any]:
+        """A session of this orchestrator's, holding its presence lock for as long as it lives."""
+        conn = await _connect_async(self._db)
+        try:
+            cursor = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", self._db.presence_keys(self._holder))
+            row = await cursor.fetchone()
+        except psycopg.OperationalError as exc:
+            await conn.close()
+            raise self._db.unreachable(exc) from None
+        if not row or not row[0]:
+            log.warning("another running orchestrator is named %s: give each orchestrator its own name", self._holder)
+        return conn
 
     async def holding(self, timeout: float) -> bool:
         """Whether the session that holds the lock is still alive (answering within ``timeout`` seconds)."""

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bacalhau.errors import Conflict, NotFound, Unavailable
@@ -52,6 +52,10 @@ class NodeManager:
         # every orchestrator lists the nodes alike; a node's next save is queued once, however often it changes.
         self.save_heartbeats = False
         self._saving: set[str] = set()
+        # With orchestrators sharing the store: which of the given orchestrators are still running (they have no
+        # heartbeats; the store knows who holds a session), asked by the leader at each round of its watch.
+        self.presence: Callable[[list[str]], Awaitable[set[str]]] | None = None
+        self._self_id = ""
 
     def on_join(self, listener: NodeListener) -> None:
         self._on_join.append(listener)
@@ -65,6 +69,7 @@ class NodeManager:
 
     async def start(self, self_info: NodeInfo) -> None:
         """Load known nodes and register this orchestrator."""
+        self._self_id = self_info.node_id
         for node in await self._store.nodes():
             self._nodes[node.info.node_id] = node
             self._changed(node.info.node_id)
@@ -175,8 +180,7 @@ class NodeManager:
         self._mark_connected(node)
         self._nodes[info.node_id] = node
         self._sessions.add(info.node_id)
-        snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
+        await self._save(node)
         self._emit(self._on_join, info.node_id)
         self._emit(self._on_capacity, info.node_id)
         return True, ""
@@ -224,8 +228,7 @@ class NodeManager:
             return
         node.info = info
         self._changed(info.node_id)
-        snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
+        await self._save(node)
         self._emit(self._on_capacity, info.node_id)
 
     async def disconnect(self, node_id: str, reason: str) -> None:
@@ -240,8 +243,7 @@ class NodeManager:
         node.connection_state.last_error = reason
         self._changed(node_id)
         self._last_seen.pop(node_id, None)
-        snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=True))
+        await self._save(node)
         self._emit(self._on_leave, node_id)
 
     # ---- operator actions
@@ -279,8 +281,7 @@ class NodeManager:
     async def _set_membership(self, node: NodeState, membership: Membership) -> None:
         node.membership = membership.value
         self._changed(node.info.node_id)
-        snapshot = node.model_copy(deep=True)
-        await self._store.transact(lambda tx: tx.save_node(snapshot))
+        await self._save(node, keep_membership=False)
 
     # ---- internals
     def _mark_connected(self, node: NodeState) -> None:
@@ -308,6 +309,33 @@ class NodeManager:
                     continue
                 if now - seen > timeout:
                     await self.disconnect(node_id, "heartbeat timeout")
+            if self.presence is not None:
+                await self._check_orchestrators(self.presence)
+
+    async def _check_orchestrators(self, presence: Callable[[list[str]], Awaitable[set[str]]]) -> None:
+        """Mark the other orchestrators as the store sees them: gone (their session ended) or back."""
+        others = [
+            node_id for node_id, node in self._nodes.items() if not node.info.is_compute and node_id != self._self_id
+        ]
+        try:
+            alive = await presence(others) if others else set()
+        except Unavailable:
+            return
+        for node_id in others:
+            node = self._nodes.get(node_id)
+            if node is None:
+                continue
+            connected = node.connection == Connection.CONNECTED.value
+            if connected and node_id not in alive:
+                await self.disconnect(node_id, "the orchestrator's session with the store ended")
+            elif not connected and node_id in alive:
+                self._mark_connected(node)
+                await self._save(node)
+
+    async def _save(self, node: NodeState, *, keep_membership: bool = True) -> None:
+        """Save the node as it is now (see :meth:`Tx.save_node` for ``keep_membership``)."""
+        snapshot = node.model_copy(deep=True)
+        await self._store.transact(lambda tx: tx.save_node(snapshot, keep_membership=keep_membership))
 
     @staticmethod
     def _emit(listeners: list[NodeListener], node_id: str) -> None:

@@ -211,7 +211,9 @@ class Orchestrator:
         from bacalhau.lib.postgres import ChangeFeed, PostgresDatabase
 
         assert isinstance(self.store.db, PostgresDatabase)
-        self.leadership = SharedLeadership(self.store.db, self.node_info.node_id)
+        db = self.store.db
+        self.nodes.presence = lambda node_ids: asyncio.to_thread(db.present, node_ids)
+        self.leadership = SharedLeadership(db, self.node_info.node_id)
         self._tasks = [
             spawn(ChangeFeed(self.store.db, self._on_announcement).run(), "store-change-feed"),
             spawn(self.leadership.run(self._lead, self._follow), "leadership"),
