@@ -7,9 +7,10 @@ own connections, as a second process would have."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from bacalhau.lib.postgres import describe
 from bacalhau.models.job import Job
 from bacalhau.node import store_url
 from bacalhau.orchestrator.jobs import JobService, TaskDefaults
-from bacalhau.orchestrator.store import MAX_ANNOUNCEMENT, MIGRATIONS, Announcement, CommitEffects, JobStore
+from bacalhau.orchestrator.store import MAX_ANNOUNCEMENT, MIGRATIONS, Announcement, CommitEffects, JobStore, Tx
 from tests.postgres import PostgresServer
 from tests.unit.conftest import opened
 
@@ -194,3 +195,43 @@ def test_the_store_url_is_a_secret(tmp_path: Path) -> None:
     assert store_url(config) == url
     assert "s3cret" not in json.dumps(config.summary()) and "s3cret" not in json.dumps(config.redacted, default=str)
     assert describe(url) == "postgresql://bacalhau@db:5432/bacalhau"
+
+
+async def test_writes_batched_into_one_commit_fail_alone(store: JobStore) -> None:
+    """Group commit in both engines (PostgreSQL's savepoints are deferred and sent with the next statement): a write
+    that fails, in Python or in SQL, after writing, leaves nothing; the writes around it commit."""
+
+    def good(node: str) -> Callable[[Tx], int]:
+        return lambda tx: tx.enqueue_message(node, {"Metadata": {}})
+
+    def fails_in_python(tx: Tx) -> None:
+        tx.enqueue_message("n-bad", {"Metadata": {}})
+        raise RuntimeError("after a write")
+
+    def fails_in_sql(tx: Tx) -> None:
+        tx.enqueue_message("n-bad", {"Metadata": {}})
+        tx.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?, ?, ?)", ("n-1", 1, "{}"))  # taken
+
+    def part_fails(tx: Tx) -> int:
+        with contextlib.suppress(Exception), tx.part():
+            tx.enqueue_message("n-bad", {"Metadata": {}})
+            tx.conn.execute("INSERT INTO outbox (node_id, seq, body) VALUES (?, ?, ?)", ("n-1", 1, "{}"))
+        with tx.part():
+            pass  # a part with nothing in it
+        return tx.enqueue_message("n-2", {"Metadata": {}})
+
+    await store.transact(good("n-1"))
+    outcomes = await asyncio.gather(
+        store.transact(good("n-1")),
+        store.transact(fails_in_python),
+        store.transact(good("n-2")),
+        store.transact(fails_in_sql),
+        store.transact(part_fails),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], RuntimeError)
+    assert isinstance(outcomes[3], Exception)  # the engine's own unique violation
+    assert (outcomes[0], outcomes[2], outcomes[4]) == (2, 1, 2)
+    assert await store.outbox("n-bad", 0, 10, 1 << 20) == []
+    assert [seq for seq, _ in await store.outbox("n-1", 0, 10, 1 << 20)] == [1, 2]
+    assert [seq for seq, _ in await store.outbox("n-2", 0, 10, 1 << 20)] == [1, 2]

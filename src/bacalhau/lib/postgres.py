@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -100,22 +100,70 @@ def _check_text(parameters: Sequence[Any]) -> None:
             raise InvalidRequest("text must not contain NUL characters", component="JobStore")
 
 
+_SAVEPOINT, _RELEASE = "SAVEPOINT ", "RELEASE SAVEPOINT "
+
+
+class _NoRows:
+    """What a deferred command gives back: it has no rows (and its outcome is known when it is sent)."""
+
+    rowcount = -1
+
+    def fetchone(self) -> Any:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
 class _Sql:
-    """A psycopg connection as store code uses it (see :class:`~bacalhau.lib.sqlstore.SqlConnection`)."""
+    """A psycopg connection as store code uses it (see :class:`~bacalhau.lib.sqlstore.SqlConnection`).
+
+    Savepoints cost a round trip each to set and to release, and a write transaction sets many (one per write of a
+    batch, one per message of a stream's batch): they are deferred, and sent in one pipeline with the next statement
+    (:meth:`psycopg.Connection.pipeline`: one round trip for all). A savepoint released before anything ran under it is
+    never sent. A commit or rollback ends them all, sent or not."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._deferred: list[str] = []
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> SqlCursor:
+        if sql.startswith((_SAVEPOINT, _RELEASE)):
+            self._defer(sql)
+            return _NoRows()
         _check_text(parameters)
-        return self._conn.execute(_translate(sql), parameters)
+        if not self._deferred:
+            return self._conn.execute(_translate(sql), parameters)
+        with self._conn.pipeline():  # errors are raised as it ends: this statement's, or a deferred one's
+            self._send_deferred()
+            cursor = self._conn.execute(_translate(sql), parameters)
+        return cursor
 
     def executemany(self, sql: str, parameters: Sequence[Sequence[Any]], /) -> SqlCursor:
         for row in parameters:
             _check_text(row)
         cursor = self._conn.cursor()
-        cursor.executemany(_translate(sql), parameters)
+        with self._conn.pipeline():
+            self._send_deferred()
+            cursor.executemany(_translate(sql), parameters)
         return cursor
+
+    def _defer(self, sql: str) -> None:
+        if sql.startswith(_RELEASE) and self._deferred and self._deferred[-1] == _SAVEPOINT + sql[len(_RELEASE) :]:
+            self._deferred.pop()  # set and released with nothing in between: as if never set
+            return
+        self._deferred.append(sql)
+
+    def _send_deferred(self) -> None:
+        for command in self._deferred:
+            self._conn.execute(command.encode())
+        self._deferred.clear()
 
 
 @dataclass
