@@ -12,6 +12,24 @@ from urllib.parse import parse_qs, urlsplit
 BIG = 1024 * 1024
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's handler: no access log, and answers written whole (a client that stops reading is let go)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client stopped reading, as it may
+
+
 class Server:
     """A local HTTP server that records what it was asked."""
 
@@ -20,10 +38,7 @@ class Server:
         self.release = threading.Event()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -43,17 +58,6 @@ class Server:
                     self._send(302, b"", {"Location": parse_qs(path.query)["to"][0]})
                 else:
                     self._send(404, b"no such page")
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client stopped reading, as it may
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _answer
 

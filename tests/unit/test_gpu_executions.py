@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ import pytest
 from bacalhau.compute.bidder import Bidder
 from bacalhau.compute.buffer import ExecutorBuffer
 from bacalhau.compute.capacity import AllocatedCapacity, CapacityTracker, allocate
-from bacalhau.compute.executors.base import Reporter, RunOutcome, RunRequest
+from bacalhau.compute.executors.base import RunOutcome, RunRequest
+from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.handler import OrchestratorMessageHandler
 from bacalhau.compute.logs import LogStore
@@ -24,29 +25,16 @@ from bacalhau.compute.store import ExecutionStore
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.resources import GPU, Resources
-from bacalhau.models.spec import NetworkConfig, SpecConfig
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages
 
 
-@dataclass
-class HeldExecutor:
+class HeldExecutor(NoopExecutor):
     """An engine whose runs last until the test lets them end; it records the GPUs each run was given."""
 
-    name: str = "noop"
-    writes_output: bool = False
-    supports_gpus: bool = True
-    given: dict[str, list[int]] = field(default_factory=dict)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def is_installed(self) -> bool:
-        return True
-
-    def validate(self, engine: SpecConfig, network: NetworkConfig) -> list[str]:
-        return []
-
-    async def prepare(self, request: RunRequest, report: Reporter) -> None:
-        return
+    def __init__(self) -> None:
+        self.given: dict[str, list[int]] = {}
+        self.release = asyncio.Event()
 
     async def run(self, request: RunRequest) -> RunOutcome:
         self.given[request.execution_id] = [gpu.index for gpu in request.resources.gpus]

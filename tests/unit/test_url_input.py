@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,15 +12,13 @@ import pytest
 from bacalhau.compute.inputs.base import InputError
 from bacalhau.compute.inputs.urldownload import UrlDownloadInput, file_name
 from bacalhau.models.spec import InputSource
+from tests.http_recorder import QuietHandler
 
 BODY = b"hello from the web\n"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     failures_left: dict[str, int] = {}
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test output is not the place for access logs."""
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -53,14 +51,6 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         else:
             self._send(404, b"not found")
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")

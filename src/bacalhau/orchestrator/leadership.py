@@ -55,10 +55,6 @@ class SoleLeadership:
     def __init__(self, node_id: str) -> None:
         self._state = LeaderState(leading=True, leader_id=node_id, since_ns=now_ns())
 
-    @property
-    def leading(self) -> bool:
-        return True
-
     async def state(self) -> LeaderState:
         return self._state
 

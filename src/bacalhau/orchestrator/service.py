@@ -284,22 +284,24 @@ class Orchestrator:
         announcement = None if text is None else Announcement.parse(text)
         if announcement is not None and announcement.origin == self.store.origin:
             return  # this process's own commit: its listeners were told already
+        if announcement is not None and announcement.resync:
+            announcement = None  # too much to say: read everything again
         spawn(self._catch_up(announcement), "catch-up-with-the-store")
 
     async def _catch_up(self, announcement: Announcement | None) -> None:
-        everything = announcement is None or announcement.resync
-        nodes = None if everything or announcement is None else announcement.nodes
-        if nodes != []:
+        """Read what the announcement names (everything for None) and tell the node manager and the duties."""
+        if announcement is None or announcement.nodes:
+            nodes = None if announcement is None else announcement.nodes
             await self.nodes.refresh(nodes, leading=self.duties is not None)
         duties = self.duties
         if duties is None:
             return
-        if everything or announcement is None:
+        if announcement is None:
             evaluations = await self.store.open_evaluations()
         else:
             evaluations = await self.store.evaluations(announcement.evaluations)
         if self.duties is duties:
-            duties.on_announcement(None if everything else announcement, evaluations)
+            duties.on_announcement(announcement, evaluations)
 
     def _on_capacity(self, node_id: str) -> None:
         if self.duties is not None:
